@@ -1,0 +1,3 @@
+from fcslim.cli import main
+
+main()

@@ -1,0 +1,50 @@
+"""What every CLI command shares: error rendering, exit codes, common options."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable
+
+import click
+
+from ..errors import EXIT_INTERNAL, FcslimError
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn an :class:`FcslimError` into one paragraph on stderr and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FcslimError as exc:
+            click.echo(f"fcslim: error: {exc.paragraph()}", err=True)
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:  # `fcslim ... | head`: the reader left, not an error
+            sys.stderr.close()
+            sys.exit(0)
+        except KeyboardInterrupt:
+            click.echo("fcslim: interrupted; nothing was swapped into the output.", err=True)
+            sys.exit(130)
+        except Exception as exc:  # a bug: say so, keep the traceback available
+            if "--debug" in sys.argv:
+                raise
+            click.echo(
+                f"fcslim: internal error: {type(exc).__name__}: {exc}. "
+                "This is a bug in fcslim; run again with --debug for the traceback and report it.",
+                err=True,
+            )
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper
+
+
+runtime_option = click.option(
+    "--runtime",
+    "-r",
+    "runtime",
+    default="fc-python3.10",
+    show_default=True,
+    help="Target runtime: a built-in name (see `fcslim runtimes`) or a profile JSON file.",
+)

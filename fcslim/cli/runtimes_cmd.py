@@ -1,0 +1,33 @@
+"""`fcslim runtimes`: list the built-in runtime profiles."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..target import builtin_profiles, load_profile
+from .common import handle_errors
+
+
+def _mb(value: int | None) -> str:
+    return "-" if value is None else f"{value // (1024 * 1024)} MB"
+
+
+@click.command("runtimes")
+@click.option("--json", "as_json", is_flag=True, help="Print the profiles as JSON.")
+@click.argument("name", required=False)
+@handle_errors
+def runtimes(as_json: bool, name: str | None) -> None:
+    """List built-in runtime profiles, or show one (NAME or a profile file)."""
+    profiles = [load_profile(name)] if name else list(builtin_profiles().values())
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in profiles], indent=2))
+        return
+    rows = [("name", "python", "arch", "glibc", "os", "zip limit", "unzipped limit")]
+    for p in profiles:
+        rows.append((p.name, p.python_version, p.arch, p.glibc_version, p.os,
+                     _mb(p.limits.zipped_bytes), _mb(p.limits.unzipped_bytes)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
