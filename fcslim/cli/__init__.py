@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from .runtimes_cmd import runtimes
+from .scan_cmd import scan
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,3 +21,4 @@ def main() -> None:
 
 
 main.add_command(runtimes)
+main.add_command(scan)

@@ -1,0 +1,102 @@
+"""`fcslim scan DIR`: can every ELF file in a tree load on the target?
+
+Exit 0 when everything loads; 6 (LoadError) when a library is missing or a file
+cannot load (too-new symbol version, wrong machine or class, malformed ELF);
+3 for a bad runtime or a DIR that is not a directory.
+
+``--json`` prints ``LibraryReport.to_dict()``: ``{"schema": 1, "root",
+"runtime", "arch", "glibc", "system_image", "ok", "summary": {"elf_files",
+"elf_bytes", "needs", "bundle", "system", "missing", "unloadable"}, "missing":
+[{"soname", "needed_by"}], "unloadable": [{"path", "kind", "detail"}],
+"dlopen": {distribution: [soname]}, "resolved": [{"needer", "soname",
+"provider"}], "load_order": [path], "files": [ElfFile.to_dict()]}``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..elf import scan_tree
+from ..errors import EXIT_LOAD, InputError, LoadError
+from ..libgraph import LibraryReport, analyse
+from ..target import load_profile
+from .common import handle_errors, runtime_option
+
+
+def render_text(report: LibraryReport, seconds: float) -> str:
+    lines: list[str] = []
+    summary = report.summary()
+    if report.missing:
+        lines.append(f"Missing libraries ({len(report.missing)}):")
+        for item in report.missing:
+            shown = ", ".join(item.needed_by[:3])
+            more = f" and {len(item.needed_by) - 3} more" if len(item.needed_by) > 3 else ""
+            lines.append(f"  {item.soname}  needed by {shown}{more}")
+    if report.unloadable:
+        lines.append(f"Files that cannot load ({len(report.unloadable)}):")
+        for problem in report.unloadable:
+            lines.append(f"  {problem.path}  [{problem.kind}] {problem.detail}")
+    if report.dlopen:
+        loaded = "; ".join(f"{d}: {', '.join(s)}" for d, s in report.dlopen.items())
+        lines.append(f"Loaded by name at run time: {loaded}")
+    mb = summary["elf_bytes"] / (1024 * 1024)
+    lines.append(
+        f"{summary['elf_files']} ELF files ({mb:.1f} MB) for {report.profile.name} "
+        f"({report.profile.arch}, glibc {report.profile.glibc_version}, {report.image.name}): "
+        f"{summary['needs']} needs, {summary['bundle']} from the bundle, {summary['system']} from the system, "
+        f"{summary['missing']} missing, {summary['unloadable']} unloadable files; scanned in {seconds:.2f}s."
+    )
+    lines.append("OK: everything can load." if report.ok else "NOT OK: something cannot load on the target.")
+    return "\n".join(lines)
+
+
+def load_error(report: LibraryReport) -> LoadError:
+    parts = []
+    if report.missing:
+        parts.append(f"{len(report.missing)} missing librar{'y' if len(report.missing) == 1 else 'ies'} "
+                     f"(first: {report.missing[0].soname}, needed by {report.missing[0].needed_by[0]})")
+    if report.unloadable:
+        first = report.unloadable[0]
+        parts.append(f"{len(report.unloadable)} unloadable file(s) (first: {first.path}: {first.detail})")
+    return LoadError(
+        f"{report.root} cannot load on {report.profile.name}: {'; '.join(parts)}.",
+        "Fetch missing libraries with `fcslim fetch`, install wheels built for the target's glibc and "
+        "machine, or replace the files named above.",
+    )
+
+
+@click.command("scan")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@runtime_option
+@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report on stdout.")
+@click.option("--no-files", is_flag=True, help="With --json, leave out the per-file facts.")
+@handle_errors
+def scan(directory: Path, runtime: str, as_json: bool, no_files: bool) -> None:
+    """Check that every ELF file in DIRECTORY can load on the target runtime.
+
+    Finds ELF files by magic bytes, resolves their DT_NEEDED entries (RPATH,
+    RUNPATH with $ORIGIN, the bundle's lib/, the runtime's system libraries) and
+    the libraries installed distributions open by name, and checks machine and
+    GLIBC_/GLIBCXX_/CXXABI_/GCC_ symbol versions.  Exits 6 when anything cannot
+    load.
+    """
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a directory.", "Pass the bundle or site-packages directory to scan.")
+    profile = load_profile(runtime)
+    started = time.perf_counter()
+    files = scan_tree(directory)
+    report = analyse(directory, profile, files)
+    seconds = time.perf_counter() - started
+    if as_json:
+        click.echo(json.dumps(report.to_dict(include_files=not no_files), indent=2))
+        if not report.ok:
+            sys.exit(EXIT_LOAD)
+        return
+    click.echo(render_text(report, seconds))
+    if not report.ok:
+        raise load_error(report)
