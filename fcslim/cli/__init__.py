@@ -10,6 +10,9 @@ import click
 
 from .. import __version__
 from .runtimes_cmd import runtimes
+from .resolve_cmd import resolve
+from .lock_cmd import lock_command
+from .slim_cmd import slim
 from .scan_cmd import scan
 
 
@@ -21,4 +24,7 @@ def main() -> None:
 
 
 main.add_command(runtimes)
+main.add_command(resolve)
+main.add_command(lock_command)
 main.add_command(scan)
+main.add_command(slim)

@@ -265,3 +265,37 @@ def build_find_links(directory: Path, specs: Iterable[WheelSpec]) -> list[Path]:
                     requires_python=s.requires_python, files=s.files)
         for s in specs
     ]
+
+
+# -- a ready-made find-links set -------------------------------------------------
+
+SAMPLE_WHEELS: tuple[WheelSpec, ...] = (
+    WheelSpec("alpha", "1.0"),
+    WheelSpec("alpha", "2.0"),
+    # a dependency only Pythons before 3.11 need (like aiohttp → async-timeout)
+    WheelSpec("needs-backport", "1.0",
+              requires_dist=("alpha>=1", 'backport; python_version < "3.11"', 'winonly; sys_platform == "win32"'),
+              requires_python=">=3.8"),
+    WheelSpec("backport", "1.0"),
+    WheelSpec("winonly", "1.0"),
+    # newest release dropped 3.10 (like pycparser 3 → 2.23 for Python 3.9)
+    WheelSpec("modern", "1.0", requires_python=">=3.8"),
+    WheelSpec("modern", "2.0", requires_python=">=3.11"),
+    # cp-specific wheels for one Python only
+    WheelSpec("cponly", "1.0", tags=("cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64",)),
+    # a newer glibc than most runtimes have
+    WheelSpec("newglibc", "1.0", tags=("cp38-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64",)),
+    WheelSpec("newglibc", "2.0", tags=("cp38-abi3-manylinux_2_34_x86_64",)),
+    WheelSpec("glibc228", "1.0", tags=("cp310-cp310-manylinux_2_28_x86_64",)),
+    WheelSpec("stable", "1.0", tags=("cp38-abi3-manylinux_2_28_x86_64", "cp38-abi3-manylinux_2_28_aarch64")),
+    WheelSpec("armonly", "1.0", tags=("cp310-cp310-manylinux_2_17_aarch64.manylinux2014_aarch64",)),
+)
+
+
+def sample_find_links(directory: Path) -> Path:
+    """Write :data:`SAMPLE_WHEELS` plus a pure and a native sdist into ``directory``."""
+    directory = Path(directory)
+    build_find_links(directory, SAMPLE_WHEELS)
+    build_sdist(directory, "puresrc", "1.0")
+    build_sdist(directory, "nativesrc", "1.0", native=True)
+    return directory

@@ -1,0 +1,130 @@
+"""`fcslim slim DIR`: plan and apply the slimming rules, prove imports, compile."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import click
+
+from ..errors import InputError
+from ..slim import plan_slim, slim as run_slim
+from ..slim_rules import cli_user_rules, default_ruleset, load_user_rules
+from ..target import load_profile
+from .common import handle_errors, runtime_option
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def render_plan_rules(rules, echo=click.echo, width: int = 88) -> None:
+    for r in rules:
+        echo(f"{r.name:<26} {len(r.files):>6} files  {_mb(r.bytes):>11}  ({r.kind})")
+        for line in textwrap.wrap(r.why, width - 4):
+            echo(f"    {line}")
+        for note in r.notes:
+            echo(f"    note: {note}")
+        if r.distributions:
+            echo(f"    distributions: {', '.join(r.distributions)}")
+
+
+def user_rules_from_options(config: str | None, keep, remove):
+    user = load_user_rules(Path(config) if config else None)
+    return user.merged(cli_user_rules(keep, remove))
+
+
+def slim_options(fn):
+    """Options shared by `fcslim slim` and (through its owner) `fcslim resolve`."""
+    for opt in reversed([
+        click.option("--keep", "keep", multiple=True, metavar="GLOB",
+                     help="Never remove or strip files matching GLOB (repeatable; wins over every rule)."),
+        click.option("--remove", "remove", multiple=True, metavar="GLOB",
+                     help="Also remove files matching GLOB (repeatable)."),
+        click.option("--config", type=click.Path(dir_okay=False), default=None,
+                     help="pyproject.toml whose [tool.fcslim] keep/remove globs apply (default: ./pyproject.toml)."),
+        click.option("--skip-rule", "skip_rules", multiple=True, metavar="NAME",
+                     help="Do not apply the named default rule (repeatable)."),
+        click.option("--python", "python", default=None,
+                     help="Interpreter of the target's exact Python version for import checks and --compile."),
+        click.option("--no-verify", is_flag=True, help="Do not check imports (not recommended)."),
+        click.option("--compile", "compile_", is_flag=True,
+                     help="Write hash-based pycs for the target's Python (cold starts on a read-only /code)."),
+        click.option("--drop-sources", is_flag=True,
+                     help="With --compile: keep only the pycs (module.pyc beside the package), delete the .py files."),
+        click.option("--invalidation-mode", type=click.Choice(["checked-hash", "unchecked-hash"]),
+                     default="checked-hash", show_default=True,
+                     help="How the target checks pycs against sources."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+@click.command("slim")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@runtime_option
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan or result as JSON.")
+@slim_options
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def slim(directory, runtime, dry_run, as_json, keep, remove, config, skip_rules, python, no_verify,
+         compile_, drop_sources, invalidation_mode, debug):
+    """Slim the bundle in DIRECTORY for a runtime: each rule, why it exists and
+    what it removes; imports are checked in the target before and after, and a
+    rule that breaks one is rolled back to the files at fault."""
+    if drop_sources and not compile_:
+        raise InputError("--drop-sources needs --compile.", "Add --compile, or leave --drop-sources out.")
+    profile = load_profile(runtime)
+    ruleset = default_ruleset(user_rules_from_options(config, keep, remove))
+    unknown = [n for n in skip_rules if n not in {r.name for r in ruleset.rules}]
+    if unknown:
+        raise InputError(f"Unknown rule name(s) for --skip-rule: {', '.join(unknown)}.",
+                         f"Rule names: {', '.join(r.name for r in ruleset.rules)}.")
+    ruleset = ruleset.without(*skip_rules)
+    root = Path(directory)
+    if dry_run:
+        plan = plan_slim(root, profile, ruleset)
+        if as_json:
+            click.echo(json.dumps(plan.to_dict(), indent=1))
+            return
+        click.echo(f"Plan for {root} ({profile.name}), nothing changed:")
+        render_plan_rules(plan.rules)
+        for pattern, count in sorted(plan.kept.items()):
+            click.echo(f"kept by {pattern}: {count} files")
+        click.echo(f"total: {_mb(plan.before_bytes)} -> {_mb(plan.before_bytes - plan.bytes)} "
+                   f"(-{_mb(plan.bytes)})")
+        return
+    result = run_slim(root, profile, rules=ruleset, verify=not no_verify, python=python,
+                      compile=compile_, drop_sources=drop_sources, invalidation_mode=invalidation_mode)
+    if as_json:
+        click.echo(json.dumps(result.record(), indent=1))
+        return
+    render_plan_rules(result.rules)
+    for rb in result.rolled_back:
+        click.echo(f"rolled back from {rb.rule}: {len(rb.files)} files kept because removing them broke "
+                   f"{', '.join(rb.modules)}:")
+        for f in rb.files[:20]:
+            click.echo(f"    {f}")
+    v = result.verified
+    if v is None or not v.checked:
+        click.echo(f"imports: {v.reason if v else 'not verified (--no-verify)'}")
+    else:
+        failing = v.failed
+        click.echo(f"imports: {len(v.passed)} modules import in {v.where}"
+                   + (f"; failing before and after slimming: {', '.join(failing)}" if failing else ""))
+        if v.reason:
+            click.echo(f"    ({v.reason})")
+    if result.compiled is not None:
+        c = result.compiled
+        if c.compiled:
+            click.echo(f"compiled: {c.files} pycs ({c.cache_tag}, {c.invalidation_mode}) with Python {c.python} "
+                       f"in {c.where}" + (f"; {c.sources_removed} sources dropped" if c.drop_sources else ""))
+        else:
+            click.echo(f"compiled: no ({c.reason})")
+    for note in result.notes:
+        if not note.startswith("not verified"):
+            click.echo(f"note: {note}")
+    click.echo(f"total: {_mb(result.before_bytes)} -> {_mb(result.after_bytes)} "
+               f"({result.after_bytes / max(result.before_bytes, 1):.2f}x); record in {root / '.fcslim' / 'slim.json'}")

@@ -1,0 +1,83 @@
+"""Import checks: module discovery, crash isolation, where checks run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from fcslim import interpreters
+from fcslim.verify import NoVerifier, make_verifier, top_level_modules, verify_imports
+from fcslim.target import load_profile
+
+from .test_slim_support import add_distribution, host_profile
+
+
+def test_top_level_modules_from_dist_info_and_tree(tmp_path):
+    add_distribution(tmp_path, "alpha", "1", {"alpha/__init__.py": "", "alpha/tests/__init__.py": ""})
+    add_distribution(tmp_path, "single", "1", {"single.py": ""})
+    (tmp_path / "_ext.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
+    (tmp_path / "nsdir" / "sub").mkdir(parents=True)
+    (tmp_path / "nsdir" / "sub" / "__init__.py").write_text("")
+    (tmp_path / "numpy.libs").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "__init__.py").write_text("")
+    (tmp_path / "bin").mkdir()
+    assert top_level_modules(tmp_path) == ["_ext", "alpha", "nsdir", "single"]
+
+
+def test_a_crashing_import_costs_only_that_module(tmp_path):
+    (tmp_path / "aaa_ok.py").write_text("")
+    (tmp_path / "bbb_crash.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    (tmp_path / "ccc_fails.py").write_text("raise RuntimeError('boom at import')\n")
+    (tmp_path / "ddd_ok.py").write_text("")
+    profile = host_profile()
+    result = verify_imports(tmp_path, profile, python=sys.executable)
+    assert result.checked and result.scope == "host-python"
+    assert result.passed == ["aaa_ok", "ddd_ok"]
+    assert "killed the interpreter (signal 11)" in result.modules["bbb_crash"].error
+    assert result.modules["ccc_fails"].error == "RuntimeError: boom at import"
+    assert "host's system libraries" in result.reason
+
+
+def test_host_check_uses_bundle_library_dir(tmp_path, gcc):
+    from .test_slim_support import build_shared_object
+    build_shared_object(gcc, tmp_path / "lib" / "libanswer.so.1", debug=False)
+    (tmp_path / "usesit.py").write_text("import ctypes\nctypes.CDLL('libanswer.so.1')\n")
+    result = verify_imports(tmp_path, host_profile(), python=sys.executable)
+    assert result.passed == ["usesit"]
+
+
+def test_no_interpreter_means_not_verified_with_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr(interpreters, "candidates", lambda profile: [])
+    profile = host_profile()
+    verifier = make_verifier(profile)
+    assert isinstance(verifier, NoVerifier)
+    result = verify_imports(tmp_path, profile)
+    assert not result.checked and result.reason.startswith("not verified: no CPython")
+
+
+def test_explicit_interpreter_of_wrong_version_is_refused():
+    profile = load_profile("aws-python3.9" if sys.version_info[:2] != (3, 9) else "aws-python3.10")
+    with pytest.raises(interpreters.InterpreterError, match="needs CPython"):
+        interpreters.find_python(profile, explicit=sys.executable)
+
+
+def test_find_python_runs_candidates(tmp_path, monkeypatch):
+    fake = tmp_path / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    fake.write_text("#!/bin/sh\nexit 127\n")  # a shim that does not run
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{Path(sys.executable).parent}")
+    interp = interpreters.find_python(host_profile())
+    assert interp is not None and Path(interp.path).resolve() != fake.resolve()
+    assert interp.minor_version == sys.version_info[:2]
+
+
+@pytest.mark.rootfs
+def test_check_in_clean_bullseye_root(tmp_path, bullseye_root):
+    (tmp_path / "hello.py").write_text("import sys\nassert sys.version_info[:2] == (3, 9)\n")
+    (tmp_path / "needs_new.py").write_text("import tomllib\n")  # 3.11+ only
+    result = verify_imports(tmp_path, load_profile("debian11-python3.9"))
+    assert result.scope == "target-root" and result.python.startswith("3.9")
+    assert result.passed == ["hello"] and result.failed == ["needs_new"]
