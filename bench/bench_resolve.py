@@ -9,7 +9,8 @@ its cache (fcslim and raw uv share one uv cache; pip has its own), then
 Needs network access to PyPI.  fcslim's time includes its own parsing, the
 post-install tag and Requires-Python checks and the install record; it copies
 files out of uv's cache (``--link-mode copy``, so later stages may edit them)
-where raw uv hard-links.
+where raw uv hard-links; the ``fcslim-hardlink`` row shows the cost of that
+copy by running fcslim with ``--link-mode hardlink``.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ def _uv() -> str:
 def commands(tool: str, profile, req: Path, dest: Path, work: Path) -> list[str]:
     from fcslim.resolve import uv_python_platform
 
-    if tool == "fcslim":
-        return [sys.executable, "-m", "fcslim", "resolve", str(req), "--runtime", profile.name,
+    if tool in ("fcslim", "fcslim-hardlink"):
+        argv = [sys.executable, "-m", "fcslim", "resolve", str(req), "--runtime", profile.name,
                 "--output", str(dest)]
+        return argv + (["--link-mode", "hardlink"] if tool == "fcslim-hardlink" else [])
     if tool == "uv":
         return [_uv(), "pip", "install", "--target", str(dest), "-r", str(req),
                 "--python-version", profile.python_full_version,
@@ -84,7 +86,7 @@ def main() -> None:
     parser.add_argument("--runtime", default="fc-python3.10")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sets", default=",".join(SETS))
-    parser.add_argument("--tools", default="fcslim,uv,pip")
+    parser.add_argument("--tools", default="fcslim,fcslim-hardlink,uv,pip")
     parser.add_argument("--work", type=Path, help="Directory for caches and outputs (default: a temporary one).")
     args = parser.parse_args()
 
@@ -96,7 +98,7 @@ def main() -> None:
     env = environment(work)
     tools = args.tools.split(",")
     print(f"runtime {profile.name}; repeat {args.repeat}; work {work}")
-    print(f"{'set':6} " + " ".join(f"{t + ' s':>10}" for t in tools) + "  ratios to uv")
+    print(f"{'set':6} " + " ".join(f"{t + ' s':>16}" for t in tools) + "  ratios to uv")
     for name in args.sets.split(","):
         req = work / f"{name}.txt"
         req.write_text("\n".join(SETS[name]) + "\n")
@@ -107,7 +109,7 @@ def main() -> None:
             time_once(argv, dest, env)  # warm-up: fills the cache
             medians[tool] = statistics.median(time_once(argv, dest, env) for _ in range(args.repeat))
         ratios = "  ".join(f"{t}/uv {medians[t] / medians['uv']:.2f}x" for t in tools if t != "uv" and "uv" in medians)
-        print(f"{name:6} " + " ".join(f"{medians[t]:10.2f}" for t in tools) + f"  {ratios}", flush=True)
+        print(f"{name:6} " + " ".join(f"{medians[t]:16.2f}" for t in tools) + f"  {ratios}", flush=True)
 
 
 if __name__ == "__main__":

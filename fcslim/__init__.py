@@ -18,6 +18,21 @@ _API = {
     "builtin_profiles": "fcslim.target",
     "Profile": "fcslim.target",
     "FcslimError": "fcslim.errors",
+    "install": "fcslim.resolve",
+    "InstallOptions": "fcslim.resolve",
+    "InstallResult": "fcslim.resolve",
+    "lock": "fcslim.lockfile",
+    "LockResult": "fcslim.lockfile",
+    "build": "fcslim.build",
+    "BuildOptions": "fcslim.build",
+    "BuildResult": "fcslim.build",
+    "scan_tree": "fcslim.elf",
+    "read_elf": "fcslim.elf",
+    "analyse": "fcslim.libgraph",
+    "plan_slim": "fcslim.slim",
+    "slim": "fcslim.slim",
+    "verify_imports": "fcslim.verify",
+    "compile_bytecode": "fcslim.compile",
 }
 
 

@@ -137,6 +137,18 @@ _lock_table_guard = threading.Lock()
 _lock_table: dict[str, list[Any]] = {}
 
 
+def _forget_locks_in_child() -> None:
+    # A forked child does not hold its parent's locks: it must flock for itself
+    # (the inherited descriptors keep the parent's locks alive, which is right).
+    global _lock_table_guard, _lock_table
+    _lock_table_guard = threading.Lock()
+    _lock_table = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_locks_in_child)
+
+
 @contextmanager
 def _flock(path: Path, shared: bool = False, blocking: bool = True) -> Iterator[bool]:
     """A per-path flock, re-entrant within this process (threads serialise).
@@ -205,7 +217,7 @@ class CacheEntry:
     kind: str  # "file" or "tree"
     path: Path  # the file, or the tree's directory
     size: int  # bytes of content (file size, or sum of the tree's file sizes)
-    files: int  # 1 for a file entry
+    files: int  # 1 for a file entry, else the tree's regular files
     created: float  # epoch seconds
     last_used: float  # epoch seconds of the last get
 
@@ -274,7 +286,7 @@ def _leftover_is_stale(name: str, path: Path, now: float) -> bool:
 
 
 def _tree_listing(top: Path) -> dict[str, Any]:
-    """relative posix path -> size (files) or ("link", target) for symlinks."""
+    """relative posix path -> [size, mtime_ns] (files) or ("link", target) for symlinks."""
     listing: dict[str, Any] = {}
     stack = [(top, "")]
     while stack:
@@ -287,7 +299,8 @@ def _tree_listing(top: Path) -> dict[str, Any]:
                 elif item.is_dir():
                     stack.append((Path(item.path), rel + "/"))
                 else:
-                    listing[rel] = item.stat().st_size
+                    st = item.stat()
+                    listing[rel] = [st.st_size, st.st_mtime_ns]
     return listing
 
 
@@ -404,8 +417,10 @@ class Cache:
     def get_tree(self, key: str, *, verify: bool = False) -> Path | None:
         """The directory of a complete tree entry, or None.
 
-        Every file's presence and size are checked against the manifest (and
-        nothing extra may be there); ``verify=True`` also re-hashes every file.
+        Every file's presence, size and mtime are checked against the manifest
+        (and nothing extra may be there): a cheap stat walk that catches torn or
+        edited entries, including writes through hard links handed out by
+        :mod:`fcslim.buildcache`.  ``verify=True`` also re-hashes every file.
         An entry that fails is discarded and reported as a miss.
         """
         entry = self.entry_dir(key)
@@ -438,10 +453,12 @@ class Cache:
                     return False
             else:
                 record = files.get(rel)
-                if record is None or record[0] != found:
+                if record is None or record[0] != found[0]:
                     return False
+                if len(record) > 2 and record[2] != found[1]:
+                    return False  # written in place since it was cached
         if verify:
-            for rel, (size, digest) in files.items():
+            for rel, (size, digest, *_) in files.items():
                 try:
                     if file_sha256(tree / rel) != digest:
                         return False
@@ -597,7 +614,7 @@ class Cache:
                     _make_read_only(tree, files)
                 meta = {
                     "layout": LAYOUT_VERSION, "kind": "tree", "key": key,
-                    "size": sum(size for size, _ in files.values()), "file_count": len(files),
+                    "size": sum(record[0] for record in files.values()), "file_count": len(files),
                     "created": time.time(), "fcslim": __version__, "read_only": read_only,
                     "files": files, "links": links,
                 }
@@ -728,7 +745,12 @@ def _copy_file(src: str, dst: str) -> tuple[int, str]:
 
 
 def _copy_tree_with_manifest(source: Path, dest: Path) -> tuple[dict[str, list[Any]], dict[str, str]]:
-    """Copy ``source`` to a new ``dest``; return {rel: [size, sha256]}, {rel: link target}."""
+    """Copy ``source`` to a new ``dest``.
+
+    Returns {rel: [size, sha256, mtime_ns of the cached copy]} and {rel: link
+    target}; the mtime lets the cheap check catch same-size edits made in place
+    through a hard link.
+    """
     files: dict[str, list[Any]] = {}
     links: dict[str, str] = {}
     dest.mkdir()
@@ -748,7 +770,7 @@ def _copy_tree_with_manifest(source: Path, dest: Path) -> tuple[dict[str, list[A
                     stack.append((Path(item.path), Path(target), rel + "/"))
                 elif item.is_file():
                     size, digest = _copy_file(item.path, target)
-                    files[rel] = [size, digest]
+                    files[rel] = [size, digest, os.stat(target).st_mtime_ns]
                 # sockets, fifos, devices: not bundle content, not cached
         shutil.copymode(src_dir, dst_dir)
     return files, links

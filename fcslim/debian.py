@@ -49,7 +49,6 @@ import urllib.error
 import urllib.request
 import warnings
 from dataclasses import asdict, dataclass, field
-from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
@@ -1028,7 +1027,7 @@ class DebArchive:
         return handle.read(member.size)
 
     def _decompress(self, handle: BinaryIO, member: ArMember, dest: Path) -> None:
-        raw = Path(self._tmp.name) / member.name
+        raw = Path(self._tmp.name) / (member.name + ".raw")
         raw.write_bytes(self._member_bytes(handle, member))
         opener = _decompressor(member.name, self.what)
         if opener is None:

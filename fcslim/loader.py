@@ -16,6 +16,15 @@ from ``fcslim_deps.json``:
                  after the process starts
 ``preload_order`` how that order was computed: "libgraph" (from DT_NEEDED
                  resolution) or "lexical" (fallback, see :func:`preload_order`)
+
+At cold start the loader unpacks into ``$FCSLIM_DEPS_TMP`` (default /tmp) as
+``fcslim-deps-<sha256>``; instances sharing /tmp take turns through
+``fcslim-<sha256>.lock`` (``FCSLIM_LOADER_LOCK=0`` turns the lock off; the
+atomic rename alone then keeps the tree whole).  ``FCSLIM_LOADER_LAZY=1``
+stops the import from loading; call ``fcslim_loader.load()`` yourself.
+Errors raise ``fcslim_loader.DependencyLoadError`` naming the cause (no URL,
+download failure, size/SHA-256 mismatch, an unsafe member, a library that
+cannot be preloaded); presigned URLs are printed without their query string.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@
 #      members that would land outside it, then renames it into place, so
 #      instances that start together never see a half-unpacked tree (the
 #      first rename wins; the others use the winner's copy);
-#   4. puts it first on sys.path;
+#   4. puts it on sys.path right after the function's code directory;
 #   5. loads the bundled shared libraries with ctypes in dependency order, with
 #      RTLD_GLOBAL, because the dynamic linker reads LD_LIBRARY_PATH only when
 #      the process starts: a library already loaded is found by its soname.
@@ -175,10 +175,15 @@ class _FileLock(object):
             self.handle.close()
 
 
-def install(config, tmp_dir=None, timeout=60, use_lock=True):
-    """Make sure the dependency tree is unpacked in ``tmp_dir``; return its path."""
+def install(config, tmp_dir=None, timeout=60, use_lock=None):
+    """Make sure the dependency tree is unpacked in ``tmp_dir`` (default
+    $FCSLIM_DEPS_TMP, else /tmp); return its path.  Instances in one /tmp
+    take turns through a lock file ($FCSLIM_LOADER_LOCK=0 turns it off: they
+    then race, and the atomic rename still keeps the tree whole)."""
     sha = config["sha256"]
-    tmp_dir = tmp_dir or config.get("tmp_dir") or "/tmp"
+    tmp_dir = tmp_dir or os.environ.get("FCSLIM_DEPS_TMP") or "/tmp"
+    if use_lock is None:
+        use_lock = os.environ.get("FCSLIM_LOADER_LOCK") != "0"
     final = os.path.join(tmp_dir, "fcslim-deps-" + sha)
     if os.path.exists(os.path.join(final, COMPLETE_MARKER)):
         return final
@@ -237,10 +242,18 @@ def load(config_path=None, tmp_dir=None):
         if key in _loaded:
             return _loaded[key]
         base = install(config, tmp_dir=tmp_dir)
+        # Right after the function's own code directory (so its modules still
+        # win), ahead of whatever the runtime itself provides.
+        here = os.path.dirname(os.path.abspath(__file__))
+        position = 0
+        for index, entry in enumerate(sys.path):
+            if entry and os.path.abspath(entry) == here:
+                position = index + 1
+                break
         for rel in reversed(config.get("python_path") or ["."]):
             entry = os.path.normpath(os.path.join(base, rel))
             if entry not in sys.path:
-                sys.path.insert(0, entry)
+                sys.path.insert(position, entry)
         preload(base, config.get("preload") or [])
         _loaded[key] = base
         return base

@@ -52,6 +52,11 @@ def render_text(report: SizeReport, max_rows: int = 25) -> str:
     out.append(f"Bundle {report.root}{f' for {runtime}' if runtime else ''}: {total.files} files, "
                f"{format_size(total.bytes)} unzipped, {format_size(report.zip_bytes)} as a {report.layout} zip.")
     out.append("")
+    if not report.files:
+        out.append("The bundle is empty.")
+        out.append("")
+        out += [f"  {_limit_line(c)}" for c in report.limits]
+        return "\n".join(out) + "\n"
     rows = [[d.name, d.version or "", str(d.files), format_size(d.bytes), format_size(d.deflated),
              _share(d.deflated, total.deflated), _main_category(d)]
             for d in report.distributions[:max_rows]]
@@ -65,7 +70,7 @@ def render_text(report: SizeReport, max_rows: int = 25) -> str:
             for c in CATEGORIES if c in report.categories]
     out += _table(["category", "files", "unzipped", "zipped", "share"], rows, {1, 2, 3, 4})
     out.append("")
-    out.append(f"Largest files (zipped):")
+    out.append("Largest files (zipped):")
     rows = [[f.path, format_size(f.bytes), format_size(f.deflated), f.distribution] for f in report.largest]
     out += _table(["file", "unzipped", "zipped", "distribution"], rows, {1, 2})
     if report.libraries:

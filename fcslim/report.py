@@ -273,8 +273,10 @@ def _measure_all(files: list[TreeFile], reporter) -> list[tuple[int, int, bool]]
 
         if workers == 1 or len(files) < 64:
             return [one(f) for f in files]
+        # Batches keep the number of futures (and their memory) small.
+        batches = [files[i:i + 128] for i in range(0, len(files), 128)]
         with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(one, files, chunksize=32))
+            return [r for batch in pool.map(lambda b: [one(f) for f in b], batches) for r in batch]
 
 
 # -- attribution -----------------------------------------------------------

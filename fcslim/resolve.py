@@ -94,7 +94,10 @@ class InstallOptions:
 
     Index options here are added to those written in the requirement file;
     ``index_url`` here wins over the file's.  ``require_hashes`` None means
-    "when the requirement file carries hashes" (a lock).
+    "when the requirement file carries hashes" (a lock).  ``link_mode`` is
+    uv's: "copy" (default) gives the bundle its own files, which later stages
+    may rewrite in place (strip, RUNPATH patches); "hardlink" is faster but
+    shares inodes with uv's cache, so only use it for trees nothing edits.
     """
 
     index_url: str | None = None
@@ -105,6 +108,7 @@ class InstallOptions:
     require_hashes: bool | None = None
     pre: bool = False
     cache_dir: Path | None = None
+    link_mode: str = "copy"
     uv: str | None = None
     timeout: float = 15.0
 
@@ -716,17 +720,18 @@ def read_installed(dest: Path) -> list[InstalledDistribution]:
         size = 0
         record = info / "RECORD"
         if record.exists():
-            root = Path(dest).resolve()
+            root = os.fspath(Path(dest))
             for row in csv.reader(io.StringIO(record.read_text(encoding="utf-8", errors="replace"))):
                 if not row or not row[0]:
                     continue
-                path = (root / row[0]).resolve()
-                if root not in path.parents:
-                    continue
-                rel = path.relative_to(root).as_posix()
+                rel = os.path.normpath(row[0]).replace(os.sep, "/")
+                if rel.startswith("../") or rel == ".." or os.path.isabs(rel):
+                    continue  # outside the tree (pip -t puts nothing there, but RECORD may say so)
                 files.append(rel)
-                if path.is_file():
-                    size += path.stat().st_size
+                try:
+                    size += os.stat(os.path.join(root, rel)).st_size
+                except OSError:
+                    pass
         pure = wheel_meta.get("Root-Is-Purelib", "").strip().lower() == "true" and all(
             t.abi == "none" and t.platform == "any" for t in tags
         )
@@ -945,7 +950,7 @@ def install(requirements: Path, profile: Profile, dest: Path, options: InstallOp
         def argv(no_binary: set[str]) -> list[str]:
             out = [ctx.uv, "pip", "install", "--target", str(dest), "-r", str(req_file),
                    *_target_args(profile, ctx.uv), *_build_args(no_binary), *ctx.sources.args(),
-                   "--link-mode", "copy", "--python", sys.executable]
+                   "--link-mode", options.link_mode, "--python", sys.executable]
             if con_file:
                 out += ["-c", str(con_file)]
             if hashed:

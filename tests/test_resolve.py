@@ -132,7 +132,8 @@ def test_conflicting_pins(tmp_path, offline):
     assert "requirements.txt:1" in text and "requirements.txt:3" in text
 
 
-def test_index_unreachable(tmp_path, offline):
+def test_index_unreachable(tmp_path, offline, monkeypatch):
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")  # uv backs off ~10 s otherwise
     options = InstallOptions(index_url="http://127.0.0.1:9/simple", cache_dir=offline.cache_dir)
     with pytest.raises(NetworkError) as caught:
         run(tmp_path, "alpha\n", "fc-python3.10", options)

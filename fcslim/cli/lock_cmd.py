@@ -21,7 +21,7 @@ from .resolve_cmd import index_options, install_options
 @click.option("--debug", is_flag=True, hidden=True)
 @handle_errors
 def lock_command(requirements_in, runtime, output, index_url, extra_index_url, find_links, no_index,
-                 allow_pure_sdist, pre, debug) -> None:
+                 allow_pure_sdist, pre, link_mode, debug) -> None:
     """Pin REQUIREMENTS_IN for the runtime into a pip-tools style lock with
     --hash lines; `fcslim resolve LOCK` installs it with hashes checked."""
     profile = load_profile(runtime)

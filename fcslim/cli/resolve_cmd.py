@@ -24,13 +24,17 @@ def index_options(fn):
         click.option("--allow-pure-sdist", is_flag=True,
                      help="Build pure-Python sdists of distributions without a wheel (native sdists are refused)."),
         click.option("--pre", is_flag=True, help="Allow pre-release versions."),
+        click.option("--link-mode", type=click.Choice(["copy", "hardlink", "clone"]), default="copy",
+                     show_default=True,
+                     help="How files leave uv's cache; hardlink is faster but later stages must not edit files in place."),
     ]
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
-def install_options(index_url, extra_index_url, find_links, no_index, allow_pure_sdist, pre) -> InstallOptions:
+def install_options(index_url, extra_index_url, find_links, no_index, allow_pure_sdist, pre,
+                    link_mode="copy") -> InstallOptions:
     return InstallOptions(
         index_url=index_url,
         extra_index_urls=tuple(extra_index_url),
@@ -38,6 +42,7 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
         no_index=no_index,
         allow_pure_sdist=allow_pure_sdist,
         pre=pre,
+        link_mode=link_mode,
     )
 
 
@@ -61,7 +66,7 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
 @click.option("--debug", is_flag=True, hidden=True)
 @handle_errors
 def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url, find_links, no_index,
-            allow_pure_sdist, pre, no_slim, no_fetch, no_verify, compile_, pack_layout, debian_mirror, python,
+            allow_pure_sdist, pre, link_mode, no_slim, no_fetch, no_verify, compile_, pack_layout, debian_mirror, python,
             as_json, debug) -> None:
     """Install REQUIREMENTS (a requirements.txt or a lock from `fcslim lock`) for
     the target runtime into the --output directory, a pip -t style tree.
@@ -73,7 +78,7 @@ def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url
         requirements=requirements,
         profile=profile,
         output=output,
-        install=install_options(index_url, extra_index_url, find_links, no_index, allow_pure_sdist, pre),
+        install=install_options(index_url, extra_index_url, find_links, no_index, allow_pure_sdist, pre, link_mode),
         lock=lock_file,
         slim=not no_slim,
         fetch=not no_fetch,

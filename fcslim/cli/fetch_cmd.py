@@ -1,0 +1,70 @@
+"""`fcslim fetch DIR`: fetch the system libraries a bundle misses from the
+target's Debian release.
+
+Exit 0 when nothing is missing afterwards; 7 (DebianError) when no package
+provides a soname, a checksum or signature fails, a .deb member would escape
+its tree, or the mirror has no packages for the target's architecture; 5 when
+the mirror is unreachable and nothing is cached; 3 for a bad runtime, a DIR that
+is not a directory, or --patch-runpath without patchelf.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import click
+
+from ..fetch import fetch_missing
+from ..target import load_profile
+from .common import handle_errors, runtime_option
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024:,.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:,.1f} MB"
+
+
+@click.command("fetch")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@runtime_option
+@click.option("--debian-mirror", "mirror", default=None, metavar="URL",
+              help="Debian mirror to use instead of the profile's (e.g. http://archive.debian.org/debian).")
+@click.option("--patch-runpath", is_flag=True,
+              help="Also add $ORIGIN-relative RUNPATH entries, for runtimes whose library path lacks lib/.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record (.fcslim/libraries.json) as JSON.")
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def fetch(directory, runtime, mirror, patch_runpath, as_json, debug):
+    """Fetch the libraries the bundle in DIRECTORY misses on a runtime from its
+    Debian release: checked against the signed Release and the package
+    checksums, only shared libraries, placed in lib/ under their soname,
+    closed over their own needs, skipping what the runtime already has."""
+    profile = load_profile(runtime)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # warnings are in the result and printed below
+        result = fetch_missing(Path(directory), profile, mirror=mirror, patch_runpath=patch_runpath)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=1))
+        return
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    auth = ", ".join(f"{suite}: {how.split(':')[0]}" for suite, how in result.authentication.items())
+    click.echo(f"Debian {result.release} from {result.mirror}" + (f" ({auth})" if auth else ""))
+    if not result.fetched:
+        click.echo("nothing to fetch: every library the bundle needs is in it or in the runtime")
+    for lib in result.fetched:
+        click.echo(f"{lib.path:<34} {_kb(lib.size):>9}  {lib.package} {lib.version}  [{lib.license}]")
+        click.echo(f"    needed by {', '.join(lib.needed_by[:4])}" + (" ..." if len(lib.needed_by) > 4 else ""))
+    for data in result.data_files:
+        click.echo(f"{data.path:<34} {_kb(data.size):>9}  {data.package} {data.version}"
+                   + (f"  (${data.env})" if data.env else ""))
+    if result.env:
+        click.echo("environment: " + ", ".join(f"{k}=<root>/{v}" for k, v in result.env.items())
+                   + (f" (set by {result.hooks[0]} when unset)" if result.hooks else ""))
+    if result.runpath_patched:
+        click.echo(f"RUNPATH patched in {len(result.runpath_patched)} files")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"fetched {len(result.fetched)} libraries, {_kb(result.fetched_bytes)}; "
+               f"record in {result.record_path}")

@@ -1,0 +1,82 @@
+"""`fcslim report DIR`: what takes the space, against the runtime's limits.
+
+Prints a terminal table (default), the versioned JSON (``--json``, schema
+``fcslim.report/1``, documented in docs/report-schema.json) or Markdown
+(``--markdown``).  When ``$GITHUB_STEP_SUMMARY`` is set the Markdown rendering
+is also appended to it.  Exit 9 (SizeLimitError) when the bundle is over a
+gating limit (the profile's, or --max-zip/--max-unzipped), after the report is
+printed; ``--no-gate`` only reports.  Exit 3 for a bad DIR, size or baseline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import progress
+from ..limits import check_limits
+from ..render import append_step_summary, render_json, render_markdown, render_text
+from ..report import build_report
+from ..target import load_profile
+from .common import handle_errors, runtime_option
+
+
+def verbosity_options(fn):
+    fn = click.option("-v", "--verbose", count=True, help="Say more: details and step timings.")(fn)
+    fn = click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")(fn)
+    return fn
+
+
+def gate_options(fn):
+    for opt in reversed([
+        click.option("--max-zip", metavar="SIZE", default=None,
+                     help="Zipped size limit instead of the runtime's (100MB, 50MiB, 250M or bytes; units are "
+                          "powers of 1024, as the providers count)."),
+        click.option("--max-unzipped", metavar="SIZE", default=None, help="Unzipped size limit instead of the runtime's."),
+        click.option("--via", type=click.Choice(["api", "oss"]), default="api", show_default=True,
+                     help="How the code zip is uploaded: through the API (FC 100 MB) or object storage (FC 500 MB)."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+@click.command("report")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@runtime_option
+@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report (schema fcslim.report/1).")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print Markdown (for CI step summaries).")
+@click.option("--baseline", metavar="OLD.json|DIR", default=None,
+              help="An earlier `fcslim report --json` file or bundle directory: show what grew and by how much.")
+@gate_options
+@click.option("--layout", type=click.Choice(["code", "layer"]), default="code", show_default=True,
+              help="The zip whose exact size is measured.")
+@click.option("--top", type=click.IntRange(1, 1000), default=20, show_default=True, help="How many largest files to list.")
+@click.option("--all-files", is_flag=True, help="With --json, include every file (for later --baseline comparisons).")
+@click.option("--no-gate", is_flag=True, help="Report only: exit 0 even when over a limit.")
+@click.option("--no-step-summary", is_flag=True, help="Do not append to $GITHUB_STEP_SUMMARY.")
+@verbosity_options
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def report(directory, runtime, as_json, as_markdown, baseline, max_zip, max_unzipped, via, layout, top, all_files,
+           no_gate, no_step_summary, quiet, verbose, debug):
+    """Sizes of the bundle in DIRECTORY: per distribution and category, the
+    largest files, before/after slimming, the exact zipped size and the headroom
+    against the runtime's limits."""
+    if as_json and as_markdown:
+        raise click.UsageError("Pass --json or --markdown, not both.")
+    progress.configure(quiet=quiet, verbose=verbose)
+    profile = load_profile(runtime)
+    result = build_report(directory, profile, layout=layout, max_zip=max_zip, max_unzipped=max_unzipped, via=via,
+                          baseline=baseline, top=top)
+    markdown = render_markdown(result)
+    if as_json:
+        click.echo(render_json(result, include_files=all_files), nl=False)
+    elif as_markdown:
+        click.echo(markdown, nl=False)
+    else:
+        click.echo(render_text(result), nl=False)
+    if not no_step_summary:
+        append_step_summary(markdown)
+    if not no_gate:
+        check_limits(result, profile, max_zip=max_zip, max_unzipped=max_unzipped, via=via)

@@ -1,0 +1,250 @@
+"""The split layout's loader, for real: a dependency zip served over HTTP on
+127.0.0.1, fetched, verified, unpacked and preloaded, on the host and in a
+clean Debian 11 root with two cold starts at once."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import http.server
+import json
+import os
+import shutil
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from fcslim import loader_template as lt
+from fcslim.loader import loader_source, preload_order
+from fcslim.pack import pack
+from fcslim.target import load_profile
+from tests.support.elffiles import build_shared_library
+
+BULLSEYE = load_profile("debian11-python3.9")
+
+CALC = '''import ctypes
+
+# Opened by name, as pyzbar/python-magic do: only a preloaded library is found,
+# because the unpacked lib/ is not on the search path the process started with.
+_lib = ctypes.CDLL("libatop.so")
+
+
+def value():
+    return _lib.atop()
+'''
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    hits: list = []
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):
+        type(self).hits.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A directory served on 127.0.0.1 (only) by a thread: yields (dir, base URL)."""
+    root = tmp_path_factory.mktemp("www")
+    handler = functools.partial(_Handler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory, served, gcc):
+    """A bundle whose dependency, lib/libatop.so, needs lib/libzdep.so.1 (the
+    lexical order would preload them the wrong way round), packed split; the
+    dependency zip is served, and a corrupted copy beside it."""
+    work = tmp_path_factory.mktemp("split")
+    bundle = work / "bundle"
+    (bundle / "lib").mkdir(parents=True)
+    dep = build_shared_library(bundle / "lib" / "libzdep.so.1", "int zdep(void) { return 41; }\n",
+                               soname="libzdep.so.1")
+    build_shared_library(bundle / "lib" / "libatop.so", "int zdep(void);\nint atop(void) { return zdep() + 1; }\n",
+                         soname="libatop.so", link=[dep])
+    (bundle / "calc").mkdir()
+    (bundle / "calc" / "__init__.py").write_text(CALC)
+    from fcslim import progress
+
+    progress.configure(quiet=True)
+    result = pack(bundle, work / "fn.zip", "split", BULLSEYE)
+    www, base = served
+    deps = result.archive("deps").path
+    shutil.copy(deps, www / "fn.deps.zip")
+    corrupted = bytearray(deps.read_bytes())
+    corrupted[len(corrupted) // 2] ^= 0xFF
+    (www / "corrupted.deps.zip").write_bytes(bytes(corrupted))
+    code = work / "code"
+    with zipfile.ZipFile(work / "fn.zip") as zf:
+        zf.extractall(code)
+    return {"bundle": bundle, "result": result, "code": code, "url": f"{base}/fn.deps.zip",
+            "bad_url": f"{base}/corrupted.deps.zip", "www": www, "base": base,
+            "config": json.loads((code / "fcslim_deps.json").read_text())}
+
+
+def leftovers(tmp: Path) -> list[str]:
+    return sorted(p.name for p in tmp.iterdir() if not p.name.endswith(".lock"))
+
+
+def test_preload_order_puts_dependencies_first(split):
+    assert split["result"].preload == ["lib/libzdep.so.1", "lib/libatop.so"]
+    assert split["config"]["preload"] == ["lib/libzdep.so.1", "lib/libatop.so"]
+    assert split["config"]["preload_order"] == "libgraph"
+    order, source, note = preload_order(split["bundle"], None, ["lib/libatop.so", "lib/libzdep.so.1", "calc/__init__.py"])
+    assert (order, source) == (["lib/libatop.so", "lib/libzdep.so.1"], "lexical") and "lexical order" in note
+
+
+def test_install_fetches_verifies_and_unpacks_once(split, tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_DEPS_URL", split["url"])
+    _Handler.hits.clear()
+    base = lt.install(split["config"], tmp_dir=str(tmp_path))
+    assert base == str(tmp_path / f"fcslim-deps-{split['config']['sha256']}")
+    assert (Path(base) / "calc" / "__init__.py").read_text() == CALC
+    assert (Path(base) / "lib" / "libatop.so").read_bytes() == (split["bundle"] / "lib" / "libatop.so").read_bytes()
+    assert leftovers(tmp_path) == [Path(base).name]  # no .part, no staging directory
+    assert lt.install(split["config"], tmp_dir=str(tmp_path)) == base
+    assert _Handler.hits == ["/fn.deps.zip"]  # the second cold start reused the tree
+
+
+def test_a_corrupted_download_is_rejected_and_nothing_is_kept(split, tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_DEPS_URL", split["bad_url"] + "?X-Signature=secret")
+    with pytest.raises(lt.DependencyLoadError, match="does not match") as caught:
+        lt.install(split["config"], tmp_dir=str(tmp_path))
+    assert "secret" not in str(caught.value)  # presigned credentials are not printed
+    assert leftovers(tmp_path) == []
+
+
+def test_no_url_is_a_clear_error(split, tmp_path, monkeypatch):
+    monkeypatch.delenv("FCSLIM_DEPS_URL", raising=False)
+    with pytest.raises(lt.DependencyLoadError, match="set the environment variable FCSLIM_DEPS_URL"):
+        lt.install(split["config"], tmp_dir=str(tmp_path))
+
+
+def test_a_member_escaping_the_tree_is_refused(split, tmp_path, monkeypatch):
+    evil = split["www"] / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("ok.py", "x = 1\n")
+        zf.writestr("../escaped.py", "boom\n")
+    import hashlib
+
+    config = dict(split["config"], sha256=hashlib.sha256(evil.read_bytes()).hexdigest(), size=evil.stat().st_size)
+    monkeypatch.setenv("FCSLIM_DEPS_URL", f"{split['base']}/evil.zip")
+    work = tmp_path / "tmp"
+    work.mkdir()
+    with pytest.raises(lt.DependencyLoadError, match="outside its directory"):
+        lt.install(config, tmp_dir=str(work))
+    assert leftovers(work) == [] and not (tmp_path / "escaped.py").exists()
+
+
+def test_losing_the_rename_race_uses_the_winners_tree(split, tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_DEPS_URL", split["url"])
+    final = tmp_path / f"fcslim-deps-{split['config']['sha256']}"
+    real_extract = lt._extract
+
+    def extract_then_lose(archive, into):
+        real_extract(archive, into)
+        final.mkdir()  # another instance finished first
+        (final / "winner").write_text("")
+        (final / lt.COMPLETE_MARKER).write_text("complete\n")
+
+    monkeypatch.setattr(lt, "_extract", extract_then_lose)
+    assert lt.install(split["config"], tmp_dir=str(tmp_path), use_lock=False) == str(final)
+    assert (final / "winner").exists() and leftovers(tmp_path) == [final.name]
+
+
+def test_the_loader_is_python36_and_stdlib_only():
+    source = loader_source()
+    tree = ast.parse(source, feature_version=(3, 6))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module.split(".")[0])
+        assert not isinstance(node, ast.NamedExpr)
+        assert not (isinstance(node, ast.FormattedValue)), "f-strings are 3.6 but keep the loader plain"
+    assert imported <= set(sys.stdlib_module_names)
+    assert "from __future__" not in source
+
+
+def test_load_on_the_host_imports_a_package_that_needs_the_preload(split, tmp_path):
+    import subprocess
+
+    env = {**os.environ, "FCSLIM_DEPS_URL": split["url"], "FCSLIM_DEPS_TMP": str(tmp_path),
+           "PYTHONPATH": str(split["code"])}
+    env.pop("LD_LIBRARY_PATH", None)
+    probe = ("import sys, fcslim_loader, calc; print(calc.value()); "
+             "print(sys.path.index(fcslim_loader.load()) - sys.path.index(sys.argv[1]))")
+    run = subprocess.run([sys.executable, "-c", probe, str(split["code"])],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["42", "1"]  # right after the function's code directory
+    # Without the loader the same import fails: the preload is what makes it work.
+    env["PYTHONPATH"] = f"{split['code']}:{tmp_path / ('fcslim-deps-' + split['config']['sha256'])}"
+    bare = subprocess.run([sys.executable, "-c", "import calc"], capture_output=True, text=True, env=env)
+    assert bare.returncode != 0 and "libatop.so" in bare.stderr
+    # ...and the order matters: the dependent library first cannot load.
+    base = tmp_path / ("fcslim-deps-" + split["config"]["sha256"])
+    wrong = subprocess.run([sys.executable, "-c", "import sys; from fcslim import loader_template as lt; "
+                            f"lt.preload({str(base)!r}, ['lib/libatop.so', 'lib/libzdep.so.1'])"],
+                           capture_output=True, text=True, env={**env, "PYTHONPATH": ""})
+    assert wrong.returncode != 0 and "cannot preload lib/libatop.so" in wrong.stderr
+
+
+RACE = r'''
+import os, subprocess, sys
+mode = sys.argv[1]
+code = "import fcslim_loader, calc; print(calc.value(), fcslim_loader.load())"
+procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True) for _ in range(2)]
+for p in procs:
+    out, err = p.communicate()
+    print("RESULT", p.returncode, out.strip().replace("\n", " "), "|", err.strip().splitlines()[-1:] if err else "")
+print("TMP", sorted(os.listdir("/tmp")))
+'''
+
+
+@pytest.mark.rootfs
+@pytest.mark.parametrize("locking", ["1", "0"], ids=["locked", "racing"])
+def test_two_cold_starts_at_once_in_bullseye(split, run_in_bullseye, locking, tmp_path):
+    code = tmp_path / "code"
+    shutil.copytree(split["code"], code)
+    (code / "race.py").write_text(RACE)
+    _Handler.hits.clear()
+    run = run_in_bullseye(code, ["python3", "/code/race.py", "ok"],
+                          env={"FCSLIM_DEPS_URL": split["url"], "FCSLIM_LOADER_LOCK": locking})
+    assert run.returncode == 0, run.stderr
+    if locking == "1":
+        assert _Handler.hits == ["/fn.deps.zip"]  # the second instance waited and reused the tree
+    sha = split["config"]["sha256"]
+    results = [line for line in run.stdout.splitlines() if line.startswith("RESULT")]
+    assert results == [f"RESULT 0 42 /tmp/fcslim-deps-{sha} | "] * 2, run.stdout
+    tmp_listing = next(line for line in run.stdout.splitlines() if line.startswith("TMP"))
+    left = [n for n in eval(tmp_listing[4:]) if not n.endswith(".lock")]
+    assert left == [f"fcslim-deps-{sha}"]  # no staging directory or partial download left behind
+
+
+@pytest.mark.rootfs
+def test_a_corrupted_download_is_rejected_in_bullseye(split, run_in_bullseye, tmp_path):
+    code = tmp_path / "code"
+    shutil.copytree(split["code"], code)
+    (code / "race.py").write_text(RACE)
+    run = run_in_bullseye(code, ["python3", "/code/race.py", "bad"], env={"FCSLIM_DEPS_URL": split["bad_url"]})
+    assert run.returncode == 0, run.stderr
+    results = [line for line in run.stdout.splitlines() if line.startswith("RESULT")]
+    assert len(results) == 2
+    for line in results:
+        assert line.startswith("RESULT 1 ") and "does not match the one packed with this code" in line
+    tmp_listing = next(line for line in run.stdout.splitlines() if line.startswith("TMP"))
+    assert [n for n in eval(tmp_listing[4:]) if not n.endswith(".lock")] == []
