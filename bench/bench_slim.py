@@ -1,7 +1,7 @@
 """Benchmark: what slimming saves, and what pycs do to cold starts.
 
-For each package set (``data``: numpy pandas scipy scikit-learn; ``ml``:
-scikit-learn lightgbm statsmodels) installed for a runtime with a plain
+For each package set of bench/sets.py (``data``: numpy pandas scipy; ``ml``:
+opencv-python-headless pillow scikit-learn) installed for a runtime with a plain
 ``uv pip install --target``:
 
 * bytes and zipped bytes of the plain install, of an SPR-style slim
@@ -37,12 +37,13 @@ from fcslim.slim import slim, tree_bytes
 from fcslim.target import load_profile
 from fcslim.verify import make_verifier, top_level_modules, NoVerifier
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sets import SETS as REQUIREMENT_SETS  # noqa: E402  (bench/sets.py: the sets every benchmark shares)
+
+# set -> (packages to install, the cold-start import statement)
 SETS = {
-    "data": (["numpy", "pandas", "scipy", "scikit-learn"], "import numpy, pandas, scipy.stats, sklearn.linear_model"),
-    # lightgbm needs libgomp.so.1, which a minbase root lacks until the fetch
-    # stage adds it: it fails before and after slimming, so it is left out of
-    # the cold-start statement.
-    "ml": (["scikit-learn", "lightgbm", "statsmodels"], "import sklearn.ensemble, statsmodels.api"),
+    "data": (list(REQUIREMENT_SETS["data"].top_level), "import numpy, pandas, scipy.stats"),
+    "ml": (list(REQUIREMENT_SETS["ml"].top_level), "import cv2, PIL.Image, sklearn.linear_model"),
 }
 
 

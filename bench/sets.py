@@ -8,12 +8,11 @@ python3.10 runtime) with::
     uv pip compile SET.in --python-version 3.10 \
         --python-platform x86_64-manylinux_2_28 --only-binary :all:
 
-* ``small``: an HTTP/JSON/YAML handler: a few MB, one or two native wheels.
-* ``data``: the scientific stack (numpy, pandas, scipy, scikit-learn): about
-  250-300 MB installed, over FC's 100 MB zip limit before slimming.
-* ``ml``: gradient boosting and statistics (scikit-learn, lightgbm,
-  statsmodels); lightgbm needs libgomp.so.1, a system library the runtime
-  lacks.
+* ``small``: an HTTP/templating/YAML handler (requests, pyyaml, jinja2).
+* ``data``: the scientific stack (numpy, pandas, scipy): well over FC's
+  100 MB zip limit before slimming.
+* ``ml``: images and classic ML (opencv-python-headless, pillow,
+  scikit-learn).
 """
 
 from __future__ import annotations
@@ -35,61 +34,46 @@ class RequirementSet:
 SETS: dict[str, RequirementSet] = {
     "small": RequirementSet(
         name="small",
-        top_level=("requests", "PyYAML", "orjson"),
+        top_level=("requests", "pyyaml", "jinja2"),
         pins=(
             "certifi==2026.10.19.post1",
             "charset-normalizer==3.5.2",
             "idna==3.20",
-            "orjson==3.13.0",
+            "jinja2==3.1.6",
+            "markupsafe==3.0.4",
             "pyyaml==6.0.4",
             "requests==2.34.2",
             "urllib3==2.8.0",
         ),
-        description="requests, PyYAML, orjson",
+        description="requests, pyyaml, jinja2",
     ),
     "data": RequirementSet(
         name="data",
-        top_level=("numpy", "pandas", "scipy", "scikit-learn"),
+        top_level=("numpy", "pandas", "scipy"),
         pins=(
-            "cloudpickle==3.1.3",
-            "joblib==1.6.0",
             "numpy==2.2.6",
             "pandas==2.3.3",
             "python-dateutil==3.0.0",
             "pytz==2026.6",
-            "scikit-learn==1.7.2",
             "scipy==1.15.3",
             "six==1.17.0",
-            "threadpoolctl==3.8.0",
             "tzdata==2026.6",
         ),
-        description="numpy, pandas, scipy, scikit-learn",
+        description="numpy, pandas, scipy",
     ),
     "ml": RequirementSet(
         name="ml",
-        top_level=("scikit-learn", "lightgbm", "statsmodels"),
+        top_level=("opencv-python-headless", "pillow", "scikit-learn"),
         pins=(
             "cloudpickle==3.1.3",
-            "formulaic==1.2.2",
-            "interface-meta==2.0.1",
             "joblib==1.6.0",
-            "lightgbm==4.7.0",
-            "narwhals==2.29.0",
             "numpy==2.2.6",
-            "packaging==26.3",
-            "pandas==2.3.3",
-            "patsy==1.0.3",
-            "python-dateutil==3.0.0",
-            "pytz==2026.6",
+            "opencv-python-headless==5.0.0.93",
+            "pillow==12.3.0",
             "scikit-learn==1.7.2",
             "scipy==1.15.3",
-            "six==1.17.0",
-            "statsmodels==0.15.0",
             "threadpoolctl==3.8.0",
-            "typing-extensions==4.16.0",
-            "tzdata==2026.6",
-            "wrapt==2.5.2",
         ),
-        description="scikit-learn, lightgbm, statsmodels",
+        description="opencv-python-headless, pillow, scikit-learn",
     ),
 }

@@ -111,6 +111,12 @@ def build_manifest(result) -> dict:
         "environment": required_environment(result.layout, profile, has_libraries, result.deps_config),
         "distributions": _distributions(root),
         "libraries": libraries.get("fetched") or [],
+        "data_files": libraries.get("data_files") or [],
+        # Variables the bundle's own hook (sitecustomize.py, from `fcslim fetch`)
+        # sets at start-up, as paths relative to the bundle: set them yourself
+        # if your packager drops that hook.
+        "bundle_environment": libraries.get("env") or {},
+        "hooks": libraries.get("hooks") or [],
         "preload": result.preload if result.layout == "split" else None,
         "deps": result.deps_config,
         "files": files,
@@ -202,6 +208,12 @@ def template_yml_snippet(result, *, service: str = "my-service", name: str = "my
 
 
 def snippet(result, fmt: str, **options) -> str:
+    """The ``fmt`` ("s.yaml" or "template.yml") fragment for ``result``."""
+    provider = getattr(result.profile, "provider", None)
+    if fmt in SNIPPET_FORMATS and provider != "fc":
+        name = getattr(result.profile, "name", None)
+        raise InputError(f"{fmt} snippets deploy to Alibaba Cloud Function Compute, but the pack is for {name} "
+                         f"(provider {provider}).", "Pack for an fc-* runtime, or leave out --snippet.")
     if fmt == "s.yaml":
         return s_yaml_snippet(result, **options)
     if fmt == "template.yml":

@@ -18,7 +18,8 @@
 #   4. puts it on sys.path right after the function's code directory;
 #   5. loads the bundled shared libraries with ctypes in dependency order, with
 #      RTLD_GLOBAL, because the dynamic linker reads LD_LIBRARY_PATH only when
-#      the process starts: a library already loaded is found by its soname.
+#      the process starts: a library already loaded is found by its soname;
+#   6. runs the find_library/data-file hook `fcslim fetch` left in the tree.
 #
 # Runs on the target: Python 3.6 or newer, standard library only.
 
@@ -38,6 +39,7 @@ try:  # Linux and macOS; without it instances rely on the atomic rename alone
 except ImportError:  # pragma: no cover
     fcntl = None
 
+from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 CONFIG_NAME = "fcslim_deps.json"
@@ -72,7 +74,7 @@ def _url(config):
             "fcslim loader: no URL for the dependency zip %s: set the environment variable %s to its "
             "OSS/S3 presigned URL or HTTPS URL." % (config.get("archive"), env_name))
     if not (url.startswith("https://") or url.startswith("http://")):
-        raise DependencyLoadError("fcslim loader: %s=%r is not an http(s) URL." % (env_name, url))
+        raise DependencyLoadError("fcslim loader: %s=%r is not an http(s) URL." % (env_name, _redact(url)))
     return url
 
 
@@ -97,6 +99,10 @@ def _download(url, part, expected_sha256, expected_size, timeout, attempts=3):
         except (OSError, ValueError) as exc:  # URLError and socket errors are OSErrors
             last = exc
             _remove(part)
+            if isinstance(exc, HTTPError) and 400 <= exc.code < 500:
+                raise DependencyLoadError(
+                    "fcslim loader: %s answered HTTP %d for the dependency zip; a presigned URL may have "
+                    "expired, or the object is not where the URL says." % (_redact(url), exc.code))
             if attempt + 1 < attempts:
                 time.sleep(0.5 * (attempt + 1))
     else:
@@ -201,11 +207,19 @@ def install(config, tmp_dir=None, timeout=60, use_lock=None):
             if os.path.exists(staging):
                 shutil.rmtree(staging)
             _extract(part, staging)
+        except (OSError, zipfile.BadZipfile) as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise DependencyLoadError("fcslim loader: cannot unpack the dependency zip into %s (%s)."
+                                      % (tmp_dir, exc))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         finally:
             _remove(part)
+        if os.path.isdir(final) and not os.path.exists(os.path.join(final, COMPLETE_MARKER)):
+            # Never a winner's tree (the marker is written before the rename):
+            # debris of something else; clear it so the rename can succeed.
+            shutil.rmtree(final, ignore_errors=True)
         try:
             os.rename(staging, final)
         except OSError as exc:
@@ -234,6 +248,37 @@ def preload(base, libraries):
     return handles
 
 
+FETCH_HOOK_MARKER = "# fcslim-fetch-shim"
+
+
+def run_fetch_hook(base):
+    """Run the sitecustomize.py that `fcslim fetch` writes (it points
+    ctypes.util.find_library and data-file variables such as MAGIC at the
+    bundle's lib/).  At /code Python runs it at start-up; from /tmp nobody
+    would.  It runs with sys.path narrowed to the tree, so it does not chain
+    to the runtime's own sitecustomize a second time.  Returns True if run."""
+    hook = os.path.join(base, "sitecustomize.py")
+    try:
+        with open(hook) as handle:
+            if FETCH_HOOK_MARKER not in handle.read(200):
+                return False
+    except OSError:
+        return False
+    import ctypes.util  # noqa: F401  (the hook needs these; import them before narrowing sys.path)
+    import importlib.machinery  # noqa: F401
+    import importlib.util
+
+    saved = sys.path[:]
+    sys.path[:] = [base]
+    try:
+        spec = importlib.util.spec_from_file_location("fcslim_deps_sitecustomize", hook)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
+    return True
+
+
 def load(config_path=None, tmp_dir=None):
     """Fetch, verify, unpack and activate the dependencies; idempotent."""
     with _lock:
@@ -255,6 +300,7 @@ def load(config_path=None, tmp_dir=None):
             if entry not in sys.path:
                 sys.path.insert(position, entry)
         preload(base, config.get("preload") or [])
+        run_fetch_hook(base)
         _loaded[key] = base
         return base
 

@@ -256,7 +256,12 @@ def write_zip(members: Iterable[ZipMember], output: Path, *, date_epoch: int | N
 
 def _copy(source: Path | None, sink, progress) -> int:
     written = 0
-    with open(source, "rb") as handle:  # type: ignore[arg-type]
+    try:
+        handle = open(source, "rb")  # type: ignore[arg-type]
+    except OSError as exc:
+        raise PackError(f"Cannot read {source} to pack it ({exc.strerror or exc}).",
+                        "Check the file's permissions, or remove it from the bundle.") from exc
+    with handle:
         while True:
             chunk = handle.read(1 << 20)
             if not chunk:
@@ -277,14 +282,25 @@ def _sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def zip_overhead(names: Iterable[str]) -> int:
-    """Bytes a zip written by :func:`write_zip` spends outside the deflated
-    data: a local and a central header per entry (no extra fields) and the end
-    record.  Deflated sizes plus this is the exact zip size."""
-    total = _END_RECORD
-    for name in names:
-        total += _LOCAL_HEADER + _CENTRAL_HEADER + 2 * len(name.encode("utf-8"))
-    return total
+def zip_size(entries: Iterable[tuple[str, int, int]]) -> int:
+    """The exact size of the zip :func:`write_zip` makes of ``entries``
+    (name, size, deflated size): per entry a local header, the data and a
+    central header (no extra fields, except the zip64 ones Python's zipfile
+    adds past 2 GiB), then the end record (with its zip64 form past 65535
+    entries or 2 GiB)."""
+    offset = central = count = 0
+    for name, size, deflated in sorted(entries):
+        length = len(name.encode("utf-8"))
+        local_extra = 20 if size * 1.05 > zipfile.ZIP64_LIMIT else 0
+        fields = (2 if size > zipfile.ZIP64_LIMIT or deflated > zipfile.ZIP64_LIMIT else 0) + \
+            (1 if offset > zipfile.ZIP64_LIMIT else 0)
+        central += _CENTRAL_HEADER + length + (4 + 8 * fields if fields else 0)
+        offset += _LOCAL_HEADER + length + local_extra + deflated
+        count += 1
+    end = _END_RECORD
+    if count > 0xFFFF or offset > zipfile.ZIP64_LIMIT or central > zipfile.ZIP64_LIMIT:
+        end += 56 + 20  # zip64 end record and its locator
+    return offset + central + end
 
 
 # -- packing a bundle ------------------------------------------------------

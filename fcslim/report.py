@@ -13,8 +13,10 @@ Each file is attributed to
   against the tree's own ``bin/``); files missing from every RECORD (e.g.
   ``__pycache__`` written later) go to the one distribution that owns their
   directory;
-* under ``lib/``, the Debian package named for it in ``.fcslim/libraries.json``
-  (kind ``debian``), else "(system libraries)";
+* the Debian package ``.fcslim/libraries.json`` names for it (fetched
+  libraries, data files and their copyright files: kind ``debian``); other
+  files in ``lib/`` go to "(system libraries)";
+* the hooks `fcslim fetch` wrote (``sitecustomize.py``): "(fcslim hooks)";
 * otherwise "(unowned)";
 
 and to one category: ``python`` (.py/.pyc/.pyi), ``extensions`` (ELF files in
@@ -39,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .limits import LimitCheck, limit_checks
-from .pack import COMPRESS_LEVEL, RECORDS_DIR, SkippedLink, TreeFile, archive_name, list_tree, zip_overhead
+from .limits import LimitCheck, check_limits, limit_checks  # noqa: F401  (check_limits: the contract names it here too)
+from .pack import COMPRESS_LEVEL, RECORDS_DIR, SkippedLink, TreeFile, archive_name, list_tree, zip_size
 
 SCHEMA = "fcslim.report/1"
 CATEGORIES = ("python", "extensions", "libraries", "data", "metadata")
@@ -53,6 +55,7 @@ CATEGORY_LABELS = {
 }
 UNOWNED = "(unowned)"
 SYSTEM_LIBRARIES = "(system libraries)"
+FCSLIM_HOOKS = "(fcslim hooks)"
 _PYTHON_SUFFIXES = (".py", ".pyc", ".pyi", ".pyo")
 _ELF_MAGIC = b"\x7fELF"
 _CHUNK = 1 << 20
@@ -90,7 +93,7 @@ class Totals:
 class DistributionSize:
     name: str
     version: str | None
-    kind: str  # "wheel" | "debian" | "unowned"
+    kind: str  # "wheel" | "debian" | "fcslim" (hooks fetch wrote) | "unowned"
     files: int = 0
     bytes: int = 0
     deflated: int = 0
@@ -336,8 +339,9 @@ def _record_paths(dist_info: Path, existing: set[str]) -> list[str]:
 class Attribution:
     """Which distribution owns each path of a tree."""
 
-    def __init__(self, root: Path, paths: list[str], libraries: dict[str, dict]):
+    def __init__(self, root: Path, paths: list[str], libraries: dict[str, dict], hooks: list[str] = ()):
         self.root = root
+        self.hooks = set(hooks)
         self.dists: dict[str, _Dist] = {}
         self.owner: dict[str, str] = {}
         self.libraries = libraries
@@ -374,12 +378,29 @@ class Attribution:
                 parent = posixpath.dirname(parent)
         if name is not None:
             return name, self.dists[name].version, "wheel"
+        if path in self.hooks:
+            return FCSLIM_HOOKS, None, "fcslim"
+        fetched = self.libraries.get(path)
+        if fetched and fetched.get("package"):
+            return str(fetched["package"]), fetched.get("version"), "debian"
         if path.startswith("lib/"):
-            lib = self.libraries.get(path)
-            if lib and lib.get("package"):
-                return str(lib["package"]), lib.get("version"), "debian"
             return SYSTEM_LIBRARIES, None, "debian"
         return UNOWNED, None, "unowned"
+
+
+def _debian_owned(record: dict) -> dict[str, dict]:
+    """Bundle path → {package, version} for everything `fcslim fetch` copied:
+    libraries, data files (magic.mgc...) and their copyright files."""
+    owned: dict[str, dict] = {}
+    for key in ("fetched", "data_files"):
+        for item in record.get(key) or []:
+            if not isinstance(item, dict) or not item.get("package"):
+                continue
+            facts = {"package": item["package"], "version": item.get("version")}
+            for path_key in ("path", "copyright"):
+                if isinstance(item.get(path_key), str):
+                    owned.setdefault(item[path_key], facts)
+    return owned
 
 
 def categorise(path: str, is_elf: bool, kind: str) -> str:
@@ -450,7 +471,8 @@ def build_report(
         libraries_record = _read_record(root, "libraries.json") or {}
         libraries = {str(lib.get("path")): lib for lib in libraries_record.get("fetched") or []
                      if isinstance(lib, dict) and lib.get("path")}
-        attribution = Attribution(root, [f.path for f in listing.files], libraries)
+        attribution = Attribution(root, [f.path for f in listing.files], _debian_owned(libraries_record),
+                                  hooks=[h for h in libraries_record.get("hooks") or [] if isinstance(h, str)])
         measured = _measure_all(listing.files, rep)
 
     files: list[FileSize] = []
@@ -466,7 +488,7 @@ def build_report(
         dists.setdefault(name, DistributionSize(name, version, kind)).add(entry)
     for name, dist in attribution.dists.items():  # installed but emptied by slimming: still listed
         dists.setdefault(name, DistributionSize(name, dist.version, "wheel"))
-    zip_bytes = totals.deflated + zip_overhead(archive_name(f.path, layout) for f in files)
+    zip_bytes = zip_size((archive_name(f.path, layout), f.bytes, f.deflated) for f in files)
     by_path = {f.path: f for f in files}
     library_sizes = []
     for path, lib in sorted(libraries.items()):

@@ -12,6 +12,7 @@ import yaml
 from fcslim.errors import InputError, UnknownRuntimeError
 from fcslim.handoff import (
     build_manifest,
+    snippet,
     read_serverless_devs,
     required_environment,
     s_yaml_snippet,
@@ -53,6 +54,8 @@ def test_manifest_describes_the_pack(bundle, tmp_path):
     assert not any(p.startswith(".fcslim") for p in files)
     assert {d["name"]: d["version"] for d in manifest["distributions"]} == {"alpha": "1.2", "beta": "2.0", "gamma": "3.0"}
     assert manifest["libraries"][0]["package"] == "libfoo1"
+    assert manifest["data_files"][0]["path"] == "share/misc/magic.mgc"
+    assert manifest["bundle_environment"] == {"MAGIC": "share/misc/magic.mgc"}
     assert manifest["install_locations"] == {"python": "/code", "libraries": "/code/lib"}
     assert manifest["environment"] == {}  # FC already searches /code and /code/lib
 
@@ -166,3 +169,14 @@ def test_read_serverless_devs_errors(tmp_path):
     write(tmp_path / "empty.yaml", "edition: 3.0.0\n")
     with pytest.raises(InputError, match="no Function Compute function"):
         read_serverless_devs(tmp_path / "empty.yaml")
+
+
+def test_snippets_refuse_runtimes_that_are_not_fc(bundle, tmp_path):
+    result = pack(bundle, tmp_path / "layer.zip", "layer", AWS, manifest=False)
+    with pytest.raises(InputError, match="aws-python3.11"):
+        snippet(result, "s.yaml")
+    fc = pack(bundle, tmp_path / "code.zip", "code", FC, manifest=False)
+    assert yaml.safe_load(snippet(fc, "template.yml"))["Resources"]["my-service"]["my-function"]["Properties"][
+        "CodeUri"] == "./code.zip"
+    with pytest.raises(InputError, match="Unknown snippet format"):
+        snippet(fc, "serverless.yml")

@@ -212,6 +212,7 @@ for p in procs:
     out, err = p.communicate()
     print("RESULT", p.returncode, out.strip().replace("\n", " "), "|", err.strip().splitlines()[-1:] if err else "")
 print("TMP", sorted(os.listdir("/tmp")))
+print("PY", tuple(sys.version_info[:2]))
 '''
 
 
@@ -225,6 +226,7 @@ def test_two_cold_starts_at_once_in_bullseye(split, run_in_bullseye, locking, tm
     run = run_in_bullseye(code, ["python3", "/code/race.py", "ok"],
                           env={"FCSLIM_DEPS_URL": split["url"], "FCSLIM_LOADER_LOCK": locking})
     assert run.returncode == 0, run.stderr
+    assert "PY (3, 9)" in run.stdout  # bullseye's own Python ran the loader
     if locking == "1":
         assert _Handler.hits == ["/fn.deps.zip"]  # the second instance waited and reused the tree
     sha = split["config"]["sha256"]
@@ -248,3 +250,39 @@ def test_a_corrupted_download_is_rejected_in_bullseye(split, run_in_bullseye, tm
         assert line.startswith("RESULT 1 ") and "does not match the one packed with this code" in line
     tmp_listing = next(line for line in run.stdout.splitlines() if line.startswith("TMP"))
     assert [n for n in eval(tmp_listing[4:]) if not n.endswith(".lock")] == []
+
+
+def test_debris_without_the_marker_is_replaced(split, tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_DEPS_URL", split["url"])
+    final = tmp_path / f"fcslim-deps-{split['config']['sha256']}"
+    (final / "calc").mkdir(parents=True)
+    (final / "calc" / "half.py").write_text("")  # an interrupted copy by something else
+    assert lt.install(split["config"], tmp_dir=str(tmp_path)) == str(final)
+    assert not (final / "calc" / "half.py").exists() and (final / "calc" / "__init__.py").exists()
+
+
+def test_the_fetch_hook_runs_from_the_unpacked_tree_without_chaining(tmp_path, monkeypatch):
+    from fcslim.fetch import SHIM_MARKER
+
+    assert lt.FETCH_HOOK_MARKER == SHIM_MARKER  # the loader recognises what fetch writes
+    base = tmp_path / "deps"
+    base.mkdir()
+    (base / "sitecustomize.py").write_text(
+        f"{SHIM_MARKER}\nimport os, sys\nos.environ['FCSLIM_TEST_HOOK'] = repr(sys.path)\n")
+    monkeypatch.delenv("FCSLIM_TEST_HOOK", raising=False)
+    before = list(sys.path)
+    assert lt.run_fetch_hook(str(base)) is True
+    assert os.environ["FCSLIM_TEST_HOOK"] == repr([str(base)])  # narrowed while it ran
+    assert sys.path == before  # and restored
+    (base / "sitecustomize.py").write_text("raise SystemExit('a user hook is not run')\n")
+    assert lt.run_fetch_hook(str(base)) is False
+    assert lt.run_fetch_hook(str(tmp_path / "nothing")) is False
+
+
+def test_a_missing_object_fails_at_once_with_the_status(split, tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_DEPS_URL", split["base"] + "/gone.zip?Signature=secret")
+    _Handler.hits.clear()
+    with pytest.raises(lt.DependencyLoadError, match="HTTP 404") as caught:
+        lt.install(split["config"], tmp_dir=str(tmp_path))
+    assert "secret" not in str(caught.value) and _Handler.hits == ["/gone.zip?Signature=secret"]  # no retries
+    assert leftovers(tmp_path) == []

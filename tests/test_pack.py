@@ -8,6 +8,7 @@ import os
 import stat
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,14 @@ resources:
     over = CliRunner().invoke(main, ["pack", str(bundle), "-o", str(tmp_path / "o.zip"), "--max-zip", "4K", "-q"])
     assert over.exit_code == 9 and "Biggest contributors" in over.stderr
     assert (tmp_path / "o.zip").exists()  # written, then judged
+
+
+def test_zip_size_is_exact_past_65535_entries(tmp_path):
+    from fcslim.pack import ZipMember, write_zip, zip_size
+
+    members = [ZipMember(f"m/{i:05d}.py", 1, data=b"x") for i in range(65536)]
+    archive = write_zip(members, tmp_path / "many.zip")
+    deflated = len(zlib.compress(b"x", 6)) - 6  # raw deflate: no zlib header or checksum
+    predicted = zip_size((m.name, 1, deflated) for m in members)
+    assert archive.size == predicted == (tmp_path / "many.zip").stat().st_size
+    assert zip_size((m.name, 1, deflated) for m in members[:65535]) == predicted - (30 + 46 + 2 * 10 + deflated) - 76

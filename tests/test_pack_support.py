@@ -51,6 +51,8 @@ SIZES = {
     "lib/libfoo.so.1": 11000,
     "lib/libbar.so.2": 13000,
     "README-unowned.txt": 250,
+    "share/misc/magic.mgc": 800,  # a data file fetched from Debian
+    "sitecustomize.py": 300,  # the hook fetch writes
 }
 
 
@@ -76,6 +78,10 @@ def make_bundle(root: Path) -> Path:
         {"soname": "libfoo.so.1", "path": "lib/libfoo.so.1", "package": "libfoo1", "version": "1.0-1",
          "source_package": "foo", "license": "MIT", "deb_url": "http://x/y.deb", "deb_sha256": "0" * 64,
          "size": 11000, "needed_by": ["alpha/_speed.cpython-310-x86_64-linux-gnu.so"]}],
+        "data_files": [{"path": "share/misc/magic.mgc", "package": "libmagic-mgc", "version": "1:5.39-3",
+                        "member": "./usr/share/misc/magic.mgc", "env": "MAGIC", "why": "libmagic's database",
+                        "size": 800, "deb_url": "http://x/m.deb", "deb_sha256": "0" * 64}],
+        "env": {"MAGIC": "share/misc/magic.mgc"}, "hooks": ["sitecustomize.py"],
         "missing": [], "unloadable": []}))
     write(records / "slim.json", json.dumps({"schema": 1, "before_bytes": 90000, "after_bytes": 41270, "rules": [
         {"name": "tests", "why": "test suites are not imported", "files": ["alpha/tests/a.py"], "bytes": 48730}],

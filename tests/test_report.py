@@ -54,14 +54,16 @@ def test_attribution_and_categories_have_the_known_sizes(bundle, quiet):
     assert (dists["libfoo1"].kind, dists["libfoo1"].version) == ("debian", "1.0-1")
     assert dists["(system libraries)"].bytes == SIZES["lib/libbar.so.2"]
     assert dists["(unowned)"].bytes == SIZES["README-unowned.txt"]
+    assert (dists["libmagic-mgc"].bytes, dists["libmagic-mgc"].kind) == (800, "debian")
+    assert (dists["(fcslim hooks)"].bytes, dists["(fcslim hooks)"].kind) == (300, "fcslim")
 
     cats = {name: t.bytes for name, t in report.categories.items()}
     metadata = sum(dist_info_sizes(bundle, n) for n in ("alpha", "beta", "gamma"))
     assert cats == {
-        "python": 1000 + 3000 + 900 + 400 + 600,
+        "python": 1000 + 3000 + 900 + 400 + 600 + 300,
         "extensions": 5000,
         "libraries": 11000 + 13000,
-        "data": 7000 + 120 + 250,
+        "data": 7000 + 120 + 250 + 800,
         "metadata": metadata,
     }
     on_disk = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file() and ".fcslim" not in p.parts)

@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from .. import progress
+from ..errors import InputError
 from ..handoff import SNIPPET_FORMATS, read_serverless_devs, snippet as make_snippet
 from ..limits import check_limits, format_size, limit_checks
 from ..pack import LAYOUTS, pack as run_pack
@@ -66,6 +67,9 @@ def pack(directory, layout, output, runtime, from_project, resource, code_dir, n
     rep = progress.configure(quiet=quiet, verbose=verbose)
     function = read_serverless_devs(from_project, resource) if from_project else None
     profile = load_profile(runtime or (function.profile_name if function else DEFAULT_RUNTIME))
+    if snippet and profile.provider != "fc":
+        raise InputError(f"--snippet {snippet} is for Function Compute, but {profile.name} is not an FC runtime "
+                         f"(provider {profile.provider}).", "Pack for an fc-* runtime, or leave out --snippet.")
     if code_dir is None and function is not None and not no_code and layout != "layer":
         code_dir = function.code_dir
     result = run_pack(directory, output, layout, profile, code_dir=code_dir, deps_output=deps_output,

@@ -1,0 +1,427 @@
+"""The fcslim benchmark: fcslim against `pip install -t` and `uv pip install --target`.
+
+One command, every claim::
+
+    python bench/run.py [--sets small,data,ml] [--runtime fc-python3.10] [--json bench/results.json]
+
+For each requirement set (bench/sets.py, fully pinned) and each tool it runs a
+*cold* build (empty caches, empty output) and then a *warm* one (same caches,
+empty output, same input), and measures:
+
+* wall time of the command;
+* peak memory: the largest resident set of any process in the command's tree
+  (``getrusage(RUSAGE_CHILDREN).ru_maxrss`` read by a fresh wrapper process
+  that runs only that command);
+* unzipped bytes, zipped bytes and file count of the output tree, leaving out
+  fcslim's ``.fcslim/`` records as packing does.  Every tool's tree is zipped the
+  same way (zipfile, deflate level 6, sorted paths), sizes measured exactly
+  without writing the archive.
+
+The tools:
+
+* ``pip``: ``pip install -t OUT --platform <each manylinux tag the runtime
+  accepts> --python-version X.Y --implementation cp --abi cpXY
+  --only-binary=:all:``; cold = a fresh ``--cache-dir``;
+* ``uv``: ``uv pip install --target OUT --python-version X.Y --python-platform
+  <arch>-manylinux_<glibc> --only-binary :all:``; cold = a fresh ``--cache-dir``;
+* ``fcslim``: ``fcslim resolve req.txt --runtime R --output OUT`` (its whole
+  default pipeline, whatever stages it has); cold = a fresh ``FCSLIM_CACHE_DIR``
+  (so uv's wheel cache, Debian indexes and packages, slim results and bundles
+  all start empty) *except* the clean debootstrap roots used for in-target
+  checks, which are linked in from the normal cache: they are the test
+  machine, not part of any build, and take minutes to make once per machine.
+
+Nothing else is shared between tools or sets: each set gets a fresh work
+directory.  Tool or index configuration from the environment (PIP_*, UV_*
+index settings, pip.conf) applies to all tools alike; only cache locations are
+overridden.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from sets import SETS  # noqa: E402
+
+TOOLS = ("pip", "uv", "fcslim")
+BASELINES = ("pip", "uv")
+PHASES = ("cold", "warm")
+RECORDS_DIR = ".fcslim"
+
+# Runs one command, then reports its wall time and the peak RSS of its process
+# tree.  A fresh interpreter per command, so RUSAGE_CHILDREN covers exactly it.
+_WRAPPER = r"""
+import json, resource, subprocess, sys, time
+out, argv = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+with open(out + ".log", "wb") as log:
+    proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT)
+wall = time.perf_counter() - start
+peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+with open(out, "w") as handle:
+    json.dump({"returncode": proc.returncode, "wall_s": wall, "peak_rss_bytes": peak_kib * 1024}, handle)
+"""
+
+
+@dataclass
+class Measurement:
+    set: str
+    tool: str
+    phase: str
+    command: list[str]
+    returncode: int
+    wall_s: float
+    peak_rss_bytes: int
+    unzipped_bytes: int | None = None
+    zipped_bytes: int | None = None
+    files: int | None = None
+    same_as_cold: bool | None = None
+    log_tail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+# ------------------------------------------------------------------ measuring trees
+
+
+class _CountingSink:
+    """A seekable write-only file that keeps only its size."""
+
+    def __init__(self) -> None:
+        self.pos = 0
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.pos += len(data)
+        self.size = max(self.size, self.pos)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.size + offset)
+        return self.pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        pass
+
+
+def _tree_files(top: Path) -> list[tuple[str, Path]]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel_dir = os.path.relpath(dirpath, top)
+        if rel_dir == ".":
+            dirnames[:] = [d for d in dirnames if d != RECORDS_DIR]
+        for d in list(dirnames):  # symlinked directories are files in a zip
+            if os.path.islink(os.path.join(dirpath, d)):
+                filenames.append(d)
+                dirnames.remove(d)
+        for name in filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            found.append((rel.replace(os.sep, "/"), Path(dirpath, name)))
+    found.sort()
+    return found
+
+
+def measure_tree(top: Path) -> dict[str, int]:
+    """Unzipped bytes, zipped bytes (deflate 6) and file count, without .fcslim/."""
+    files = _tree_files(top)
+    unzipped = 0
+    sink = _CountingSink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for rel, path in files:
+            if path.is_symlink():
+                info = zipfile.ZipInfo(rel)
+                info.external_attr = (0o120777 << 16)
+                info.create_system = 3
+                archive.writestr(info, os.readlink(path))
+                continue
+            unzipped += path.stat().st_size
+            archive.write(path, rel)
+    return {"unzipped_bytes": unzipped, "zipped_bytes": sink.size, "files": len(files)}
+
+
+def tree_signature(top: Path) -> list[tuple[str, int]]:
+    return [(rel, 0 if path.is_symlink() else path.stat().st_size) for rel, path in _tree_files(top)]
+
+
+# ------------------------------------------------------------------ commands
+
+
+def tool_command(tool: str, requirements: Path, output: Path, cache: Path, profile, fcslim_args: list[str]
+                 ) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ)
+    for name in ("PIP_CACHE_DIR", "UV_CACHE_DIR", "FCSLIM_CACHE_DIR", "PIP_TARGET", "UV_LINK_MODE"):
+        env.pop(name, None)
+    pyver = profile.python_version
+    if tool == "pip":
+        argv = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                "--no-input", "--cache-dir", str(cache), "-t", str(output)]
+        for plat in profile.platforms:
+            if plat.startswith("manylinux"):
+                argv += ["--platform", plat]
+        argv += ["--python-version", pyver, "--implementation", profile.implementation,
+                 "--abi", profile.abi, "--only-binary=:all:", "-r", str(requirements)]
+    elif tool == "uv":
+        uv = shutil.which("uv") or "uv"
+        glibc = f"{profile.glibc[0]}_{profile.glibc[1]}"
+        argv = [uv, "pip", "install", "--quiet", "--cache-dir", str(cache), "--target", str(output),
+                "--python-version", pyver, "--python-platform", f"{profile.arch}-manylinux_{glibc}",
+                "--only-binary", ":all:", "-r", str(requirements)]
+    elif tool == "fcslim":
+        env["FCSLIM_CACHE_DIR"] = str(cache)
+        argv = [sys.executable, "-m", "fcslim", "resolve", str(requirements), "--runtime", profile.name,
+                "--output", str(output), *fcslim_args]
+    else:
+        raise ValueError(tool)
+    return argv, env
+
+
+def prepare_cache(tool: str, cache: Path, real_roots: Path | None) -> None:
+    if cache.exists():
+        shutil.rmtree(cache)
+    cache.mkdir(parents=True)
+    if tool == "fcslim" and real_roots is not None and real_roots.is_dir():
+        (cache / "roots").symlink_to(real_roots, target_is_directory=True)
+
+
+def run_measured(argv: list[str], env: dict[str, str], result_file: Path) -> dict[str, Any]:
+    subprocess.run([sys.executable, "-c", _WRAPPER, str(result_file), *argv], env=env, check=True)
+    data = json.loads(result_file.read_text())
+    log = Path(str(result_file) + ".log").read_text(errors="replace").strip().splitlines()
+    data["log_tail"] = "\n".join(log[-15:])
+    return data
+
+
+def run_set(set_name: str, tools: list[str], profile, work: Path, real_roots: Path | None,
+            fcslim_args: list[str], pinned: bool, echo) -> list[Measurement]:
+    req_set = SETS[set_name]
+    set_dir = work / set_name
+    set_dir.mkdir(parents=True, exist_ok=True)
+    requirements = set_dir / "requirements.txt"
+    requirements.write_text(req_set.requirements_text(pinned))
+    results: list[Measurement] = []
+    for tool in tools:
+        cache = set_dir / f"{tool}-cache"
+        prepare_cache(tool, cache, real_roots)
+        cold_signature = None
+        for phase in PHASES:
+            output = set_dir / f"{tool}-out"
+            if output.exists():
+                shutil.rmtree(output)
+            argv, env = tool_command(tool, requirements, output, cache, profile, fcslim_args)
+            echo(f"[{set_name}] {tool} {phase} ...")
+            raw = run_measured(argv, env, set_dir / f"{tool}-{phase}.json")
+            m = Measurement(set=set_name, tool=tool, phase=phase, command=argv, returncode=raw["returncode"],
+                            wall_s=raw["wall_s"], peak_rss_bytes=raw["peak_rss_bytes"], log_tail=raw["log_tail"])
+            if m.ok and output.is_dir():
+                signature = tree_signature(output)
+                if phase == "cold":
+                    m.__dict__.update(measure_tree(output))
+                    cold_signature = signature
+                else:
+                    m.same_as_cold = signature == cold_signature
+                    if m.same_as_cold and results and results[-1].tool == tool and results[-1].ok:
+                        cold = results[-1]
+                        m.unzipped_bytes, m.zipped_bytes, m.files = cold.unzipped_bytes, cold.zipped_bytes, cold.files
+                    else:
+                        m.__dict__.update(measure_tree(output))
+            else:
+                echo(f"[{set_name}] {tool} {phase} FAILED (exit {m.returncode}):\n{m.log_tail}")
+            echo(f"[{set_name}] {tool} {phase}: {m.wall_s:.2f} s, {_mib(m.peak_rss_bytes)} peak")
+            results.append(m)
+            if output.exists():
+                shutil.rmtree(output)
+        shutil.rmtree(cache, ignore_errors=True)
+    return results
+
+
+# ------------------------------------------------------------------ reporting
+
+
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / (1 << 20):.1f} MiB"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+METRICS = ("wall_s", "peak_rss_bytes", "unzipped_bytes", "zipped_bytes", "files")
+
+
+def ratios(results: list[Measurement]) -> list[dict[str, Any]]:
+    """For every measurement, each metric divided by each baseline's (same set, same phase)."""
+    index = {(m.set, m.tool, m.phase): m for m in results}
+    rows = []
+    for m in results:
+        if not m.ok:
+            continue
+        row: dict[str, Any] = {"set": m.set, "tool": m.tool, "phase": m.phase}
+        for base in BASELINES:
+            b = index.get((m.set, base, m.phase))
+            if base == m.tool or b is None or not b.ok:
+                continue
+            row[f"vs_{base}"] = {k: _ratio(getattr(m, k), getattr(b, k)) for k in METRICS}
+        cold = index.get((m.set, m.tool, "cold"))
+        if m.phase == "warm" and cold is not None and cold.ok:
+            row["warm_over_cold"] = _ratio(m.wall_s, cold.wall_s)
+        rows.append(row)
+    return rows
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _markdown(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def render_table(results: list[Measurement]) -> str:
+    """Two markdown tables: the measurements, then every ratio to each baseline."""
+    ratio_rows = ratios(results)
+    by_key = {(r["set"], r["tool"], r["phase"]): r for r in ratio_rows}
+    header = ["set", "tool", "phase", "wall", "peak RSS", "unzipped", "zipped", "files", "warm/cold"]
+    rows = [header]
+    for m in results:
+        if not m.ok:
+            rows.append([m.set, m.tool, m.phase, f"FAILED (exit {m.returncode})"] + [""] * (len(header) - 4))
+            continue
+        r = by_key.get((m.set, m.tool, m.phase), {})
+        rows.append([
+            m.set, m.tool, m.phase, f"{m.wall_s:.2f} s", _mib(m.peak_rss_bytes), _mib(m.unzipped_bytes),
+            _mib(m.zipped_bytes), "-" if m.files is None else str(m.files), _fmt_ratio(r.get("warm_over_cold")),
+        ])
+    ratio_table = [["set", "tool", "phase", "vs", "wall", "peak RSS", "unzipped", "zipped", "files"]]
+    for r in ratio_rows:
+        for base in BASELINES:
+            vs = r.get(f"vs_{base}")
+            if vs:
+                ratio_table.append([r["set"], r["tool"], r["phase"], base] + [_fmt_ratio(vs[k]) for k in METRICS])
+    text = _markdown(rows)
+    if len(ratio_table) > 1:
+        text += "\n\nRatios (this tool's value / the baseline's, same set and phase; below 1x is smaller or faster):\n\n"
+        text += _markdown(ratio_table)
+    return text
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout.strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment() -> dict[str, Any]:
+    import fcslim
+
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "fcslim": fcslim.__version__,
+        "pip": _version([sys.executable, "-m", "pip", "--version"]).split(" from ")[0],
+        "uv": _version([shutil.which("uv") or "uv", "--version"]),
+    }
+
+
+# ------------------------------------------------------------------ main
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fcslim.cachedir import cache_root
+    from fcslim.target import load_profile
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", default="small,data,ml", help="comma-separated: " + ",".join(SETS))
+    parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: " + ",".join(TOOLS))
+    parser.add_argument("--runtime", default="fc-python3.10", help="fcslim runtime name or profile file")
+    parser.add_argument("--json", dest="json_path", type=Path, default=HERE / "results.json",
+                        help="where to write the results (default: bench/results.json)")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="work directory for outputs and caches (default: a temporary directory)")
+    parser.add_argument("--unpinned", action="store_true",
+                        help="install the sets' top-level names instead of their full pins")
+    parser.add_argument("--fcslim-arg", action="append", default=[], metavar="ARG",
+                        help="an extra argument for `fcslim resolve` (repeatable)")
+    args = parser.parse_args(argv)
+
+    sets = [s for s in args.sets.split(",") if s]
+    tools = [t for t in args.tools.split(",") if t]
+    for name in sets:
+        if name not in SETS:
+            parser.error(f"unknown set {name!r}; known: {', '.join(SETS)}")
+    for tool in tools:
+        if tool not in TOOLS:
+            parser.error(f"unknown tool {tool!r}; known: {', '.join(TOOLS)}")
+    profile = load_profile(args.runtime)
+    real_roots = cache_root() / "roots"
+
+    def echo(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    own_work = args.work is None
+    work = Path(tempfile.mkdtemp(prefix="fcslim-bench-")) if own_work else args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    command = "python bench/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    results: list[Measurement] = []
+    try:
+        for name in sets:
+            results += run_set(name, tools, profile, work, real_roots if real_roots.is_dir() else None,
+                               args.fcslim_arg, not args.unpinned, echo)
+    finally:
+        if own_work:
+            shutil.rmtree(work, ignore_errors=True)
+
+    table = render_table(results)
+    print(table)
+    document = {
+        "schema": 1,
+        "command": command,
+        "runtime": profile.name,
+        "environment": environment(),
+        "sets": {name: SETS[name].requirements_text(not args.unpinned).split() for name in sets},
+        "results": [{k: v for k, v in asdict(m).items() if k != "extra"} for m in results],
+        "ratios": ratios(results),
+        "table": table,
+    }
+    if args.json_path:
+        args.json_path.parent.mkdir(parents=True, exist_ok=True)
+        args.json_path.write_text(json.dumps(document, indent=2) + "\n")
+        echo(f"results written to {args.json_path}")
+    return 0 if all(m.ok for m in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

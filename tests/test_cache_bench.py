@@ -1,0 +1,62 @@
+"""The benchmark's own measuring code (bench/run.py): tree sizes, zips, ratios."""
+
+from __future__ import annotations
+
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import importlib.util
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "fcslim_bench_run", Path(__file__).resolve().parents[1] / "bench" / "run.py")
+run = importlib.util.module_from_spec(_spec)
+sys.modules["fcslim_bench_run"] = run  # dataclasses look their module up by name
+_spec.loader.exec_module(run)
+
+
+def test_measure_tree_matches_a_real_zip_and_skips_records(tmp_path):
+    top = tmp_path / "bundle"
+    (top / "pkg").mkdir(parents=True)
+    (top / "pkg" / "a.py").write_text("print('hello')\n" * 200)
+    (top / "pkg" / "blob.bin").write_bytes(os.urandom(50_000))
+    (top / "lib").mkdir()
+    (top / "lib" / "libx.so.1.0").write_bytes(b"\0" * 10_000)
+    (top / "lib" / "libx.so.1").symlink_to("libx.so.1.0")
+    (top / ".fcslim").mkdir()
+    (top / ".fcslim" / "install.json").write_text("{}" * 1000)
+    measured = run.measure_tree(top)
+    assert measured["files"] == 4
+    assert measured["unzipped_bytes"] == 3000 + 50_000 + 10_000
+    real = tmp_path / "real.zip"
+    with zipfile.ZipFile(real, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for rel, path in run._tree_files(top):
+            if path.is_symlink():
+                info = zipfile.ZipInfo(rel)
+                info.external_attr = 0o120777 << 16
+                info.create_system = 3
+                archive.writestr(info, os.readlink(path))
+            else:
+                archive.write(path, rel)
+    assert measured["zipped_bytes"] == real.stat().st_size
+    with zipfile.ZipFile(real) as archive:
+        assert ".fcslim/install.json" not in archive.namelist()
+
+
+def test_ratios_against_each_baseline():
+    def m(tool, phase, wall, size):
+        return run.Measurement(set="s", tool=tool, phase=phase, command=[], returncode=0, wall_s=wall,
+                               peak_rss_bytes=100, unzipped_bytes=size, zipped_bytes=size // 2, files=10)
+
+    results = [m("pip", "cold", 10.0, 1000), m("uv", "cold", 4.0, 800), m("fcslim", "cold", 8.0, 400),
+               m("fcslim", "warm", 0.4, 400)]
+    rows = {(r["tool"], r["phase"]): r for r in run.ratios(results)}
+    assert rows[("fcslim", "cold")]["vs_pip"]["wall_s"] == pytest.approx(0.8)
+    assert rows[("fcslim", "cold")]["vs_uv"]["unzipped_bytes"] == pytest.approx(0.5)
+    assert rows[("fcslim", "warm")]["warm_over_cold"] == pytest.approx(0.05)
+    assert "vs_pip" not in rows[("fcslim", "warm")]  # no warm pip run to compare with
+    table = run.render_table(results)
+    assert "0.80x" in table and "0.05x" in table
