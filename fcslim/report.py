@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from packaging.utils import canonicalize_name
 
 from .errors import InputError
 from .limits import LimitCheck, check_limits, limit_checks  # noqa: F401  (check_limits: the contract names it here too)
@@ -336,8 +337,23 @@ def _record_paths(dist_info: Path, existing: set[str]) -> list[str]:
     return paths
 
 
+def _installed_files(root: Path) -> dict[str, list[str]]:
+    """Canonical distribution name → files, from ``.fcslim/install.json``: the
+    owner list that survives slimming, which deletes RECORD files."""
+    try:
+        record = json.loads((root / ".fcslim" / "install.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, list[str]] = {}
+    for dist in record.get("distributions") or []:
+        if isinstance(dist, dict) and dist.get("name"):
+            out[canonicalize_name(str(dist["name"]))] = [str(f) for f in dist.get("files") or []]
+    return out
+
+
 class Attribution:
-    """Which distribution owns each path of a tree."""
+    """Which distribution owns each path of a tree: its RECORD, else the
+    install record fcslim wrote (slimming removes RECORD files)."""
 
     def __init__(self, root: Path, paths: list[str], libraries: dict[str, dict], hooks: list[str] = ()):
         self.root = root
@@ -347,6 +363,7 @@ class Attribution:
         self.libraries = libraries
         existing = set(paths)
         dir_owners: dict[str, set[str]] = {}
+        installed = _installed_files(root)
         for entry in sorted(os.listdir(root)) if root.is_dir() else []:
             if not (entry.endswith(".dist-info") or entry.endswith(".egg-info")):
                 continue
@@ -356,7 +373,9 @@ class Attribution:
             name, version = _read_metadata_name(dist_info)
             dist = _Dist(name, version, entry)
             self.dists[name] = dist
-            owned = _record_paths(dist_info, existing) + [p for p in paths if p.startswith(entry + "/")]
+            recorded = _record_paths(dist_info, existing) or [
+                p for p in installed.get(canonicalize_name(name), []) if p in existing]
+            owned = recorded + [p for p in paths if p.startswith(entry + "/")]
             for path in owned:
                 self.owner.setdefault(path, name)
                 parent = posixpath.dirname(path)

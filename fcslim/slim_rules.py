@@ -299,3 +299,15 @@ def cli_user_rules(keep: Sequence[str] = (), remove: Sequence[str] = ()) -> User
 
 def default_ruleset(user: UserRules | None = None) -> RuleSet:
     return RuleSet(load_rules(), load_import_time_keep(), user or UserRules())
+
+
+def ruleset_for(user: UserRules | None = None, skip_rules: Sequence[str] = ()) -> RuleSet:
+    """The default rules with the user's globs, less the rules named in
+    ``skip_rules`` (an unknown name is an input error that lists the valid ones)."""
+    ruleset = default_ruleset(user)
+    known = {r.name for r in ruleset.rules}
+    unknown = [n for n in skip_rules if n not in known]
+    if unknown:
+        raise InputError(f"Unknown slim rule name(s): {', '.join(unknown)}.",
+                         f"Rule names: {', '.join(r.name for r in ruleset.rules)}.")
+    return ruleset.without(*skip_rules)

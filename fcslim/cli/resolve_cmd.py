@@ -7,10 +7,16 @@ from pathlib import Path
 
 import click
 
+from .. import progress
 from ..build import BuildOptions, build
+from ..errors import InputError, SizeLimitError
+from ..progress import reporter
+from ..render import render_json, render_text
 from ..resolve import InstallOptions
 from ..target import load_profile
 from .common import handle_errors, runtime_option
+from .report_cmd import gate_options, verbosity_options
+from .slim_cmd import slim_options, user_rules_from_options
 
 
 def index_options(fn):
@@ -55,24 +61,37 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
               help="Pin REQUIREMENTS for the runtime into this lock (kept if already current) and install from it "
                    "with hashes checked.")
 @index_options
+@click.option("--no-fetch", is_flag=True, help="Do not fetch missing system libraries (only report them).")
+@click.option("--patch-runpath", is_flag=True,
+              help="Also give bundled ELF files a RUNPATH to the fetched libraries (runtimes without lib/ on their path).")
+@click.option("--debian-mirror", metavar="URL", help="Debian mirror for system libraries (overrides the runtime's).")
 @click.option("--no-slim", is_flag=True, help="Skip slimming.")
-@click.option("--no-fetch", is_flag=True, help="Do not fetch missing system libraries.")
-@click.option("--no-verify", is_flag=True, help="Skip import checks in a clean target root.")
-@click.option("--compile", "compile_", is_flag=True, help="Add bytecode for the target's Python.")
-@click.option("--pack", "pack_layout", type=click.Choice(["code", "layer", "split"]), help="Also write a zip.")
-@click.option("--debian-mirror", metavar="URL", help="Debian mirror for system libraries.")
-@click.option("--python", "python", metavar="PATH", help="Interpreter of the target's Python version, for checks.")
-@click.option("--json", "as_json", is_flag=True, help="Print the install record as JSON.")
+@slim_options
+@gate_options
+@click.option("--no-gate", is_flag=True, help="Do not fail when the bundle is over a size limit.")
+@click.option("--pack", "pack_layout", type=click.Choice(["code", "layer", "split"]),
+              help="Also pack the bundle into a deterministic zip in this layout.")
+@click.option("--pack-output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where --pack writes its zip (default: beside the output, e.g. build.zip).")
+@click.option("--no-cache", is_flag=True, help="Build from scratch: neither use nor fill the bundle cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print the build's size report as JSON.")
+@verbosity_options
 @click.option("--debug", is_flag=True, hidden=True)
 @handle_errors
 def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url, find_links, no_index,
-            allow_pure_sdist, pre, link_mode, no_slim, no_fetch, no_verify, compile_, pack_layout, debian_mirror, python,
-            as_json, debug) -> None:
-    """Install REQUIREMENTS (a requirements.txt or a lock from `fcslim lock`) for
-    the target runtime into the --output directory, a pip -t style tree.
+            allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, no_slim, keep, remove, config,
+            skip_rules, python, no_verify, compile_, drop_sources, invalidation_mode, max_zip, max_unzipped, via,
+            no_gate, pack_layout, pack_output, no_cache, as_json, quiet, verbose, debug) -> None:
+    """Build the bundle for REQUIREMENTS (a requirements.txt, or a lock from
+    `fcslim lock`) for the target runtime into --output: install wheels chosen
+    for the runtime (markers, Requires-Python and tags judged for it, not this
+    host), fetch the system libraries it lacks from its Debian release, slim
+    with imports proven in the target, report sizes and gate on its limits.
 
-    Markers, Requires-Python and wheel tags are judged for the runtime, not this
-    host. Wheels only, unless --allow-pure-sdist."""
+    The output directory is replaced only when every step succeeded."""
+    progress.configure(quiet=quiet, verbose=verbose)
+    if drop_sources and not compile_:
+        raise InputError("--drop-sources needs --compile.", "Add --compile, or leave --drop-sources out.")
     profile = load_profile(runtime)
     options = BuildOptions(
         requirements=requirements,
@@ -80,25 +99,65 @@ def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url
         output=output,
         install=install_options(index_url, extra_index_url, find_links, no_index, allow_pure_sdist, pre, link_mode),
         lock=lock_file,
-        slim=not no_slim,
         fetch=not no_fetch,
+        patch_runpath=patch_runpath,
+        debian_mirror=debian_mirror,
+        slim=not no_slim,
         verify=not no_verify,
         compile=compile_,
-        pack_layout=pack_layout,
-        debian_mirror=debian_mirror,
+        drop_sources=drop_sources,
+        invalidation_mode=invalidation_mode,
+        user_rules=user_rules_from_options(config, keep, remove),
+        skip_rules=tuple(skip_rules),
         python=python,
+        pack_layout=pack_layout,
+        pack_output=pack_output,
+        max_zip=max_zip,
+        max_unzipped=max_unzipped,
+        via=via,
+        gate=not no_gate,
+        cache=not no_cache,
     )
-    result = build(options)
-    record = result.records["install"]
+    try:
+        result = build(options)
+    except SizeLimitError as exc:
+        if getattr(exc, "result", None) is not None:
+            _render(exc.result, as_json)
+        raise
+    _render(result, as_json)
+
+
+def _render(result, as_json: bool) -> None:
+    report = result.report
     if as_json:
-        click.echo(record.read_text().rstrip())
+        click.echo(render_json(report))
         return
-    dists = result.install.distributions
-    total = sum(d.size for d in dists)
-    how = "hash-checked from a lock" if result.install.hash_checked else "resolved"
-    click.echo(f"{len(dists)} distributions for {profile.name} ({how}) in {result.output} "
-               f"({total / 1e6:.1f} MB, {result.seconds:.1f}s)")
-    for d in dists:
-        click.echo(f"  {d.name}=={d.version}  {d.wheel}")
+    dists = result.distributions
+    source = "from the bundle cache" if result.cached else (
+        "hash-checked from a lock" if result.install and result.install.hash_checked else "resolved")
+    click.echo(f"{len(dists)} distributions for {result.profile.name} ({source}) in {result.output} "
+               f"({result.seconds:.1f}s)")
+    if result.install is not None:
+        for d in result.install.distributions:
+            click.echo(f"  {d.name}=={d.version}  {d.wheel}")
+    if result.fetch is not None and result.fetch.fetched:
+        click.echo(f"fetched {len(result.fetch.fetched)} system libraries from Debian {result.profile.debian.release}:")
+        for lib in result.fetch.fetched:
+            click.echo(f"  {lib.path}  {lib.package} {lib.version}  ({lib.license})")
+    if result.slim is not None:
+        s = result.slim
+        click.echo(f"slimmed {s.before_bytes / 1e6:.1f} MB -> {s.after_bytes / 1e6:.1f} MB")
+        for rb in s.rolled_back:
+            click.echo(f"  rolled back {len(rb.files)} files of rule {rb.rule}: removing them broke "
+                       f"{', '.join(rb.modules)}")
+        v = s.verified
+        if v is not None and v.checked:
+            click.echo(f"imports: {len(v.passed)} top-level modules import in {v.where}")
+    for warning in result.warnings:
+        reporter().warn(warning)
+    click.echo(render_text(report).rstrip())
+    if result.pack is not None:
+        for archive in result.pack.archives:
+            click.echo(f"packed {archive.role}: {archive.path}")
     if result.lock and not result.lock.reused:
         click.echo(f"lock written: {result.lock.output}")

@@ -10,7 +10,7 @@ import click
 
 from ..errors import InputError
 from ..slim import plan_slim, slim as run_slim
-from ..slim_rules import cli_user_rules, default_ruleset, load_user_rules
+from ..slim_rules import cli_user_rules, load_user_rules, ruleset_for
 from ..target import load_profile
 from .common import handle_errors, runtime_option
 
@@ -77,12 +77,7 @@ def slim(directory, runtime, dry_run, as_json, keep, remove, config, skip_rules,
     if drop_sources and not compile_:
         raise InputError("--drop-sources needs --compile.", "Add --compile, or leave --drop-sources out.")
     profile = load_profile(runtime)
-    ruleset = default_ruleset(user_rules_from_options(config, keep, remove))
-    unknown = [n for n in skip_rules if n not in {r.name for r in ruleset.rules}]
-    if unknown:
-        raise InputError(f"Unknown rule name(s) for --skip-rule: {', '.join(unknown)}.",
-                         f"Rule names: {', '.join(r.name for r in ruleset.rules)}.")
-    ruleset = ruleset.without(*skip_rules)
+    ruleset = ruleset_for(user_rules_from_options(config, keep, remove), skip_rules)
     root = Path(directory)
     if dry_run:
         plan = plan_slim(root, profile, ruleset)
