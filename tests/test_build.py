@@ -34,6 +34,11 @@ def project(tmp_path) -> Path:
 
 
 def options(project: Path, links: Path, cache: Path, **kw) -> BuildOptions:
+    # These tests are about the install stage and the atomic output: the later
+    # stages (tested in their own files and in test_e2e_pipeline) are off
+    # unless a test turns one on.
+    for stage in ("fetch", "slim", "verify", "cache"):
+        kw.setdefault(stage, False)
     return BuildOptions(
         requirements=kw.pop("requirements", project / "requirements.txt"),
         profile=kw.pop("profile", load_profile("fc-python3.10")),
@@ -129,7 +134,9 @@ def test_cli_resolve_lock_and_exit_codes(project, links, cache, monkeypatch):
     assert locked.exit_code == EXIT_OK, locked.output
     from_lock = cli(["resolve", "r.lock", "-r", "fc-python3.10", "-o", "build", "--json", *base], project)
     assert from_lock.exit_code == EXIT_OK
-    assert json.loads(from_lock.output)["requirements"]["hash_checked"] is True
+    summary = json.loads(from_lock.stdout)
+    assert summary["schema"] == "fcslim.build/1"
+    assert summary["install"]["requirements"]["hash_checked"] is True
 
     (project / "bad.txt").write_text("alpha\nnot valid !!\n")
     bad = cli(["resolve", "bad.txt", "-r", "fc-python3.10", "-o", "build", *base], project)

@@ -11,7 +11,7 @@ from .. import progress
 from ..build import BuildOptions, build
 from ..errors import InputError, SizeLimitError
 from ..progress import reporter
-from ..render import render_json, render_text
+from ..render import render_text
 from ..resolve import InstallOptions
 from ..target import load_profile
 from .common import handle_errors, runtime_option
@@ -127,10 +127,36 @@ def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url
     _render(result, as_json)
 
 
+def build_summary(result) -> dict:
+    """The `--json` document: the build's records in one object (schema
+    fcslim.build/1): install, libraries, slim and report as written in
+    .fcslim/, plus timings, warnings and the packed archives."""
+    records = {}
+    for name, path in result.records.items():
+        try:
+            records[name] = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            records[name] = None
+    return {
+        "schema": "fcslim.build/1",
+        "output": str(result.output),
+        "runtime": result.profile.name,
+        "cached": result.cached,
+        "seconds": round(result.seconds, 3),
+        "stage_seconds": result.stage_seconds,
+        "warnings": list(result.warnings),
+        "install": records.get("install"),
+        "libraries": records.get("libraries"),
+        "slim": records.get("slim"),
+        "report": records.get("report"),
+        "archives": [a.to_dict() for a in result.pack.archives] if result.pack is not None else [],
+    }
+
+
 def _render(result, as_json: bool) -> None:
     report = result.report
     if as_json:
-        click.echo(render_json(report))
+        click.echo(json.dumps(build_summary(result), indent=2))
         return
     dists = result.distributions
     source = "from the bundle cache" if result.cached else (
