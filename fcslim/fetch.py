@@ -408,6 +408,15 @@ def _write_shim(root: Path, lib_dir: str, env_files: dict[str, str]) -> tuple[li
 # -- RUNPATH patching ----------------------------------------------------------------
 
 
+def _own_copy(path: Path) -> None:
+    """Give ``path`` an inode of its own before patchelf edits it in place:
+    installs hard-link files out of uv's cache, which must never change."""
+    if path.stat().st_nlink > 1:
+        tmp = path.with_name(f".{path.name}.fcslim-unshare")
+        shutil.copy2(path, tmp)
+        os.replace(tmp, path)
+
+
 def _patch_runpaths(root: Path, lib_dir: str, report: LibraryReport, fetched_paths: set[str]) -> list[str]:
     patchelf = shutil.which("patchelf")
     if not patchelf:
@@ -431,6 +440,7 @@ def _patch_runpaths(root: Path, lib_dir: str, report: LibraryReport, fetched_pat
         current = list(facts.runpath or facts.rpath)
         if entry in current:
             continue
+        _own_copy(root / path)
         argv = [patchelf, "--set-rpath", ":".join(current + [entry])]
         if facts.rpath and not facts.runpath:
             argv.append("--force-rpath")  # keep DT_RPATH semantics for what it already had

@@ -108,7 +108,7 @@ class InstallOptions:
     require_hashes: bool | None = None
     pre: bool = False
     cache_dir: Path | None = None
-    link_mode: str = "copy"
+    link_mode: str = "hardlink"
     uv: str | None = None
     timeout: float = 15.0
 

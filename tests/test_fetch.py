@@ -169,6 +169,21 @@ def test_patch_runpath(tmp_path, mirror, key, built):
     assert read_elf(bundle / "lib" / "libfoo.so.1").runpath == ("$ORIGIN",)
 
 
+def test_patch_runpath_never_writes_through_a_hard_link(tmp_path, mirror, key, built):
+    """Installed files are hard links into uv's cache: patchelf must edit the
+    bundle's own copy, never the cache's."""
+    if not shutil.which("patchelf"):
+        pytest.fail("--patch-runpath needs patchelf")
+    bundle = _bundle(tmp_path, built)
+    ext = bundle / "pkg" / "_ext.so"
+    cache_copy = tmp_path / "uv-cache-copy.so"
+    os.link(ext, cache_copy)
+    original = cache_copy.read_bytes()
+    fetch_missing(bundle, _profile(mirror.url), keyring=key.keyring, patch_runpath=True)
+    assert read_elf(ext).runpath == ("$ORIGIN/../lib",)
+    assert cache_copy.read_bytes() == original and cache_copy.stat().st_nlink == 1
+
+
 def test_soname_no_package_provides(tmp_path, mirror, key, built):
     ext = build_shared_library(tmp_path / "odd.so", "int f(void){return 0;}\n", needed=["libnothere.so.9"],
                                link=[built["foo"]])

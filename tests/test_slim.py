@@ -332,3 +332,17 @@ def test_interrupted_run_is_recovered(bundle, profile, verifier):
     assert (bundle / "app" / "core.py").exists()
     assert "app" in result.verified.passed
     assert any("interrupted" in n for n in result.notes)
+
+
+def test_strip_never_writes_through_a_hard_link(tmp_path, profile, gcc, verifier):
+    """Installs hard-link files out of uv's cache: stripping must replace the
+    bundle's file, leaving the cache's copy (the other link) byte-identical."""
+    root = tmp_path / "b"
+    add_distribution(root, "native", "1.0", {"native/__init__.py": ""})
+    cached = build_shared_object(gcc, tmp_path / "uv-cache" / "_debug.so", debug=True)
+    original = cached.read_bytes()
+    os.link(cached, root / "native" / "_debug.so")
+    slim(root, profile, verifier=verifier)
+    assert elf_layout(root / "native" / "_debug.so").debug_bytes == 0
+    assert cached.read_bytes() == original
+    assert cached.stat().st_nlink == 1

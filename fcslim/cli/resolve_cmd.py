@@ -30,9 +30,10 @@ def index_options(fn):
         click.option("--allow-pure-sdist", is_flag=True,
                      help="Build pure-Python sdists of distributions without a wheel (native sdists are refused)."),
         click.option("--pre", is_flag=True, help="Allow pre-release versions."),
-        click.option("--link-mode", type=click.Choice(["copy", "hardlink", "clone"]), default="copy",
+        click.option("--link-mode", type=click.Choice(["copy", "hardlink", "clone"]), default="hardlink",
                      show_default=True,
-                     help="How files leave uv's cache; hardlink is faster but later stages must not edit files in place."),
+                     help="How files leave uv's cache (uv falls back to copying across filesystems). Later stages "
+                          "never edit an installed file in place: they replace it."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -40,7 +41,7 @@ def index_options(fn):
 
 
 def install_options(index_url, extra_index_url, find_links, no_index, allow_pure_sdist, pre,
-                    link_mode="copy") -> InstallOptions:
+                    link_mode="hardlink") -> InstallOptions:
     return InstallOptions(
         index_url=index_url,
         extra_index_urls=tuple(extra_index_url),
