@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import LoadError, VerifyError
+from .errors import LoadError
 from .lockfile import LockResult, existing_lock_is_current, file_sha256, lock_text, parse_pins, write_atomically
 from .output import atomic_directory, check_output_dir
 from .progress import reporter

@@ -122,12 +122,7 @@ def cache_key(*parts: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from .hashing import file_sha256  # noqa: E402,F401  (re-exported)
 
 
 # --------------------------------------------------------------------------- locks
@@ -394,25 +389,44 @@ class Cache:
         With ``sha256`` (always, in a blob namespace) the bytes are hashed and an
         entry that does not match is discarded and reported as a miss.
         """
+        expected = sha256.lower() if sha256 else (key if self.kind == "blob" else None)
         entry = self.entry_dir(key)
+        if not self._confirmed(key, lambda: self._file_ok(entry, expected)):
+            return None
+        self._touch(entry)
+        return entry / _DATA
+
+    def _file_ok(self, entry: Path, expected: str | None) -> bool | None:
+        """True for a good file entry, None when there is none, False when bad."""
         meta = self._read_meta(entry)
         if meta is None:
             return None
         data = entry / _DATA
-        expected = sha256.lower() if sha256 else (key if self.kind == "blob" else None)
-        ok = meta.get("kind") == "file" and data.is_file() and not data.is_symlink()
-        if ok:
-            try:
-                ok = data.stat().st_size == meta.get("size")
-                if ok and expected:
-                    ok = file_sha256(data) == expected
-            except OSError:
-                ok = False
-        if not ok:
-            self.discard(key)
-            return None
-        self._touch(entry)
-        return data
+        if meta.get("kind") != "file" or not data.is_file() or data.is_symlink():
+            return False
+        try:
+            if data.stat().st_size != meta.get("size"):
+                return False
+            return not expected or file_sha256(data) == expected
+        except OSError:
+            return False
+
+    def _confirmed(self, key: str, check) -> bool:
+        """Run ``check``; an entry that looks bad is judged again under the
+        key's lock before it is discarded, because a writer may have been
+        swapping it in between our reads of its metadata and its data."""
+        state = check()
+        if state:
+            return True
+        if state is None:
+            return False
+        with self.lock(key):
+            state = check()
+            if state:
+                return True
+            if state is False:
+                self.discard(key)
+        return False
 
     def get_tree(self, key: str, *, verify: bool = False) -> Path | None:
         """The directory of a complete tree entry, or None.
@@ -424,18 +438,19 @@ class Cache:
         An entry that fails is discarded and reported as a miss.
         """
         entry = self.entry_dir(key)
+        if not self._confirmed(key, lambda: self._tree_ok(entry, verify)):
+            return None
+        self._touch(entry)
+        return entry / _TREE
+
+    def _tree_ok(self, entry: Path, verify: bool) -> bool | None:
         meta = self._read_meta(entry)
         if meta is None:
             return None
         tree = entry / _TREE
-        ok = meta.get("kind") == "tree" and tree.is_dir() and not tree.is_symlink()
-        if ok:
-            ok = self._tree_matches(tree, meta, verify)
-        if not ok:
-            self.discard(key)
-            return None
-        self._touch(entry)
-        return tree
+        if meta.get("kind") != "tree" or not tree.is_dir() or tree.is_symlink():
+            return False
+        return self._tree_matches(tree, meta, verify)
 
     @staticmethod
     def _tree_matches(tree: Path, meta: dict[str, Any], verify: bool) -> bool:

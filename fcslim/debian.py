@@ -33,7 +33,6 @@ from __future__ import annotations
 import bz2
 import fnmatch
 import gzip
-import hashlib
 import io
 import json
 import lzma
@@ -179,12 +178,7 @@ def licenses_from_copyright(text: str) -> str:
     return ", ".join(names) if names else "see copyright"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from .hashing import file_sha256 as sha256_file  # noqa: E402
 
 
 # -- the network -----------------------------------------------------------------

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -31,12 +30,7 @@ SNIPPET_FORMATS = ("s.yaml", "template.yml")
 
 # -- manifest --------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from .hashing import file_sha256 as _sha256  # noqa: E402
 
 
 def _record(root: Path, name: str) -> dict:

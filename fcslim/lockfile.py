@@ -22,7 +22,6 @@ pip-sync, ``pip install --require-hashes`` and Renovate read it unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -59,8 +58,7 @@ class LockResult:
     reused: bool = False
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+from .hashing import file_sha256  # noqa: E402,F401  (re-exported: build.py and tests use it from here)
 
 
 def target_record(profile: Profile) -> dict:

@@ -35,7 +35,6 @@ Zips are written beside the output as ``<name>.tmp`` and renamed into place.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -272,14 +271,7 @@ def _copy(source: Path | None, sink, progress) -> int:
                 progress.advance(len(chunk))
 
 
-def _sha256_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+from .hashing import file_sha256_and_size as _sha256_file  # noqa: E402
 
 
 def zip_size(entries: Iterable[tuple[str, int, int]]) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import email.parser
 import functools
-import hashlib
 import html.parser
 import io
 import json

@@ -7,7 +7,6 @@ Debian roots, uv's wheel cache, Debian indexes and packages.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 

@@ -32,8 +32,8 @@ from fcslim.resolve import (
     uv_manylinux_minors,
     uv_python_platform,
 )
-from fcslim.target import builtin_profiles, load_profile, profile_from_dict
-from tests.support.wheels import build_wheel, sample_find_links
+from fcslim.target import builtin_profiles, load_profile
+from tests.support.wheels import sample_find_links
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ Python 3.9 (cairocffi → cffi → pycparser).
 
 from __future__ import annotations
 
-from pathlib import Path
+
 
 import pytest
 from packaging.specifiers import SpecifierSet
