@@ -318,16 +318,20 @@ def build(options: BuildOptions) -> BuildResult:
                 _baseline_failures_warning(result, profile)
                 if result.warnings:
                     write_record(staging, "warnings.json", {"schema": SCHEMA, "warnings": result.warnings})
-                if key:
-                    stages.run("store in bundle cache", store_bundle, key, staging)
             if result.cached:
                 warned = staging / RECORDS_DIR / "warnings.json"
                 if warned.exists():
                     result.warnings = json.loads(warned.read_text()).get("warnings", [])
+            # Measured before the bundle is cached, so the cached copy carries
+            # its deflated sizes (.fcslim/sizes.json) and a warm rebuild,
+            # restored as the same inodes, reports without compressing.
             layout = "layer" if options.pack_layout == "layer" else "code"
             result.report = stages.run("measure", build_report, staging, profile, layout=layout,
-                                       max_zip=options.max_zip, max_unzipped=options.max_unzipped, via=options.via)
+                                       max_zip=options.max_zip, max_unzipped=options.max_unzipped, via=options.via,
+                                       remember=True)
             write_record(staging, "report.json", result.report.to_dict())
+            if key and not result.cached:
+                stages.run("store in bundle cache", store_bundle, key, staging)
             result.distributions = read_installed(staging)
             for name in sorted(p.name for p in (staging / RECORDS_DIR).glob("*.json")):
                 result.records[name.rsplit(".", 1)[0]] = output / RECORDS_DIR / name

@@ -763,7 +763,7 @@ def _copy_tree_with_manifest(source: Path, dest: Path) -> tuple[dict[str, list[A
     """Copy ``source`` to a new ``dest``.
 
     Returns {rel: [size, sha256, mtime_ns of the cached copy]} and {rel: link
-    target}; the mtime lets the cheap check catch same-size edits made in place
+    target}.  Copies keep the source's mtime; the recorded mtime lets the cheap check catch same-size edits made in place
     through a hard link.
     """
     files: dict[str, list[Any]] = {}
@@ -785,6 +785,10 @@ def _copy_tree_with_manifest(source: Path, dest: Path) -> tuple[dict[str, list[A
                     stack.append((Path(item.path), Path(target), rel + "/"))
                 elif item.is_file():
                     size, digest = _copy_file(item.path, target)
+                    # keep the source's mtime: what measured the file (report
+                    # memo) recognises it after a restore
+                    source_stat = item.stat()
+                    os.utime(target, ns=(source_stat.st_atime_ns, source_stat.st_mtime_ns))
                     files[rel] = [size, digest, os.stat(target).st_mtime_ns]
                 # sockets, fifos, devices: not bundle content, not cached
         shutil.copymode(src_dir, dst_dir)

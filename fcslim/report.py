@@ -263,7 +263,48 @@ def measure_file(path: str | os.PathLike, level: int = COMPRESS_LEVEL) -> tuple[
     return size, deflated, elf
 
 
-def _measure_all(files: list[TreeFile], reporter) -> list[tuple[int, int, bool]]:
+SIZES_RECORD = "sizes.json"
+
+
+def _stamp(f: TreeFile) -> list[int]:
+    st = os.stat(f.source)
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _load_memo(root: Path) -> dict[str, list]:
+    """Deflated sizes measured earlier (``.fcslim/sizes.json``), by path."""
+    record = _read_record(root, SIZES_RECORD) or {}
+    if record.get("schema") != 1 or record.get("level") != COMPRESS_LEVEL:
+        return {}
+    files = record.get("files")
+    return files if isinstance(files, dict) else {}
+
+
+def _measure_all(files: list[TreeFile], reporter, memo: dict[str, list] | None = None
+                 ) -> tuple[list[tuple[int, int, bool]], dict[str, list]]:
+    """(size, deflated, is ELF) of every file, and the memo to keep.
+
+    A file whose size and mtime (ns) match the memo is not deflated again: a
+    bundle restored from the bundle cache keeps its files' mtimes, so a warm
+    rebuild reports without compressing anything."""
+    memo = memo or {}
+    results: list[tuple[int, int, bool] | None] = [None] * len(files)
+    stamps = [_stamp(f) for f in files]
+    todo = []
+    for i, (f, stamp) in enumerate(zip(files, stamps)):
+        known = memo.get(f.path)
+        if isinstance(known, list) and len(known) == 4 and known[:2] == stamp:
+            results[i] = (stamp[0], int(known[2]), bool(known[3]))
+        else:
+            todo.append(i)
+    fresh = _deflate_all([files[i] for i in todo], reporter)
+    for i, value in zip(todo, fresh):
+        results[i] = value
+    new_memo = {f.path: stamp + [r[1], r[2]] for f, stamp, r in zip(files, stamps, results)}
+    return results, new_memo  # type: ignore[return-value]
+
+
+def _deflate_all(files: list[TreeFile], reporter) -> list[tuple[int, int, bool]]:
     # zlib releases the GIL while it compresses: threads use every core.
     workers = max(1, min(8, os.cpu_count() or 1))
     with reporter.bar(sum(f.size for f in files), "deflate") as bar:
@@ -474,11 +515,14 @@ def build_report(
     baseline: str | os.PathLike | dict | None = None,
     top: int = 20,
     reporter=None,
+    remember: bool = False,
 ) -> SizeReport:
     """Measure bundle ``root`` (see the module docstring).  ``profile`` gives
     the limits (``max_zip``/``max_unzipped`` override them, see
     :mod:`fcslim.limits`); ``layout`` ("code" or "layer") names the zip whose
-    exact size is :attr:`SizeReport.zip_bytes`."""
+    exact size is :attr:`SizeReport.zip_bytes`.  With ``remember`` the
+    per-file deflated sizes are kept in ``.fcslim/sizes.json`` (and reused
+    whenever a file's size and mtime are unchanged)."""
     from .progress import reporter as current_reporter
 
     rep = reporter or current_reporter()
@@ -492,7 +536,11 @@ def build_report(
                      if isinstance(lib, dict) and lib.get("path")}
         attribution = Attribution(root, [f.path for f in listing.files], _debian_owned(libraries_record),
                                   hooks=[h for h in libraries_record.get("hooks") or [] if isinstance(h, str)])
-        measured = _measure_all(listing.files, rep)
+        measured, memo = _measure_all(listing.files, rep, _load_memo(root))
+        if remember:
+            records = root / RECORDS_DIR
+            records.mkdir(exist_ok=True)
+            (records / SIZES_RECORD).write_text(json.dumps({"schema": 1, "level": COMPRESS_LEVEL, "files": memo}))
 
     files: list[FileSize] = []
     totals = Totals()

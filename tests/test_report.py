@@ -268,3 +268,24 @@ def test_cli_report_exit_codes_and_step_summary(bundle, tmp_path):
     assert bad.exit_code == 3 and "Cannot read the size" in bad.stderr
     md = runner.invoke(main, ["report", str(bundle), "--markdown", "-q", "--no-step-summary"])
     assert md.stdout.startswith("### fcslim bundle size")
+
+
+def test_remembered_sizes_skip_deflating_unchanged_files(bundle, quiet, monkeypatch):
+    import os
+
+    from fcslim import report as report_mod
+
+    first = build_report(bundle, load_profile("fc-python3.10"), remember=True, reporter=quiet)
+    assert (bundle / ".fcslim" / "sizes.json").is_file()
+    deflated = []
+    real = report_mod.measure_file
+    monkeypatch.setattr(report_mod, "measure_file", lambda path, *a, **k: deflated.append(str(path)) or real(path))
+    again = build_report(bundle, load_profile("fc-python3.10"), reporter=quiet)
+    assert deflated == [] and again.zip_bytes == first.zip_bytes
+    changed = next(f for f in first.files if f.bytes > 0)
+    target = bundle / changed.path
+    target.write_bytes(b"x" * 10)
+    os.utime(target, ns=(1, 1))
+    third = build_report(bundle, load_profile("fc-python3.10"), reporter=quiet)
+    assert [Path(p).relative_to(bundle).as_posix() for p in deflated] == [changed.path]
+    assert next(f for f in third.files if f.path == changed.path).bytes == 10
