@@ -11,6 +11,7 @@ import pytest
 
 from fcslim import buildcache
 from fcslim.buildcache import bundle_cache, bundle_key, restore_bundle, restore_bundle_stats, store_bundle
+from tests.support.trees import snapshot
 
 PROFILE = {"name": "fc-python3.10", "python": "3.10", "arch": "x86_64", "glibc": "2.28"}
 OPTIONS = {"slim": True, "fetch": True, "compile": False}
@@ -31,19 +32,6 @@ def make_bundle(top: Path) -> Path:
     (top / "bin" / "tool").write_text("#!/bin/sh\n")
     (top / "bin" / "tool").chmod(0o755)
     return top
-
-
-def snapshot(top: Path) -> dict:
-    out = {}
-    for p in sorted(top.rglob("*")):
-        rel = p.relative_to(top).as_posix()
-        if p.is_symlink():
-            out[rel] = ("link", os.readlink(p))
-        elif p.is_dir():
-            out[rel] = "dir"
-        else:
-            out[rel] = (p.read_bytes(), bool(p.stat().st_mode & 0o111))
-    return out
 
 
 @pytest.fixture

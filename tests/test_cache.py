@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from fcslim import cache as cache_mod
 from fcslim.cache import Cache, CacheIntegrityError, cache_key
+from tests.support.trees import snapshot
 
 CTX = multiprocessing.get_context("fork")
 
@@ -34,19 +35,6 @@ def make_tree(top: Path) -> Path:
     (top / "lib" / "libz.so.1").symlink_to("libz.so.1.2.13")
     (top / "empty").mkdir()
     return top
-
-
-def snapshot(top: Path) -> dict:
-    out = {}
-    for p in sorted(top.rglob("*")):
-        rel = p.relative_to(top).as_posix()
-        if p.is_symlink():
-            out[rel] = ("link", os.readlink(p))
-        elif p.is_dir():
-            out[rel] = "dir"
-        else:
-            out[rel] = (p.read_bytes(), p.stat().st_mode & 0o111)
-    return out
 
 
 # ---------------------------------------------------------------- keys
