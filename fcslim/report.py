@@ -266,11 +266,6 @@ def measure_file(path: str | os.PathLike, level: int = COMPRESS_LEVEL) -> tuple[
 SIZES_RECORD = "sizes.json"
 
 
-def _stamp(f: TreeFile) -> list[int]:
-    st = os.stat(f.source)
-    return [st.st_size, st.st_mtime_ns]
-
-
 def _load_memo(root: Path) -> dict[str, list]:
     """Deflated sizes measured earlier (``.fcslim/sizes.json``), by path."""
     record = _read_record(root, SIZES_RECORD) or {}
@@ -284,23 +279,34 @@ def _measure_all(files: list[TreeFile], reporter, memo: dict[str, list] | None =
                  ) -> tuple[list[tuple[int, int, bool]], dict[str, list]]:
     """(size, deflated, is ELF) of every file, and the memo to keep.
 
-    A file whose size and mtime (ns) match the memo is not deflated again: a
-    bundle restored from the bundle cache keeps its files' mtimes, so a warm
-    rebuild reports without compressing anything."""
+    A file is deflated only when neither memo knows it: the bundle's own
+    (``.fcslim/sizes.json``: same path, size and mtime, which a bundle restored
+    from the bundle cache keeps) nor the shared one of
+    :mod:`fcslim.sizememo` (same inode, size and mtime: files hard-linked out
+    of uv's cache or the bundle cache)."""
+    from .sizememo import InodeSizeMemo
+
     memo = memo or {}
     results: list[tuple[int, int, bool] | None] = [None] * len(files)
-    stamps = [_stamp(f) for f in files]
+    stats = [os.stat(f.source) for f in files]
     todo = []
-    for i, (f, stamp) in enumerate(zip(files, stamps)):
+    for i, (f, st) in enumerate(zip(files, stats)):
         known = memo.get(f.path)
-        if isinstance(known, list) and len(known) == 4 and known[:2] == stamp:
-            results[i] = (stamp[0], int(known[2]), bool(known[3]))
+        if isinstance(known, list) and len(known) == 4 and known[:2] == [st.st_size, st.st_mtime_ns]:
+            results[i] = (st.st_size, int(known[2]), bool(known[3]))
         else:
             todo.append(i)
+    shared = InodeSizeMemo()
+    if todo:
+        for i, hit in zip(todo, shared.lookup([stats[i] for i in todo], COMPRESS_LEVEL)):
+            if hit is not None:
+                results[i] = (stats[i].st_size, hit[0], hit[1])
+        todo = [i for i in todo if results[i] is None]
     fresh = _deflate_all([files[i] for i in todo], reporter)
     for i, value in zip(todo, fresh):
         results[i] = value
-    new_memo = {f.path: stamp + [r[1], r[2]] for f, stamp, r in zip(files, stamps, results)}
+    shared.remember([(stats[i], results[i][1], results[i][2]) for i in todo], COMPRESS_LEVEL)
+    new_memo = {f.path: [st.st_size, st.st_mtime_ns, r[1], r[2]] for f, st, r in zip(files, stats, results)}
     return results, new_memo  # type: ignore[return-value]
 
 

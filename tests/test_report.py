@@ -289,3 +289,30 @@ def test_remembered_sizes_skip_deflating_unchanged_files(bundle, quiet, monkeypa
     third = build_report(bundle, load_profile("fc-python3.10"), reporter=quiet)
     assert [Path(p).relative_to(bundle).as_posix() for p in deflated] == [changed.path]
     assert next(f for f in third.files if f.path == changed.path).bytes == 10
+
+
+def test_hard_linked_files_are_measured_once_across_trees(tmp_path, quiet, monkeypatch):
+    """Files hard-linked out of a cache (uv's, the bundle cache) are the same
+    inode in every build: the shared memo knows their deflated size."""
+    import os
+
+    from fcslim import report as report_mod
+
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "big.py").write_bytes(pseudo_random(50_000, seed=3))
+    for name in ("a", "b"):
+        (tmp_path / name / "pkg").mkdir(parents=True)
+        os.link(store / "big.py", tmp_path / name / "pkg" / "big.py")
+    first = build_report(tmp_path / "a", FC, reporter=quiet)
+    deflated = []
+    real = report_mod.measure_file
+    monkeypatch.setattr(report_mod, "measure_file", lambda path, *a, **k: deflated.append(str(path)) or real(path))
+    second = build_report(tmp_path / "b", FC, reporter=quiet)
+    assert deflated == []
+    assert second.zip_bytes == first.zip_bytes
+    (tmp_path / "b" / "pkg" / "big.py").unlink()
+    (tmp_path / "b" / "pkg" / "big.py").write_bytes(pseudo_random(50_000, seed=7))
+    build_report(tmp_path / "b", FC, reporter=quiet)
+    assert len(deflated) == 1
