@@ -64,3 +64,18 @@ def gcc() -> str:
     if not path:
         pytest.fail("the offline layer compiles tiny .so files and needs gcc")
     return path
+
+
+@pytest.fixture(scope="session")
+def links(tmp_path_factory) -> Path:
+    """A find-links directory of the offline layer's tiny wheels and sdists
+    (tests/support/wheels.py), built once per run."""
+    from tests.support.wheels import sample_find_links
+
+    return sample_find_links(tmp_path_factory.mktemp("links"))
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory) -> Path:
+    """A private uv cache for the offline install tests."""
+    return tmp_path_factory.mktemp("uvcache")

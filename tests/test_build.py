@@ -14,17 +14,6 @@ from fcslim.build import BuildOptions, build
 from fcslim.errors import EXIT_INPUT, EXIT_OK, EXIT_RESOLUTION, NoCompatibleWheelError, OutputRefusedError
 from fcslim.resolve import InstallOptions
 from fcslim.target import builtin_profiles, load_profile
-from tests.support.wheels import sample_find_links
-
-
-@pytest.fixture(scope="module")
-def links(tmp_path_factory) -> Path:
-    return sample_find_links(tmp_path_factory.mktemp("links"))
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("uvcache")
 
 
 @pytest.fixture

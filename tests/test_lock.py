@@ -12,17 +12,7 @@ from fcslim.errors import HashMismatchError, InputError
 from fcslim.lockfile import TARGET_PREFIX, lock, parse_pins
 from fcslim.resolve import IncompleteLockError, InstallOptions, install
 from fcslim.target import load_profile
-from tests.support.wheels import build_wheel, sample_find_links
-
-
-@pytest.fixture(scope="module")
-def links(tmp_path_factory) -> Path:
-    return sample_find_links(tmp_path_factory.mktemp("links"))
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("uvcache")
+from tests.support.wheels import build_wheel
 
 
 def offline(links: Path, cache: Path) -> InstallOptions:

@@ -33,12 +33,6 @@ from fcslim.resolve import (
     uv_python_platform,
 )
 from fcslim.target import builtin_profiles, load_profile
-from tests.support.wheels import sample_find_links
-
-
-@pytest.fixture(scope="module")
-def links(tmp_path_factory) -> Path:
-    return sample_find_links(tmp_path_factory.mktemp("links"))
 
 
 @pytest.fixture(scope="module")
