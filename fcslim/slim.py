@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.parser
 import json
 import os
+import platform
 import shutil
 import struct
 import subprocess
@@ -248,16 +249,27 @@ def elf_layout(path: Path) -> ElfLayout | None:
     return ElfLayout(debug, tuple(segments))
 
 
-def strip_tool() -> str | None:
+def strip_tool(arch: str | None = None) -> str | None:
+    """binutils' strip for files of ``arch`` (the host's own, else the cross
+    strip ``<arch>-linux-gnu-strip``), or None."""
+    if arch and arch != platform.machine():
+        return shutil.which(f"{arch}-linux-gnu-strip")
     return shutil.which("strip") or shutil.which("objcopy")
 
 
-def strip_debug_copy(src: Path, dest: Path) -> str | None:
+def _no_strip_reason(arch: str | None) -> str:
+    if arch and arch != platform.machine():
+        return (f"no strip for {arch} files on this {platform.machine()} host: nothing will be stripped "
+                f"(apt-get install binutils-{arch.replace('_', '-')}-linux-gnu)")
+    return "binutils `strip` is not installed: nothing will be stripped (apt-get install binutils)"
+
+
+def strip_debug_copy(src: Path, dest: Path, tool: str | None = None, arch: str | None = None) -> str | None:
     """Write ``src`` with its debug sections stripped to ``dest``; None on
     success, else why not (the tool failed, or the segments changed)."""
-    tool = strip_tool()
+    tool = tool or strip_tool(arch)
     if tool is None:
-        return "binutils `strip` is not installed (apt-get install binutils)"
+        return _no_strip_reason(arch)
     before = elf_layout(src)
     proc = subprocess.run([tool, "--strip-debug", "-o", str(dest), str(src)], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -381,8 +393,9 @@ def plan_slim(root: Path, profile, rules: RuleSet | None = None) -> SlimPlan:
                     entry.files.append(path)
                     entry.bytes += files[path]
                     claimed.add(path)
-            if rule.kind == "strip-debug" and entry.files and strip_tool() is None:
-                entry.notes.append("binutils `strip` is not installed: nothing will be stripped (apt-get install binutils)")
+            if rule.kind == "strip-debug" and entry.files and strip_tool(getattr(profile, "arch", None)) is None:
+                entry.notes.append(_no_strip_reason(getattr(profile, "arch", None)))
+                entry.files, entry.bytes = [], 0  # planned only what can be done
         planned.append(entry)
     return SlimPlan(str(root), sum(files.values()), len(files), planned, kept_counts, ruleset.user.to_dict())
 
@@ -421,8 +434,9 @@ class _Tree:
     """Moves files between the bundle and the backup so that exactly a given
     set of actions is applied."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, arch: str | None = None):
         self.root = Path(root)
+        self.arch = arch
         self.backup = self.root / BACKUP_DIR
         self.applied: set[Action] = set()
         self.strip_failures: dict[str, str] = {}
@@ -440,7 +454,7 @@ class _Tree:
                     return False
                 stripped.parent.mkdir(parents=True, exist_ok=True)
                 original.parent.mkdir(parents=True, exist_ok=True)
-                problem = strip_debug_copy(live, stripped)
+                problem = strip_debug_copy(live, stripped, arch=self.arch)
                 if problem:
                     self.strip_failures[action.path] = problem
                     return False
@@ -621,7 +635,7 @@ def slim(root: Path, profile, *, rules: RuleSet | None = None, verify: bool = Tr
         return SlimResult(plan, False, plan.before_bytes, plan.before_bytes - plan.bytes, rules=plan.rules)
 
     result = SlimResult(plan, True, plan.before_bytes, plan.before_bytes)
-    tree = _Tree(root)
+    tree = _Tree(root, getattr(profile, "arch", None))
     if tree.backup.exists():
         restored = tree.recover()
         if restored:

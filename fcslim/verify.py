@@ -349,7 +349,7 @@ def make_verifier(profile, python: str | None = None) -> Verifier | NoVerifier:
         else:
             return HostVerifier(profile, interp)
     else:
-        reasons.append(f"no CPython {profile.python_version} interpreter on this host (tried --python, "
+        reasons.append(f"no CPython {profile.python_version} interpreter for {profile.arch} on this host (tried --python, "
                        f"$FCSLIM_PYTHON{profile.python[0]}{profile.python[1]}, python{profile.python_version} "
                        "and python3 on PATH, pyenv)")
     return NoVerifier("; ".join(reasons))

@@ -301,13 +301,31 @@ def test_strip_debug_only_where_debug_sections_exist(tmp_path, profile, gcc, ver
 def test_strip_missing_is_reported(tmp_path, profile, gcc, monkeypatch, verifier):
     root = tmp_path / "b"
     build_shared_object(gcc, root / "m" / "_x.so", debug=True)
-    monkeypatch.setattr(slim_mod, "strip_tool", lambda: None)
+    monkeypatch.setattr(slim_mod, "strip_tool", lambda arch=None: None)
     plan = plan_slim(root, profile)
     entry = next(r for r in plan.rules if r.name == "debug-info")
     assert any("strip" in n and "not installed" in n for n in entry.notes)
+    assert entry.files == [] and entry.bytes == 0  # the plan promises only what can be done
     result = slim(root, profile, verifier=verifier)
-    assert any("not stripped m/_x.so" in n for n in result.notes)
+    done = next(r for r in result.rules if r.name == "debug-info")
+    assert any("not installed" in n for n in done.notes)
     assert elf_layout(root / "m" / "_x.so").debug_bytes > 0
+
+
+def test_foreign_architecture_needs_a_cross_strip(tmp_path, gcc, monkeypatch, verifier):
+    """An aarch64 bundle built on an x86_64 host: the host's strip cannot read
+    its files, so only `aarch64-linux-gnu-strip` may be used; without it the
+    plan says so once instead of failing file by file."""
+    from fcslim.target import load_profile
+
+    monkeypatch.setattr(slim_mod.platform, "machine", lambda: "x86_64")
+    arm = load_profile("aws-python3.12-arm64")
+    monkeypatch.setattr(slim_mod.shutil, "which", lambda name: None if name.startswith("aarch64") else f"/usr/bin/{name}")
+    assert slim_mod.strip_tool("aarch64") is None and slim_mod.strip_tool("x86_64") == "/usr/bin/strip"
+    root = tmp_path / "b"
+    build_shared_object(gcc, root / "m" / "_x.so", debug=True)
+    entry = next(r for r in plan_slim(root, arm).rules if r.name == "debug-info")
+    assert entry.files == [] and any("aarch64-linux-gnu" in n for n in entry.notes)
 
 
 def test_cli_slim_runs_and_reports(bundle, tmp_path):
