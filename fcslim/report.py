@@ -29,7 +29,6 @@ earlier report's JSON, or another bundle directory) adds what grew.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import posixpath
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 from packaging.utils import canonicalize_name
 
+from .distinfo import read_metadata, read_record
 from .errors import InputError
 from .limits import LimitCheck, check_limits, limit_checks  # noqa: F401  (check_limits: the contract names it here too)
 from .pack import COMPRESS_LEVEL, RECORDS_DIR, SkippedLink, TreeFile, archive_name, list_tree, zip_size
@@ -340,37 +340,21 @@ class _Dist:
 
 
 def _read_metadata_name(dist_info: Path) -> tuple[str, str | None]:
+    """Name and version from METADATA, else from the directory's name."""
     stem = dist_info.name.rsplit(".", 1)[0]
     name, _, version = stem.partition("-")
     try:
-        with open(dist_info / "METADATA", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if not line.strip():
-                    break
-                key, _, value = line.partition(":")
-                if key.lower() == "name":
-                    name = value.strip()
-                elif key.lower() == "version":
-                    version = value.strip()
+        meta = read_metadata(dist_info)
     except OSError:
-        pass
-    return name, version or None
+        return name, version or None
+    return (meta.get("Name") or name).strip(), (meta.get("Version") or version).strip() or None
 
 
 def _record_paths(dist_info: Path, existing: set[str]) -> list[str]:
-    record = dist_info / "RECORD"
-    try:
-        text = record.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
     paths = []
-    for row in csv.reader(text.splitlines()):
-        if not row or not row[0]:
+    for norm in read_record(dist_info) or []:
+        if norm.startswith("/"):
             continue
-        raw = row[0].replace("\\", "/")
-        if raw.startswith("/"):
-            continue
-        norm = posixpath.normpath(raw)
         if norm.startswith("../"):
             # A script installed outside site-packages (../../bin/x): in a pip -t
             # tree it sits in the tree's own bin/.

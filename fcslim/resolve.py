@@ -20,7 +20,6 @@ built wheel must be pure (``py*-none-any``).
 
 from __future__ import annotations
 
-import csv
 import email.parser
 import functools
 import html.parser
@@ -53,6 +52,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from .distinfo import inside_tree, read_metadata, read_record
 from . import cachedir
 from .errors import (
     ConflictError,
@@ -704,8 +704,7 @@ def read_installed(dest: Path) -> list[InstalledDistribution]:
     for info in sorted(Path(dest).glob("*.dist-info")):
         if not info.is_dir():
             continue
-        meta = email.parser.Parser().parsestr((info / "METADATA").read_text(encoding="utf-8", errors="replace"),
-                                              headersonly=True)
+        meta = read_metadata(info)
         wheel_meta = email.parser.Parser().parsestr(
             (info / "WHEEL").read_text(encoding="utf-8", errors="replace") if (info / "WHEEL").exists() else "",
             headersonly=True,
@@ -715,22 +714,15 @@ def read_installed(dest: Path) -> list[InstalledDistribution]:
             tags.extend(parse_tag(value.strip()))
         name = meta.get("Name", info.name.split("-")[0])
         version = meta.get("Version", "")
-        files: list[str] = []
+        # RECORD paths outside the tree: pip -t puts nothing there, but RECORD may say so
+        files = [rel for rel in read_record(info) or [] if inside_tree(rel)]
         size = 0
-        record = info / "RECORD"
-        if record.exists():
-            root = os.fspath(Path(dest))
-            for row in csv.reader(io.StringIO(record.read_text(encoding="utf-8", errors="replace"))):
-                if not row or not row[0]:
-                    continue
-                rel = os.path.normpath(row[0]).replace(os.sep, "/")
-                if rel.startswith("../") or rel == ".." or os.path.isabs(rel):
-                    continue  # outside the tree (pip -t puts nothing there, but RECORD may say so)
-                files.append(rel)
-                try:
-                    size += os.stat(os.path.join(root, rel)).st_size
-                except OSError:
-                    pass
+        root = os.fspath(Path(dest))
+        for rel in files:
+            try:
+                size += os.stat(os.path.join(root, rel)).st_size
+            except OSError:
+                pass
         pure = wheel_meta.get("Root-Is-Purelib", "").strip().lower() == "true" and all(
             t.abi == "none" and t.platform == "any" for t in tags
         )

@@ -16,7 +16,6 @@ removed by the ``dist-info-build-records`` rule, not rewritten (see its why).
 
 from __future__ import annotations
 
-import email.parser
 import json
 import os
 import platform
@@ -32,6 +31,7 @@ from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from .distinfo import read_metadata, read_record
 from . import verify as verify_mod
 from .compile import CompileResult, compile_bytecode
 from .errors import VerifyError
@@ -99,18 +99,6 @@ class Distribution:
         return names
 
 
-def _record_files(dist_info: Path) -> list[str] | None:
-    record = dist_info / "RECORD"
-    if not record.is_file():
-        return None
-    files = []
-    for line in record.read_text(errors="replace").splitlines():
-        path = line.rsplit(",", 2)[0].strip().strip('"') if line.count(",") >= 2 else line.strip()
-        if path:
-            files.append(os.path.normpath(path).replace(os.sep, "/"))
-    return files
-
-
 def _install_json_files(root: Path) -> dict[str, list[str]]:
     path = root / RECORD_DIR / "install.json"
     try:
@@ -129,9 +117,9 @@ def read_distributions(root: Path) -> list[Distribution]:
         meta_path = dist_info / "METADATA"
         if not meta_path.is_file():
             continue
-        meta = email.parser.Parser().parsestr(meta_path.read_text(errors="replace"), headersonly=True)
+        meta = read_metadata(dist_info)
         name = meta.get("Name") or dist_info.name.split("-")[0]
-        files = _record_files(dist_info)
+        files = read_record(dist_info)
         if files is None:
             if fallback is None:
                 fallback = _install_json_files(root)
