@@ -328,7 +328,8 @@ def build(options: BuildOptions) -> BuildResult:
             write_record(staging, "report.json", result.report.to_dict())
             if key and not result.cached:
                 stages.run("store in bundle cache", store_bundle, key, staging)
-            result.distributions = read_installed(staging)
+            result.distributions = (result.install.distributions if result.install is not None
+                                    else read_installed(staging))
             for name in sorted(p.name for p in (staging / RECORDS_DIR).glob("*.json")):
                 result.records[name.rsplit(".", 1)[0]] = output / RECORDS_DIR / name
 
