@@ -79,3 +79,14 @@ def links(tmp_path_factory) -> Path:
 def cache(tmp_path_factory) -> Path:
     """A private uv cache for the offline install tests."""
     return tmp_path_factory.mktemp("uvcache")
+
+
+@pytest.fixture
+def quiet():
+    """Progress output off for one test (it is a process-wide reporter), and
+    back to the default afterwards."""
+    from fcslim import progress
+
+    progress.configure(quiet=True)
+    yield
+    progress.configure()

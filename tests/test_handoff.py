@@ -26,11 +26,7 @@ FC = load_profile("fc-python3.10")
 AWS = load_profile("aws-python3.11")
 
 
-@pytest.fixture(autouse=True)
-def quiet():
-    from fcslim import progress
-
-    progress.configure(quiet=True)
+pytestmark = pytest.mark.usefixtures("quiet")  # conftest: progress off, restored after
 
 
 @pytest.fixture

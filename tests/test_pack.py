@@ -24,11 +24,7 @@ from tests.test_pack_support import make_bundle, write
 FC = load_profile("fc-python3.10")
 
 
-@pytest.fixture(autouse=True)
-def quiet():
-    from fcslim import progress
-
-    progress.configure(quiet=True)
+pytestmark = pytest.mark.usefixtures("quiet")  # conftest: progress off, restored after
 
 
 @pytest.fixture

@@ -29,13 +29,6 @@ def bundle(tmp_path) -> Path:
     return make_bundle(tmp_path / "bundle")
 
 
-@pytest.fixture
-def quiet(monkeypatch):
-    from fcslim import progress
-
-    progress.configure(quiet=True)
-
-
 def by_name(report):
     return {d.name: d for d in report.distributions}
 
