@@ -40,7 +40,7 @@ def _uv() -> str:
 
 
 def commands(tool: str, profile, req: Path, dest: Path, work: Path) -> list[str]:
-    from fcslim.resolve import uv_python_platform
+    from fcslim.resolve.install import uv_python_platform
 
     if tool in ("fcslim", "fcslim-copy"):
         argv = [sys.executable, "-m", "fcslim", "resolve", str(req), "--runtime", profile.name,
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="Directory for caches and outputs (default: a temporary one).")
     args = parser.parse_args()
 
-    from fcslim.target import load_profile
+    from fcslim.target.profile import load_profile
 
     profile = load_profile(args.runtime)
     work = args.work or Path(tempfile.mkdtemp(prefix="fcslim-bench-"))

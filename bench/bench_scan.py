@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Scan speed of fcslim.elf + fcslim.libgraph on real installs.
+"""Scan speed of fcslim.elf.facts + fcslim.elf.graph on real installs.
 
 Installs two sets for CPython 3.10 / manylinux_2_28 x86_64 with uv (once, into
 $FCSLIM_CACHE_DIR/bench/<name>, or reuses them) and reports, per set: ELF files,
@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fcslim.cachedir import cache_subdir  # noqa: E402
-from fcslim.elf import scan_tree  # noqa: E402
-from fcslim.libgraph import analyse  # noqa: E402
-from fcslim.target import load_profile  # noqa: E402
+from fcslim.cache.location import cache_subdir  # noqa: E402
+from fcslim.elf.facts import scan_tree  # noqa: E402
+from fcslim.elf.graph import analyse  # noqa: E402
+from fcslim.target.profile import load_profile  # noqa: E402
 
 SETS = {
     "data": ["numpy", "pandas", "scipy"],

@@ -30,12 +30,12 @@ import time
 import zipfile
 from pathlib import Path
 
-from fcslim import rootfs
-from fcslim.cachedir import cache_subdir
-from fcslim.compile import compile_bytecode
-from fcslim.slim import slim, tree_bytes
-from fcslim.target import load_profile
-from fcslim.verify import make_verifier, top_level_modules, NoVerifier
+from fcslim.verify import rootfs
+from fcslim.cache.location import cache_subdir
+from fcslim.verify.bytecode import compile_bytecode
+from fcslim.slim.apply import slim, tree_bytes
+from fcslim.target.profile import load_profile
+from fcslim.verify.imports import make_verifier, top_level_modules, NoVerifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sets import SETS as REQUIREMENT_SETS  # noqa: E402  (bench/sets.py: the sets every benchmark shares)

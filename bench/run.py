@@ -361,8 +361,8 @@ def environment() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fcslim.cachedir import cache_root
-    from fcslim.target import load_profile
+    from fcslim.cache.location import cache_root
+    from fcslim.target.profile import load_profile
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -14,33 +14,39 @@ __version__ = "0.1.0"
 # name -> module that defines it; imported on first use so `fcslim --help`
 # and library users pay only for what they touch.
 _API = {
-    "load_profile": "fcslim.target",
-    "builtin_profiles": "fcslim.target",
-    "Profile": "fcslim.target",
-    "FcslimError": "fcslim.errors",
-    "install": "fcslim.resolve",
-    "InstallOptions": "fcslim.resolve",
-    "InstallResult": "fcslim.resolve",
-    "lock": "fcslim.lockfile",
-    "LockResult": "fcslim.lockfile",
-    "build": "fcslim.build",
-    "BuildOptions": "fcslim.build",
-    "BuildResult": "fcslim.build",
-    "scan_tree": "fcslim.elf",
-    "read_elf": "fcslim.elf",
-    "analyse": "fcslim.libgraph",
-    "plan_slim": "fcslim.slim",
-    "slim": "fcslim.slim",
-    "verify_imports": "fcslim.verify",
-    "compile_bytecode": "fcslim.compile",
+    "load_profile": "fcslim.target.profile",
+    "builtin_profiles": "fcslim.target.profile",
+    "Profile": "fcslim.target.profile",
+    "FcslimError": "fcslim.core.errors",
+    "install": "fcslim.resolve.install",
+    "InstallOptions": "fcslim.resolve.install",
+    "InstallResult": "fcslim.resolve.install",
+    "lock": "fcslim.resolve.lockfile",
+    "LockResult": "fcslim.resolve.lockfile",
+    "build": "fcslim.pipeline",
+    "BuildOptions": "fcslim.pipeline",
+    "BuildResult": "fcslim.pipeline",
+    "scan_tree": "fcslim.elf.facts",
+    "read_elf": "fcslim.elf.facts",
+    "analyse": "fcslim.elf.graph",
+    "plan_slim": "fcslim.slim.apply",
+    "slim_tree": "fcslim.slim.apply",
+    "verify_imports": "fcslim.verify.imports",
+    "compile_bytecode": "fcslim.verify.bytecode",
 }
+
+
+# API names never equal a stage subpackage's name (`fcslim.slim` is the
+# subpackage; the function is `slim_tree`): importing a submodule binds its
+# name on this package and would shadow a function of the same name.
+_ALIASES = {"slim_tree": "slim"}
 
 
 def __getattr__(name: str) -> Any:
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'fcslim' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+    return getattr(import_module(module), _ALIASES.get(name, name))
 
 
 __all__ = sorted(_API) + ["__version__"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fcslim import rootfs
+from fcslim.verify import rootfs
 
 
 def pytest_collection_modifyitems(config, items):
@@ -23,7 +23,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def cache_root() -> Path:
-    from fcslim.cachedir import cache_root as root
+    from fcslim.cache.location import cache_root as root
 
     path = root()
     path.mkdir(parents=True, exist_ok=True)
@@ -85,7 +85,7 @@ def cache(tmp_path_factory) -> Path:
 def quiet():
     """Progress output off for one test (it is a process-wide reporter), and
     back to the default afterwards."""
-    from fcslim import progress
+    from fcslim.core import progress
 
     progress.configure(quiet=True)
     yield

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fcslim.build import BuildOptions, build
-from fcslim.errors import EXIT_INPUT, EXIT_OK, EXIT_RESOLUTION, NoCompatibleWheelError, OutputRefusedError
-from fcslim.resolve import InstallOptions
-from fcslim.target import builtin_profiles, load_profile
+from fcslim.pipeline import BuildOptions, build
+from fcslim.core.errors import EXIT_INPUT, EXIT_OK, EXIT_RESOLUTION, NoCompatibleWheelError, OutputRefusedError
+from fcslim.resolve.install import InstallOptions
+from fcslim.target.profile import builtin_profiles, load_profile
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fcslim import buildcache
-from fcslim.buildcache import bundle_cache, bundle_key, restore_bundle, restore_bundle_stats, store_bundle
+from fcslim.cache import bundles as buildcache
+from fcslim.cache.bundles import bundle_cache, bundle_key, restore_bundle, restore_bundle_stats, store_bundle
 from tests.support.trees import snapshot
 
 PROFILE = {"name": "fc-python3.10", "python": "3.10", "arch": "x86_64", "glibc": "2.28"}

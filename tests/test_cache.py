@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fcslim import cache as cache_mod
-from fcslim.cache import Cache, CacheIntegrityError, cache_key
+from fcslim.cache import store as cache_mod
+from fcslim.cache.store import Cache, CacheIntegrityError, cache_key
 from tests.support.trees import snapshot
 
 CTX = multiprocessing.get_context("fork")

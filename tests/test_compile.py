@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fcslim.compile import compile_bytecode
-from fcslim.target import load_profile
+from fcslim.verify.bytecode import compile_bytecode
+from fcslim.target.profile import load_profile
 
 from .test_slim_support import host_profile
 
@@ -60,7 +60,7 @@ def test_drop_sources_imports_sourceless(tmp_path):
 
 
 def test_no_interpreter_is_reported(tmp_path, monkeypatch):
-    from fcslim import interpreters
+    from fcslim.verify import interpreters
     monkeypatch.setattr(interpreters, "candidates", lambda profile: [])
     result = compile_bytecode(_tree(tmp_path), load_profile("fc-python3.10") if sys.version_info[:2] != (3, 10)
                               else load_profile("aws-python3.9"))

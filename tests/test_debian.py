@@ -1,4 +1,4 @@
-"""Offline tests of fcslim.debian: version order, index parsing, package
+"""Offline tests of fcslim.debian.archive: version order, index parsing, package
 choice, the trust chain (signature, Release hashes, package hashes) against a
 mirror served from a temporary directory, and safe reading of hand-made
 hostile .deb files."""
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fcslim import debian
-from fcslim.debian import (
+from fcslim.debian import archive as debian
+from fcslim.debian.archive import (
     ArchitectureError,
     ArchiveUnreachableError,
     ChecksumError,
@@ -27,7 +27,7 @@ from fcslim.debian import (
     rank_candidates,
     soname_package_stem,
 )
-from fcslim.errors import EXIT_DEBIAN, EXIT_NETWORK, DebianError, UnsafeArchiveError
+from fcslim.core.errors import EXIT_DEBIAN, EXIT_NETWORK, DebianError, UnsafeArchiveError
 
 from .test_debian_support import (
     FakeMirror,

@@ -1,4 +1,4 @@
-"""fcslim.debian against the real Debian archive (deb.debian.org): the signed
+"""fcslim.debian.archive against the real Debian archive (deb.debian.org): the signed
 Release, the indexes, a package's symlink chain, the errors for an unknown
 soname and an architecture the release does not carry."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from fcslim.debian import (
+from fcslim.debian.archive import (
     ArchitectureError,
     DebArchive,
     DebianArchive,
@@ -16,7 +16,7 @@ from fcslim.debian import (
     find_keyring,
     sha256_file,
 )
-from fcslim.target import load_profile
+from fcslim.target.profile import load_profile
 
 pytestmark = pytest.mark.network
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fcslim.distinfo import inside_tree, read_metadata, read_record
+from fcslim.dists import inside_tree, read_metadata, read_record
 
 
 def test_record_honours_csv_quoting_and_normalises(tmp_path):

@@ -13,10 +13,10 @@ import shutil
 
 import pytest
 
-from fcslim.fetch import fetch_missing
-from fcslim.libgraph import analyse
-from fcslim.resolve import InstallOptions, install
-from fcslim.target import load_profile
+from fcslim.fetch.closure import fetch_missing
+from fcslim.elf.graph import analyse
+from fcslim.resolve.install import InstallOptions, install
+from fcslim.target.profile import load_profile
 
 pytestmark = [pytest.mark.network, pytest.mark.rootfs, pytest.mark.slow]
 

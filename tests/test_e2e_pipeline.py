@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from fcslim.cli import main
-from fcslim.errors import EXIT_SIZE
+from fcslim.core.errors import EXIT_SIZE
 
 pytestmark = [pytest.mark.network, pytest.mark.rootfs, pytest.mark.slow]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from fcslim.cachedir import cache_subdir
-from fcslim.compile import compile_bytecode
-from fcslim.slim import slim, tree_bytes
-from fcslim.target import load_profile
+from fcslim.cache.location import cache_subdir
+from fcslim.verify.bytecode import compile_bytecode
+from fcslim.slim.apply import slim, tree_bytes
+from fcslim.target.profile import load_profile
 
 PACKAGES = ["numpy", "pandas", "scipy", "scikit-learn"]
 

@@ -1,4 +1,4 @@
-"""fcslim.elf on tiny ELF files compiled by the test itself (offline)."""
+"""fcslim.elf.facts on tiny ELF files compiled by the test itself (offline)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fcslim.elf import ElfFile, is_elf, read_elf, scan_tree
+from fcslim.elf.facts import ElfFile, is_elf, read_elf, scan_tree
 from tests.support.elffiles import (
     VersionRequirement,
     build_executable,

@@ -1,4 +1,4 @@
-"""Offline tests of fcslim.fetch: a bundle whose extension module needs
+"""Offline tests of fcslim.fetch.closure: a bundle whose extension module needs
 libraries only a (local, signed) Debian mirror has; the closure over their own
 needs, placement without links, records, the find_library/MAGIC hook, RUNPATH
 patching, and the errors (no package, glibc, unreachable mirror) with their exit
@@ -18,12 +18,12 @@ import pytest
 from click.testing import CliRunner
 
 from fcslim.cli.fetch_cmd import fetch as fetch_command
-from fcslim.debian import NoPackageError
-from fcslim.elf import read_elf
-from fcslim.errors import EXIT_DEBIAN, EXIT_NETWORK
-from fcslim.fetch import GlibcLibraryError, fetch_missing, is_glibc_library
-from fcslim.libgraph import analyse
-from fcslim.target import DebianSource, load_profile
+from fcslim.debian.archive import NoPackageError
+from fcslim.elf.facts import read_elf
+from fcslim.core.errors import EXIT_DEBIAN, EXIT_NETWORK
+from fcslim.fetch.closure import GlibcLibraryError, fetch_missing, is_glibc_library
+from fcslim.elf.graph import analyse
+from fcslim.target.profile import DebianSource, load_profile
 
 from .support.elffiles import build_shared_library
 from .test_debian_support import FakeMirror, library_members, make_signing_key, unreachable_url

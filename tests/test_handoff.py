@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fcslim.errors import InputError, UnknownRuntimeError
-from fcslim.handoff import (
+from fcslim.core.errors import InputError, UnknownRuntimeError
+from fcslim.pack.handoff import (
     build_manifest,
     snippet,
     read_serverless_devs,
@@ -18,8 +18,8 @@ from fcslim.handoff import (
     s_yaml_snippet,
     template_yml_snippet,
 )
-from fcslim.pack import pack
-from fcslim.target import load_profile
+from fcslim.pack.archive import pack
+from fcslim.target.profile import load_profile
 from tests.test_pack_support import SIZES, make_bundle, write
 
 FC = load_profile("fc-python3.10")

@@ -1,4 +1,4 @@
-"""fcslim.libgraph: resolution, version and machine checks, dlopen needs (offline)."""
+"""fcslim.elf.graph: resolution, version and machine checks, dlopen needs (offline)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fcslim.errors import ProfileError
-from fcslim.libgraph import analyse, dlopen_needs, needs_of, system_image, system_libraries
-from fcslim.resources import data_path
-from fcslim.target import builtin_profiles, load_profile
+from fcslim.core.errors import ProfileError
+from fcslim.elf.graph import analyse, dlopen_needs, needs_of, system_image, system_libraries
+from fcslim.core.resources import data_path
+from fcslim.target.profile import builtin_profiles, load_profile
 from tests.support.elffiles import (
     VersionRequirement,
     build_shared_library,
@@ -212,7 +212,7 @@ def test_system_libraries_per_image():
 
 
 def test_needs_of_reports_only_the_given_files(tmp_path, parts):
-    from fcslim.elf import read_elf
+    from fcslim.elf.facts import read_elf
 
     place(tmp_path, parts["ext_missing"], "a/_one.so")
     place(tmp_path, parts["dep"], "pkg.libs/libdep-1a2b.so.1")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from fcslim import loader_template as lt
-from fcslim.loader import loader_source, preload_order
-from fcslim.pack import pack
-from fcslim.target import load_profile
+from fcslim.pack import loader_template as lt
+from fcslim.pack.loader import loader_source, preload_order
+from fcslim.pack.archive import pack
+from fcslim.target.profile import load_profile
 from tests.support.elffiles import build_shared_library
 
 BULLSEYE = load_profile("debian11-python3.9")
@@ -75,7 +75,7 @@ def split(tmp_path_factory, served, gcc):
                          soname="libatop.so", link=[dep])
     (bundle / "calc").mkdir()
     (bundle / "calc" / "__init__.py").write_text(CALC)
-    from fcslim import progress
+    from fcslim.core import progress
 
     progress.configure(quiet=True)
     result = pack(bundle, work / "fn.zip", "split", BULLSEYE)
@@ -196,7 +196,7 @@ def test_load_on_the_host_imports_a_package_that_needs_the_preload(split, tmp_pa
     assert bare.returncode != 0 and "libatop.so" in bare.stderr
     # ...and the order matters: the dependent library first cannot load.
     base = tmp_path / ("fcslim-deps-" + split["config"]["sha256"])
-    wrong = subprocess.run([sys.executable, "-c", "import sys; from fcslim import loader_template as lt; "
+    wrong = subprocess.run([sys.executable, "-c", "import sys; from fcslim.pack import loader_template as lt; "
                             f"lt.preload({str(base)!r}, ['lib/libatop.so', 'lib/libzdep.so.1'])"],
                            capture_output=True, text=True, env={**env, "PYTHONPATH": ""})
     assert wrong.returncode != 0 and "cannot preload lib/libatop.so" in wrong.stderr
@@ -262,7 +262,7 @@ def test_debris_without_the_marker_is_replaced(split, tmp_path, monkeypatch):
 
 
 def test_the_fetch_hook_runs_from_the_unpacked_tree_without_chaining(tmp_path, monkeypatch):
-    from fcslim.fetch import SHIM_MARKER
+    from fcslim.fetch.closure import SHIM_MARKER
 
     assert lt.FETCH_HOOK_MARKER == SHIM_MARKER  # the loader recognises what fetch writes
     base = tmp_path / "deps"

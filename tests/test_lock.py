@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fcslim.errors import HashMismatchError, InputError
-from fcslim.lockfile import TARGET_PREFIX, lock, parse_pins
-from fcslim.resolve import IncompleteLockError, InstallOptions, install
-from fcslim.target import load_profile
+from fcslim.core.errors import HashMismatchError, InputError
+from fcslim.resolve.lockfile import TARGET_PREFIX, lock, parse_pins
+from fcslim.resolve.install import IncompleteLockError, InstallOptions, install
+from fcslim.target.profile import load_profile
 from tests.support.wheels import build_wheel
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fcslim import pack as pack_module
+from fcslim.pack import archive as pack_module
 from fcslim.cli import main
-from fcslim.errors import InputError, PackError
-from fcslim.pack import ZIP_EPOCH, list_tree, pack, zip_date_epoch
-from fcslim.target import load_profile
+from fcslim.core.errors import InputError, PackError
+from fcslim.pack.archive import ZIP_EPOCH, list_tree, pack, zip_date_epoch
+from fcslim.target.profile import load_profile
 from tests.test_pack_support import make_bundle, write
 
 FC = load_profile("fc-python3.10")
@@ -205,7 +205,7 @@ resources:
 
 
 def test_zip_size_is_exact_past_65535_entries(tmp_path):
-    from fcslim.pack import ZipMember, write_zip, zip_size
+    from fcslim.pack.archive import ZipMember, write_zip, zip_size
 
     members = [ZipMember(f"m/{i:05d}.py", 1, data=b"x") for i in range(65536)]
     archive = write_zip(members, tmp_path / "many.zip")

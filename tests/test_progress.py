@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from fcslim.progress import NORMAL, QUIET, VERBOSE, Reporter, configure, reporter
+from fcslim.core.progress import NORMAL, QUIET, VERBOSE, Reporter, configure, reporter
 
 
 class FakeTTY(io.StringIO):

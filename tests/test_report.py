@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from fcslim.cli import main
-from fcslim.errors import EXIT_SIZE, InputError, SizeLimitError
-from fcslim.limits import check_limits, format_size, parse_size
-from fcslim.pack import pack
-from fcslim.render import append_step_summary, render_json, render_markdown, render_text
-from fcslim.report import SCHEMA, build_report, measure_file
-from fcslim.target import load_profile
+from fcslim.core.errors import EXIT_SIZE, InputError, SizeLimitError
+from fcslim.report.limits import check_limits, format_size, parse_size
+from fcslim.pack.archive import pack
+from fcslim.report.render import append_step_summary, render_json, render_markdown, render_text
+from fcslim.report.measure import SCHEMA, build_report, measure_file
+from fcslim.target.profile import load_profile
 from tests.test_pack_support import SIZES, dist_info_sizes, make_bundle, pseudo_random, write
 
 REPO = Path(__file__).resolve().parent.parent
@@ -266,7 +266,7 @@ def test_cli_report_exit_codes_and_step_summary(bundle, tmp_path):
 def test_remembered_sizes_skip_deflating_unchanged_files(bundle, quiet, monkeypatch):
     import os
 
-    from fcslim import report as report_mod
+    from fcslim.report import measure as report_mod
 
     first = build_report(bundle, load_profile("fc-python3.10"), remember=True, reporter=quiet)
     assert (bundle / ".fcslim" / "sizes.json").is_file()
@@ -289,7 +289,7 @@ def test_hard_linked_files_are_measured_once_across_trees(tmp_path, quiet, monke
     inode in every build: the shared memo knows their deflated size."""
     import os
 
-    from fcslim import report as report_mod
+    from fcslim.report import measure as report_mod
 
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
     store = tmp_path / "store"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fcslim.errors import EXIT_INPUT, InputError, RequirementSyntaxError
-from fcslim.requirements import parse_requirements
-from fcslim.target import load_profile
+from fcslim.core.errors import EXIT_INPUT, InputError, RequirementSyntaxError
+from fcslim.resolve.requirements import parse_requirements
+from fcslim.target.profile import load_profile
 from tests.support.wheels import build_wheel
 
 H1 = "sha256:" + "a" * 64

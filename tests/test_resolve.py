@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fcslim.errors import (
+from fcslim.core.errors import (
     EXIT_NETWORK,
     EXIT_RESOLUTION,
     ConflictError,
@@ -21,7 +21,7 @@ from fcslim.errors import (
     NoCompatibleWheelError,
     UnknownPackageError,
 )
-from fcslim.resolve import (
+from fcslim.resolve.install import (
     InstallOptions,
     TargetMismatchError,
     check_installed,
@@ -32,7 +32,7 @@ from fcslim.resolve import (
     uv_manylinux_minors,
     uv_python_platform,
 )
-from fcslim.target import builtin_profiles, load_profile
+from fcslim.target.profile import builtin_profiles, load_profile
 
 
 @pytest.fixture(scope="module")

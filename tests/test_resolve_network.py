@@ -12,10 +12,10 @@ from __future__ import annotations
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from fcslim.errors import NoCompatibleWheelError
-from fcslim.lockfile import lock
-from fcslim.resolve import InstallOptions, install
-from fcslim.target import load_profile
+from fcslim.core.errors import NoCompatibleWheelError
+from fcslim.resolve.lockfile import lock
+from fcslim.resolve.install import InstallOptions, install
+from fcslim.target.profile import load_profile
 
 pytestmark = pytest.mark.network
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from fcslim.cli import main
-from fcslim.errors import EXIT_INPUT, EXIT_LOAD
+from fcslim.core.errors import EXIT_INPUT, EXIT_LOAD
 from tests.support.elffiles import VersionRequirement, build_shared_library
 
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fcslim import slim as slim_mod
+from fcslim.slim import apply as slim_mod
 from fcslim.cli import main
-from fcslim.errors import InputError
-from fcslim.slim import elf_layout, find_culprits, plan_slim, slim, tree_files
-from fcslim.slim_rules import (GlobSet, SlimRuleError, UserRules, default_ruleset, load_rules,
+from fcslim.core.errors import InputError
+from fcslim.slim.apply import elf_layout, find_culprits, plan_slim, slim, tree_files
+from fcslim.slim.rules import (GlobSet, SlimRuleError, UserRules, default_ruleset, load_rules,
                                load_user_rules)
-from fcslim.verify import HostVerifier
-from fcslim import interpreters
+from fcslim.verify.imports import HostVerifier
+from fcslim.verify import interpreters
 
 from .test_slim_support import add_distribution, build_shared_object, host_profile, make_bundle
 
@@ -252,7 +252,7 @@ def test_failures_before_slimming_are_not_slims_fault(tmp_path, profile, verifie
 
 
 def test_not_verified_says_why(bundle, profile, monkeypatch):
-    from fcslim import verify as verify_mod
+    from fcslim.verify import imports as verify_mod
     monkeypatch.setattr(verify_mod.interpreters, "find_python", lambda p, explicit=None: None)
     result = slim(bundle, profile)
     assert not result.verified.checked
@@ -316,7 +316,7 @@ def test_foreign_architecture_needs_a_cross_strip(tmp_path, gcc, monkeypatch, ve
     """An aarch64 bundle built on an x86_64 host: the host's strip cannot read
     its files, so only `aarch64-linux-gnu-strip` may be used; without it the
     plan says so once instead of failing file by file."""
-    from fcslim.target import load_profile
+    from fcslim.target.profile import load_profile
 
     monkeypatch.setattr(slim_mod.platform, "machine", lambda: "x86_64")
     arm = load_profile("aws-python3.12-arm64")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fcslim.target import load_profile
+from fcslim.target.profile import load_profile
 
 
 def host_profile():

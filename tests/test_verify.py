@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fcslim import interpreters
-from fcslim.verify import NoVerifier, make_verifier, top_level_modules, verify_imports
-from fcslim.target import load_profile
+from fcslim.verify import interpreters
+from fcslim.verify.imports import NoVerifier, make_verifier, top_level_modules, verify_imports
+from fcslim.target.profile import load_profile
 
 from .test_slim_support import add_distribution, host_profile
 

@@ -3,7 +3,7 @@
 
 For each Debian release it takes the clean root fcslim itself uses for in-target
 checks (``debootstrap --variant=minbase --include=python3``, built and cached by
-:func:`fcslim.rootfs.ensure_root`) and records:
+:func:`fcslim.verify.rootfs.ensure_root`) and records:
 
 * ``libraries``: every SONAME of a shared object under /lib, /usr/lib,
   /lib/<triplet> and /usr/lib/<triplet> (the directories ld.so searches by
@@ -28,8 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fcslim import rootfs  # noqa: E402
-from fcslim.elf import is_elf, read_elf  # noqa: E402
+from fcslim.verify import rootfs  # noqa: E402
+from fcslim.elf.facts import is_elf, read_elf  # noqa: E402
 
 WHITELIST = REPO / "data" / "manylinux_whitelist.json"
 TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}

@@ -11,7 +11,7 @@ from importlib import import_module
 
 import click
 
-from .. import __version__
+from fcslim import __version__
 
 # verb -> (module, attribute), in the order `fcslim --help` lists them.
 COMMANDS = {

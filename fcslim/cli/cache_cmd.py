@@ -6,9 +6,9 @@ import json
 
 import click
 
-from ..cache import EXPLICIT_ONLY, NAMESPACES, clean_namespace, usage
-from ..cachedir import cache_root
-from ..errors import InputError
+from fcslim.cache.store import EXPLICIT_ONLY, NAMESPACES, clean_namespace, usage
+from fcslim.cache.location import cache_root
+from fcslim.core.errors import InputError
 from .common import handle_errors
 
 _DAY = 86400.0

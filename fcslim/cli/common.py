@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from ..errors import EXIT_INTERNAL, FcslimError
+from fcslim.core.errors import EXIT_INTERNAL, FcslimError
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

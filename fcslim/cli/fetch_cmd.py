@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
-from ..fetch import fetch_missing
-from ..target import load_profile
+from fcslim.fetch.closure import fetch_missing
+from fcslim.target.profile import load_profile
 from .common import handle_errors, runtime_option
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..lockfile import lock
-from ..target import load_profile
+from fcslim.resolve.lockfile import lock
+from fcslim.target.profile import load_profile
 from .common import handle_errors, runtime_option
 from .resolve_cmd import index_options, install_options
 

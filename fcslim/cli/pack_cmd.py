@@ -18,13 +18,13 @@ from pathlib import Path
 
 import click
 
-from .. import progress
-from ..errors import InputError
-from ..handoff import SNIPPET_FORMATS, read_serverless_devs, snippet as make_snippet
-from ..limits import check_limits, format_size, limit_checks
-from ..pack import LAYOUTS, pack as run_pack
-from ..report import build_report
-from ..target import load_profile
+from fcslim.core import progress
+from fcslim.core.errors import InputError
+from fcslim.pack.handoff import SNIPPET_FORMATS, read_serverless_devs, snippet as make_snippet
+from fcslim.report.limits import check_limits, format_size, limit_checks
+from fcslim.pack.archive import LAYOUTS, pack as run_pack
+from fcslim.report.measure import build_report
+from fcslim.target.profile import load_profile
 from .common import handle_errors
 from .report_cmd import gate_options, verbosity_options
 

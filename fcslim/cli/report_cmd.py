@@ -14,11 +14,11 @@ from pathlib import Path
 
 import click
 
-from .. import progress
-from ..limits import check_limits
-from ..render import append_step_summary, render_json, render_markdown, render_text
-from ..report import build_report
-from ..target import load_profile
+from fcslim.core import progress
+from fcslim.report.limits import check_limits
+from fcslim.report.render import append_step_summary, render_json, render_markdown, render_text
+from fcslim.report.measure import build_report
+from fcslim.target.profile import load_profile
 from .common import handle_errors, runtime_option
 
 

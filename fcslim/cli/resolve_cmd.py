@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from .. import progress
-from ..build import BuildOptions, build
-from ..errors import InputError, SizeLimitError
-from ..progress import reporter
-from ..render import render_text
-from ..resolve import InstallOptions
-from ..target import load_profile
+from fcslim.core import progress
+from fcslim.pipeline import BuildOptions, build
+from fcslim.core.errors import InputError, SizeLimitError
+from fcslim.core.progress import reporter
+from fcslim.report.render import render_text
+from fcslim.resolve.install import InstallOptions
+from fcslim.target.profile import load_profile
 from .common import handle_errors, runtime_option
 from .report_cmd import gate_options, verbosity_options
 from .slim_cmd import slim_options, user_rules_from_options

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..target import builtin_profiles, load_profile
+from fcslim.target.profile import builtin_profiles, load_profile
 from .common import handle_errors
 
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import click
 
-from ..elf import scan_tree
-from ..errors import EXIT_LOAD, InputError, LoadError
-from ..libgraph import LibraryReport, analyse
-from ..target import load_profile
+from fcslim.elf.facts import scan_tree
+from fcslim.core.errors import EXIT_LOAD, InputError, LoadError
+from fcslim.elf.graph import LibraryReport, analyse
+from fcslim.target.profile import load_profile
 from .common import handle_errors, runtime_option
 
 

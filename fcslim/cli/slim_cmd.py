@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError
-from ..slim import plan_slim, slim as run_slim
-from ..slim_rules import cli_user_rules, load_user_rules, ruleset_for
-from ..target import load_profile
+from fcslim.core.errors import InputError
+from fcslim.slim.apply import plan_slim, slim as run_slim
+from fcslim.slim.rules import cli_user_rules, load_user_rules, ruleset_for
+from fcslim.target.profile import load_profile
 from .common import handle_errors, runtime_option
 
 

@@ -1,0 +1,1 @@
+"""Content-addressed caches: store, bundles, location."""

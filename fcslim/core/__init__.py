@@ -1,0 +1,1 @@
+"""Shared plumbing: errors, atomic writes and ownership, progress, hashing, data files."""

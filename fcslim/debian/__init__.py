@@ -1,0 +1,1 @@
+"""The target's Debian release: indexes, signatures, packages."""

@@ -1,0 +1,1 @@
+"""ELF facts and the library graph."""

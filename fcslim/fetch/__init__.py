@@ -1,0 +1,1 @@
+"""Fetch what the runtime lacks into the bundle."""

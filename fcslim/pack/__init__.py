@@ -1,0 +1,1 @@
+"""Deterministic artifacts, the split loader and hand-off snippets."""

@@ -1,0 +1,450 @@
+"""Deterministic zips of a bundle, in the layout a runtime expects.
+
+The same bundle always packs to the same bytes:
+
+* entries are sorted by name; there are no directory entries (every runtime's
+  unzip creates parent directories; empty directories are dropped and listed
+  in :attr:`PackResult.empty_dirs`);
+* every entry carries one timestamp: ``$SOURCE_DATE_EPOCH`` when set, else
+  1980-01-01 00:00:00 (the zip epoch; earlier values are clamped to it);
+* modes are normalised to 0644, or 0755 when any execute bit is set, with the
+  Unix "made by" field so unzip restores them;
+* every entry is deflated at :data:`COMPRESS_LEVEL` (zlib 6: within 1% of level
+  9 on real bundles at a third of the time; :mod:`fcslim.report.measure` uses the same
+  level, so its deflated sizes are the pack's sizes byte for byte);
+* symbolic links are never stored: FC's and Lambda's unzip do not restore them
+  reliably.  A link to a file or directory inside the bundle is dereferenced
+  (stored as a copy under the link's name); a link that points outside the
+  bundle or nowhere is left out and reported in :attr:`PackResult.skipped_links`;
+* the records directory ``.fcslim/`` is never packed.
+
+Layouts (``layout=``):
+
+``code``   the tree as is: packages at the zip root, fetched libraries in
+           ``lib/`` (FC's /code/lib, Lambda's /var/task/lib).
+``layer``  packages under ``python/`` and libraries in ``lib/``, for a layer
+           unpacked into /opt (/opt/python on sys.path, /opt/lib on the
+           library path).
+``split``  a small code zip (the generated loader ``fcslim_loader.py`` and its
+           ``fcslim_deps.json``) plus a dependency zip (the ``code`` layout of
+           the whole tree) to put on OSS/S3; the loader downloads, checks and
+           unpacks it into /tmp at cold start (see :mod:`fcslim.pack.loader`).
+
+Zips are written beside the output as ``<name>.tmp`` and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from fcslim.core.errors import InputError, PackError
+
+COMPRESS_LEVEL = 6
+RECORDS_DIR = ".fcslim"
+LAYOUTS = ("code", "layer", "split")
+ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest date a zip can hold
+_ZIP_LATEST = 4354819199  # 2107-12-31T23:59:59Z, the latest
+_LOCAL_HEADER = 30
+_CENTRAL_HEADER = 46
+_END_RECORD = 22
+
+
+@dataclass(frozen=True)
+class TreeFile:
+    """A regular file of the bundle as it will be packed."""
+
+    path: str  # relative to the bundle root, posix
+    source: Path  # the file read (a link's target when dereferenced)
+    size: int
+    executable: bool
+    link: str | None = None  # the symbolic link's text, when dereferenced
+
+
+@dataclass(frozen=True)
+class SkippedLink:
+    path: str
+    target: str
+    reason: str
+
+
+@dataclass
+class TreeListing:
+    root: Path
+    files: list[TreeFile]
+    skipped_links: list[SkippedLink] = field(default_factory=list)
+    empty_dirs: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def list_tree(root: str | os.PathLike) -> TreeListing:
+    """Every file the packer would store, sorted by path, with links resolved
+    as described in the module docstring (``.fcslim/`` left out)."""
+    root = Path(root)
+    real_root = Path(os.path.realpath(root))
+    files: list[TreeFile] = []
+    skipped: list[SkippedLink] = []
+    empty: list[str] = []
+
+    def inside(real: str) -> bool:
+        return real == str(real_root) or real.startswith(str(real_root) + os.sep)
+
+    def walk(directory: Path, rel_dir: str, chain: frozenset[str]) -> None:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            raise PackError(f"Cannot read directory {directory} of the bundle ({exc}).",
+                            "Check its permissions and run again.") from exc
+        stored_before = len(files)
+        for entry in entries:
+            rel = f"{rel_dir}{entry.name}"
+            if not rel_dir and entry.name == RECORDS_DIR:
+                continue
+            if entry.is_symlink():
+                target_text = os.readlink(entry.path)
+                real = os.path.realpath(entry.path)
+                if not inside(real):
+                    skipped.append(SkippedLink(rel, target_text, "points outside the bundle"))
+                    continue
+                if not os.path.exists(real):
+                    skipped.append(SkippedLink(rel, target_text, "points to nothing"))
+                    continue
+                if os.path.relpath(real, real_root).split(os.sep)[0] == RECORDS_DIR:
+                    skipped.append(SkippedLink(rel, target_text, "points into the .fcslim records"))
+                    continue
+                if os.path.isdir(real):
+                    if real in chain:
+                        skipped.append(SkippedLink(rel, target_text, "makes a directory loop"))
+                        continue
+                    walk(Path(real), rel + "/", chain | {real})
+                    continue
+                st = os.stat(real)
+                if not stat.S_ISREG(st.st_mode):
+                    skipped.append(SkippedLink(rel, target_text, "points to a special file"))
+                    continue
+                files.append(TreeFile(rel, Path(real), st.st_size, bool(st.st_mode & 0o111), target_text))
+            elif entry.is_dir(follow_symlinks=False):
+                walk(Path(entry.path), rel + "/", chain | {os.path.realpath(entry.path)})
+            elif entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                files.append(TreeFile(rel, Path(entry.path), st.st_size, bool(st.st_mode & 0o111)))
+            else:
+                skipped.append(SkippedLink(rel, "", "is a special file (fifo, socket or device)"))
+        if len(files) == stored_before and rel_dir and not any(s.path.startswith(rel_dir) for s in skipped):
+            empty.append(rel_dir.rstrip("/"))
+
+    if not root.is_dir():
+        raise InputError(f"{root} is not a directory.", "Pass the bundle directory built by `fcslim resolve`.")
+    walk(root, "", frozenset({str(real_root)}))
+    files.sort(key=lambda f: f.path)
+    return TreeListing(root, files, skipped, sorted(empty))
+
+
+# -- layouts ---------------------------------------------------------------
+
+def archive_name(path: str, layout: str) -> str:
+    """The zip entry name of bundle file ``path`` in ``layout``."""
+    if layout == "layer":
+        return path if path.startswith("lib/") else f"python/{path}"
+    return path
+
+
+# -- zip writing -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ZipMember:
+    """One entry to write: from a file (``source``) or from bytes (``data``)."""
+
+    name: str
+    size: int
+    executable: bool = False
+    source: Path | None = None
+    data: bytes | None = None
+
+
+def members_from_tree(listing: TreeListing, layout: str) -> list[ZipMember]:
+    return [ZipMember(archive_name(f.path, layout), f.size, f.executable, source=f.source)
+            for f in listing.files]
+
+
+def zip_date_epoch(value: str | int | None = None) -> int:
+    """The timestamp every entry gets: ``value``, else ``$SOURCE_DATE_EPOCH``,
+    else 1980-01-01, clamped to what a zip can store."""
+    if value is None:
+        value = os.environ.get("SOURCE_DATE_EPOCH") or None
+    if value is None:
+        return ZIP_EPOCH
+    try:
+        seconds = int(str(value).strip())
+    except ValueError:
+        raise InputError(
+            f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds since 1970.",
+            "Set it to an integer such as the last commit's time (`git log -1 --format=%ct`) or unset it.",
+        ) from None
+    return min(max(seconds, ZIP_EPOCH), _ZIP_LATEST)
+
+
+def _date_time(epoch: int) -> tuple[int, int, int, int, int, int]:
+    t = time.gmtime(epoch)
+    # DOS times have two-second resolution; round down so every writer agrees.
+    return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec - t.tm_sec % 2)
+
+
+def _zip_info(member: ZipMember, date_time, level: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(member.name, date_time=date_time)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3  # Unix: unzip honours the mode bits below
+    mode = 0o755 if member.executable else 0o644
+    info.external_attr = (stat.S_IFREG | mode) << 16
+    info.file_size = member.size
+    # ZipFile.open(info, "w") takes the level from the ZipInfo, not the ZipFile.
+    info._compresslevel = level  # type: ignore[attr-defined]
+    if hasattr(zipfile.ZipInfo, "compress_level"):
+        info.compress_level = level  # type: ignore[attr-defined]
+    return info
+
+
+def write_zip(members: Iterable[ZipMember], output: Path, *, date_epoch: int | None = None,
+              level: int = COMPRESS_LEVEL, progress=None) -> "Archive":
+    """Write ``members`` sorted by name into ``output`` atomically; returns
+    the archive's facts.  Duplicate names are a :class:`PackError`."""
+    output = Path(output)
+    ordered = sorted(members, key=lambda m: m.name)
+    for a, b in zip(ordered, ordered[1:]):
+        if a.name == b.name:
+            raise PackError(f"Two files would be stored as {a.name} in {output.name}.",
+                            "Rename one of them (the user code and the bundle overlap?) and pack again.")
+    date_time = _date_time(zip_date_epoch(date_epoch))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".tmp")
+    unzipped = 0
+    try:
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+            for member in ordered:
+                info = _zip_info(member, date_time, level)
+                with zf.open(info, "w") as sink:
+                    if member.data is not None:
+                        sink.write(member.data)
+                        written = len(member.data)
+                    else:
+                        written = _copy(member.source, sink, progress)
+                if written != member.size:
+                    raise PackError(f"{member.source} changed size while it was packed.",
+                                    "Make sure nothing writes into the bundle during `fcslim pack`.")
+                unzipped += written
+        digest, size = _sha256_file(partial)
+        os.replace(partial, output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise PackError(f"Cannot write {output} ({exc}).",
+                        "Check that its directory is writable and has free space.") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return Archive(output, "", digest, size, len(ordered), unzipped)
+
+
+def _copy(source: Path | None, sink, progress) -> int:
+    written = 0
+    try:
+        handle = open(source, "rb")  # type: ignore[arg-type]
+    except OSError as exc:
+        raise PackError(f"Cannot read {source} to pack it ({exc.strerror or exc}).",
+                        "Check the file's permissions, or remove it from the bundle.") from exc
+    with handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            if not chunk:
+                return written
+            sink.write(chunk)
+            written += len(chunk)
+            if progress is not None:
+                progress.advance(len(chunk))
+
+
+from fcslim.core.hashing import file_sha256_and_size as _sha256_file  # noqa: E402
+
+
+def zip_size(entries: Iterable[tuple[str, int, int]]) -> int:
+    """The exact size of the zip :func:`write_zip` makes of ``entries``
+    (name, size, deflated size): per entry a local header, the data and a
+    central header (no extra fields, except the zip64 ones Python's zipfile
+    adds past 2 GiB), then the end record (with its zip64 form past 65535
+    entries or 2 GiB)."""
+    offset = central = count = 0
+    for name, size, deflated in sorted(entries):
+        length = len(name.encode("utf-8"))
+        local_extra = 20 if size * 1.05 > zipfile.ZIP64_LIMIT else 0
+        fields = (2 if size > zipfile.ZIP64_LIMIT or deflated > zipfile.ZIP64_LIMIT else 0) + \
+            (1 if offset > zipfile.ZIP64_LIMIT else 0)
+        central += _CENTRAL_HEADER + length + (4 + 8 * fields if fields else 0)
+        offset += _LOCAL_HEADER + length + local_extra + deflated
+        count += 1
+    end = _END_RECORD
+    if count > 0xFFFF or offset > zipfile.ZIP64_LIMIT or central > zipfile.ZIP64_LIMIT:
+        end += 56 + 20  # zip64 end record and its locator
+    return offset + central + end
+
+
+# -- packing a bundle ------------------------------------------------------
+
+@dataclass
+class Archive:
+    """One zip that was written."""
+
+    path: Path
+    role: str  # "code" | "layer" | "deps"
+    sha256: str
+    size: int
+    entries: int
+    unzipped_bytes: int
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "name": self.path.name, "role": self.role, "sha256": self.sha256,
+                "size": self.size, "entries": self.entries, "unzipped_bytes": self.unzipped_bytes}
+
+
+@dataclass
+class PackResult:
+    root: Path
+    layout: str
+    profile: object | None
+    archives: list[Archive]
+    listing: TreeListing
+    preload: list[str] = field(default_factory=list)
+    preload_source: str | None = None  # "libgraph" | "lexical" (split only)
+    deps_config: dict | None = None
+    manifest_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def skipped_links(self) -> list[SkippedLink]:
+        return self.listing.skipped_links
+
+    @property
+    def empty_dirs(self) -> list[str]:
+        return self.listing.empty_dirs
+
+    def archive(self, role: str) -> Archive:
+        return next(a for a in self.archives if a.role == role)
+
+
+def deps_archive_path(output: Path) -> Path:
+    """``bundle.zip`` → ``bundle.deps.zip`` beside it."""
+    output = Path(output)
+    stem = output.name[:-4] if output.name.endswith(".zip") else output.name
+    return output.with_name(f"{stem}.deps.zip")
+
+
+def _user_code_members(code_dir: Path, reserved: set[str]) -> list[ZipMember]:
+    listing = list_tree(code_dir)
+    members = []
+    for f in listing.files:
+        if f.path in reserved:
+            raise PackError(f"The function code in {code_dir} has its own {f.path}, which the pack writes.",
+                            "Rename that file, or pack without the function code.")
+        members.append(ZipMember(f.path, f.size, f.executable, source=f.source))
+    return members
+
+
+def pack(
+    root: str | os.PathLike,
+    output: str | os.PathLike,
+    layout: str = "code",
+    profile=None,
+    *,
+    code_dir: str | os.PathLike | None = None,
+    deps_output: str | os.PathLike | None = None,
+    deps_url: str | None = None,
+    url_env: str = "FCSLIM_DEPS_URL",
+    date_epoch: int | str | None = None,
+    level: int = COMPRESS_LEVEL,
+    manifest: bool = True,
+    reporter=None,
+) -> PackResult:
+    """Pack bundle ``root`` into ``output`` in ``layout``.
+
+    ``code_dir`` (the function's own code, e.g. from ``--from s.yaml``) is
+    added at the root of the code zip (``code`` and ``split`` layouts).  For
+    ``split``, the dependency zip goes to ``deps_output`` (default
+    ``<output stem>.deps.zip``) and the loader reads its URL from ``$url_env``
+    at cold start, or ``deps_url`` when given.  ``manifest`` writes
+    ``<output>.manifest.json`` (see :mod:`fcslim.pack.handoff`).
+    """
+    from fcslim.core.progress import reporter as current_reporter
+
+    rep = reporter or current_reporter()
+    if layout not in LAYOUTS:
+        raise InputError(f"Unknown pack layout {layout!r}.", f"Use one of {', '.join(LAYOUTS)}.")
+    root = Path(root)
+    output = Path(output)
+    if code_dir is not None and layout == "layer":
+        raise InputError("A layer holds dependencies only; function code cannot go into the layer layout.",
+                         "Pack the layer without the function code, or use --layout code or split.")
+    real_root = Path(os.path.realpath(root))
+    if Path(os.path.realpath(output.parent)) == real_root or real_root in Path(os.path.realpath(output)).parents:
+        raise InputError(f"The pack output {output} is inside the bundle {root}.",
+                         "Write the zip outside the bundle directory.")
+    epoch = zip_date_epoch(date_epoch)
+    with rep.step(f"pack {root} ({layout} layout)"):
+        listing = list_tree(root)
+        for link in listing.skipped_links:
+            rep.warn(f"left out {link.path} -> {link.target}: {link.reason}")
+        result = PackResult(root, layout, profile, [], listing)
+        if layout in ("code", "layer"):
+            members = members_from_tree(listing, layout)
+            if code_dir is not None:
+                members += _user_code_members(Path(code_dir), {m.name for m in members})
+            with rep.bar(sum(m.size for m in members), "compress") as bar:
+                archive = write_zip(members, output, date_epoch=epoch, level=level, progress=bar)
+            archive.role = layout
+            result.archives.append(archive)
+        else:
+            _pack_split(result, output, profile, Path(deps_output) if deps_output else deps_archive_path(output),
+                        deps_url, url_env, epoch, level, Path(code_dir) if code_dir else None, rep)
+        if manifest:
+            from fcslim.pack.handoff import write_manifest
+
+            result.manifest_path = write_manifest(result, output.with_name(output.name + ".manifest.json"))
+    return result
+
+
+def _pack_split(result: PackResult, output: Path, profile, deps_output: Path, deps_url, url_env,
+                epoch: int, level: int, code_dir: Path | None, rep) -> None:
+    from fcslim.pack import loader
+
+    listing = result.listing
+    if deps_output.resolve() == output.resolve():
+        raise InputError("The split layout needs two zips, but the code zip and the dependency zip have one name.",
+                         "Pass a different --deps-output.")
+    members = members_from_tree(listing, "code")
+    with rep.bar(listing.total_bytes, "compress dependencies") as bar:
+        deps = write_zip(members, deps_output, date_epoch=epoch, level=level, progress=bar)
+    deps.role = "deps"
+    order, source, note = loader.preload_order(result.root, profile, [f.path for f in listing.files])
+    result.preload, result.preload_source = order, source
+    if note:
+        result.notes.append(note)
+        rep.warn(note)
+    config = loader.deps_config(deps, preload=order, url=deps_url, url_env=url_env, preload_source=source)
+    result.deps_config = config
+    config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+    source_bytes = loader.loader_source().encode()
+    code_members = [
+        ZipMember(loader.LOADER_MODULE + ".py", len(source_bytes), data=source_bytes),
+        ZipMember(loader.CONFIG_NAME, len(config_bytes), data=config_bytes),
+    ]
+    if code_dir is not None:
+        code_members += _user_code_members(code_dir, {m.name for m in code_members})
+    code = write_zip(code_members, output, date_epoch=epoch, level=level)
+    code.role = "code"
+    result.archives.extend([code, deps])

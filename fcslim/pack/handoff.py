@@ -1,0 +1,310 @@
+"""Hand-off to other packagers and deploy tools.
+
+* :func:`build_manifest` / :func:`write_manifest`: ``<output>.manifest.json``,
+  a description of a pack another tool can consume without reading fcslim's
+  records: runtime profile, archives (name, role, SHA-256, size), every file
+  (bundle path, path in the zip, size, SHA-256), links left out, installed
+  distributions, fetched system libraries, where the zip is unpacked on the
+  target and the environment variables the function needs.
+* :func:`s_yaml_snippet` and :func:`template_yml_snippet`: ready-to-paste
+  fragments for a Serverless Devs ``s.yaml`` (fc3 component) and a Funcraft
+  ``template.yml`` (``Aliyun::Serverless-2018-04-03``).
+* :func:`read_serverless_devs`: ``--from s.yaml``: the function's runtime
+  (mapped to an fcslim profile) and code directory from a Serverless Devs
+  project (fc3 ``resources.<name>.props`` or the older fc component's
+  ``services.<name>.props.function``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fcslim.core.errors import InputError, PackError, UnknownRuntimeError
+
+MANIFEST_SCHEMA = "fcslim.manifest/1"
+SNIPPET_FORMATS = ("s.yaml", "template.yml")
+
+
+# -- manifest --------------------------------------------------------------
+
+from fcslim.core.hashing import file_sha256 as _sha256  # noqa: E402
+
+
+def _record(root: Path, name: str) -> dict:
+    try:
+        data = json.loads((root / ".fcslim" / name).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _distributions(root: Path) -> list[dict]:
+    from fcslim.report.measure import _read_metadata_name
+
+    found = []
+    for entry in sorted(os.listdir(root)):
+        if entry.endswith(".dist-info") and (root / entry).is_dir():
+            name, version = _read_metadata_name(root / entry)
+            found.append({"name": name, "version": version, "dist_info": entry})
+    return found
+
+
+def install_locations(layout: str, profile) -> dict[str, str | None]:
+    """Where the pack's Python packages and libraries end up on the target."""
+    if profile is None:
+        return {"python": None, "libraries": None}
+    if layout == "layer":
+        return {"python": f"{profile.layer_root}/python", "libraries": f"{profile.layer_root}/lib"}
+    if layout == "split":
+        return {"python": "/tmp/fcslim-deps-<sha256> (unpacked at cold start)",
+                "libraries": "preloaded by fcslim_loader"}
+    return {"python": profile.code_root, "libraries": f"{profile.code_root}/lib"}
+
+
+def required_environment(layout: str, profile, has_libraries: bool, deps_config: dict | None = None) -> dict[str, str]:
+    """Environment variables the function needs for this pack on ``profile``:
+    a search path the runtime lacks, or the split loader's URL variable."""
+    env: dict[str, str] = {}
+    if layout == "split":
+        if deps_config and not deps_config.get("url"):
+            env[deps_config["url_env"]] = f"<URL of {deps_config['archive']}: OSS/S3 presigned or HTTPS>"
+        return env
+    if profile is None:
+        return env
+    where = install_locations(layout, profile)
+    if where["python"] not in profile.python_path:
+        env["PYTHONPATH"] = ":".join([*profile.python_path, where["python"]])
+    if has_libraries and where["libraries"] not in profile.library_path:
+        env["LD_LIBRARY_PATH"] = ":".join([*profile.library_path, where["libraries"]])
+    return env
+
+
+def build_manifest(result) -> dict:
+    """The manifest of a :class:`fcslim.pack.archive.PackResult`."""
+    from fcslim import __version__
+    from fcslim.pack.archive import archive_name
+
+    root = Path(result.root)
+    profile = result.profile
+    zip_layout = "code" if result.layout == "split" else result.layout
+    files = [{"path": f.path, "archive_path": archive_name(f.path, zip_layout), "size": f.size,
+              "sha256": _sha256(f.source), "executable": f.executable,
+              **({"link": f.link} if f.link else {})} for f in result.listing.files]
+    has_libraries = any(f.path.startswith("lib/") for f in result.listing.files)
+    libraries = _record(root, "libraries.json")
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "generator": f"fcslim {__version__}",
+        "runtime": profile.to_dict() if profile is not None else None,
+        "layout": result.layout,
+        "archives": [a.to_dict() for a in result.archives],
+        "install_locations": install_locations(result.layout, profile),
+        "environment": required_environment(result.layout, profile, has_libraries, result.deps_config),
+        "distributions": _distributions(root),
+        "libraries": libraries.get("fetched") or [],
+        "data_files": libraries.get("data_files") or [],
+        # Variables the bundle's own hook (sitecustomize.py, from `fcslim fetch`)
+        # sets at start-up, as paths relative to the bundle: set them yourself
+        # if your packager drops that hook.
+        "bundle_environment": libraries.get("env") or {},
+        "hooks": libraries.get("hooks") or [],
+        "preload": result.preload if result.layout == "split" else None,
+        "deps": result.deps_config,
+        "files": files,
+        "skipped_links": [{"path": s.path, "target": s.target, "reason": s.reason} for s in result.skipped_links],
+        "empty_dirs": result.empty_dirs,
+        "notes": result.notes,
+    }
+
+
+def write_manifest(result, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    text = json.dumps(build_manifest(result), indent=2) + "\n"
+    partial = path.with_name(path.name + ".tmp")
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise PackError(f"Cannot write the manifest {path} ({exc}).", "Check that its directory is writable.") from exc
+    return path
+
+
+# -- snippets --------------------------------------------------------------
+
+def fc_runtime_name(profile) -> str:
+    """FC's name of a built-in FC profile: fc-python3.10 → python3.10."""
+    name = getattr(profile, "name", "") or ""
+    return name[3:] if name.startswith("fc-") else name
+
+
+def _q(value: str) -> str:
+    # A JSON string is a valid YAML double-quoted scalar.
+    return json.dumps(value)
+
+
+def _archives(result) -> tuple[str, str | None]:
+    main = next(a for a in result.archives if a.role in ("code", "layer"))
+    deps = next((a for a in result.archives if a.role == "deps"), None)
+    return main.path.name, deps.path.name if deps else None
+
+
+def s_yaml_snippet(result, *, name: str = "my-function", handler: str = "index.handler",
+                   region: str = "cn-hangzhou") -> str:
+    """A Serverless Devs s.yaml (edition 3.0.0, fc3 component) fragment for ``result``."""
+    main, deps = _archives(result)
+    env = required_environment(result.layout, result.profile,
+                               any(f.path.startswith("lib/") for f in result.listing.files), result.deps_config)
+    lines = [f"# fcslim {result.layout} pack for Serverless Devs (fc3); merge into your s.yaml.",
+             "edition: 3.0.0", "resources:", f"  {name}:", "    component: fc3", "    props:",
+             f"      region: {_q(region)}", f"      functionName: {_q(name)}",
+             f"      runtime: {_q(fc_runtime_name(result.profile))}", f"      handler: {_q(handler)}"]
+    if result.layout == "layer":
+        lines += ["      code: ./code   # your function code; the dependencies come from the layer",
+                  "      layers:",
+                  f"        # publish {main} as a layer, then put its ARN here:",
+                  "        - acs:fc:<region>:<account-id>:layers/<layer-name>/versions/<version>"]
+    else:
+        lines.append(f"      code: {_q('./' + main)}")
+    if result.layout == "split":
+        lines.append(f"      # upload {deps} to OSS and give the function its URL (presigned, or public HTTPS):")
+    if env:
+        lines.append("      environmentVariables:")
+        lines += [f"        {k}: {_q(v)}" for k, v in env.items()]
+    return "\n".join(lines) + "\n"
+
+
+def template_yml_snippet(result, *, service: str = "my-service", name: str = "my-function",
+                         handler: str = "index.handler") -> str:
+    """A Funcraft template.yml (Aliyun::Serverless-2018-04-03) fragment."""
+    main, deps = _archives(result)
+    env = required_environment(result.layout, result.profile,
+                               any(f.path.startswith("lib/") for f in result.listing.files), result.deps_config)
+    lines = [f"# fcslim {result.layout} pack for Funcraft; merge into your template.yml.",
+             "ROSTemplateFormatVersion: '2015-09-01'", "Transform: 'Aliyun::Serverless-2018-04-03'", "Resources:",
+             f"  {service}:", "    Type: 'Aliyun::Serverless::Service'", f"    {name}:",
+             "      Type: 'Aliyun::Serverless::Function'", "      Properties:",
+             f"        Handler: {_q(handler)}", f"        Runtime: {_q(fc_runtime_name(result.profile))}"]
+    if result.layout == "layer":
+        lines += ["        CodeUri: ./code", "        Layers:", f"          # publish {main} as a layer, then its ARN:",
+                  "          - acs:fc:<region>:<account-id>:layers/<layer-name>/versions/<version>"]
+    else:
+        lines.append(f"        CodeUri: {_q('./' + main)}")
+    if result.layout == "split":
+        lines.append(f"        # upload {deps} to OSS and give the function its URL (presigned, or public HTTPS):")
+    if env:
+        lines.append("        EnvironmentVariables:")
+        lines += [f"          {k}: {_q(v)}" for k, v in env.items()]
+    return "\n".join(lines) + "\n"
+
+
+def snippet(result, fmt: str, **options) -> str:
+    """The ``fmt`` ("s.yaml" or "template.yml") fragment for ``result``."""
+    provider = getattr(result.profile, "provider", None)
+    if fmt in SNIPPET_FORMATS and provider != "fc":
+        name = getattr(result.profile, "name", None)
+        raise InputError(f"{fmt} snippets deploy to Alibaba Cloud Function Compute, but the pack is for {name} "
+                         f"(provider {provider}).", "Pack for an fc-* runtime, or leave out --snippet.")
+    if fmt == "s.yaml":
+        return s_yaml_snippet(result, **options)
+    if fmt == "template.yml":
+        return template_yml_snippet(result, **{k: v for k, v in options.items() if k != "region"})
+    raise InputError(f"Unknown snippet format {fmt!r}.", f"Use one of {', '.join(SNIPPET_FORMATS)}.")
+
+
+# -- reading a Serverless Devs project -------------------------------------
+
+@dataclass(frozen=True)
+class ServerlessFunction:
+    """One function of a Serverless Devs project, as fcslim needs it."""
+
+    source: Path
+    resource: str
+    runtime: str  # FC's name: python3.10, custom.debian10
+    profile_name: str  # fcslim's: fc-python3.10
+    code_dir: Path | None  # None when the code is on OSS or is a zip
+    handler: str | None
+    function_name: str | None
+    region: str | None
+
+
+def profile_for_fc_runtime(runtime: str, where: str = "s.yaml") -> str:
+    """fcslim's profile for FC runtime ``runtime`` (python3.10 → fc-python3.10)."""
+    from fcslim.target.profile import builtin_profiles
+
+    candidate = f"fc-{runtime}"
+    profiles = builtin_profiles()
+    if candidate in profiles:
+        return candidate
+    known = sorted(fc_runtime_name(p) for p in profiles.values() if p.provider == "fc")
+    raise UnknownRuntimeError(
+        f"{where} names the FC runtime {runtime!r}, which fcslim has no profile for.",
+        f"Use one of {', '.join(known)} in {where}, or pass --runtime with a profile file.",
+    )
+
+
+def _functions(data: dict) -> dict[str, tuple[dict, str]]:
+    """resource name → (function props, schema) for fc3 and the older fc component."""
+    found = {}
+    for name, body in (data.get("resources") or {}).items():
+        if isinstance(body, dict) and "fc" in str(body.get("component", "")) and isinstance(body.get("props"), dict):
+            found[name] = (body["props"], "fc3")
+    for name, body in (data.get("services") or {}).items():
+        props = body.get("props") if isinstance(body, dict) else None
+        if isinstance(props, dict) and isinstance(props.get("function"), dict):
+            found[name] = (props["function"], "fc")
+    return found
+
+
+def read_serverless_devs(path: str | os.PathLike, resource: str | None = None) -> ServerlessFunction:
+    """The function in Serverless Devs file ``path`` (``resource`` picks one
+    when the file declares several)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InputError(f"Cannot read {path} ({exc}).", "Pass the path of your project's s.yaml.") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path} is not valid YAML ({exc}).", "Fix the file or pass --runtime and DIR yourself.") from exc
+    functions = _functions(data if isinstance(data, dict) else {})
+    if not functions:
+        raise InputError(f"{path} declares no Function Compute function (no fc3 `resources` or fc `services`).",
+                         "Pass --runtime and the directories yourself.")
+    if resource is None:
+        if len(functions) > 1:
+            raise InputError(f"{path} declares several functions: {', '.join(sorted(functions))}.",
+                             "Pick one with --resource NAME.")
+        resource = next(iter(functions))
+    if resource not in functions:
+        raise InputError(f"{path} has no function resource {resource!r}.",
+                         f"Use one of {', '.join(sorted(functions))}.")
+    props, schema = functions[resource]
+    runtime = props.get("runtime")
+    if not isinstance(runtime, str) or not runtime:
+        raise InputError(f"{path}: resource {resource!r} has no runtime.", "Add `runtime:` or pass --runtime.")
+    if "${" in runtime:
+        raise InputError(f"{path}: the runtime of {resource!r} is the expression {runtime!r}, which fcslim cannot "
+                         "evaluate.", "Pass --runtime explicitly.")
+    code = props.get("code") if schema == "fc3" else props.get("codeUri")
+    code_dir = None
+    if isinstance(code, dict):
+        code = code.get("src")
+    if isinstance(code, str) and "${" not in code:
+        candidate = (path.parent / code).resolve()
+        code_dir = candidate if candidate.is_dir() else None
+    return ServerlessFunction(
+        source=path,
+        resource=resource,
+        runtime=runtime,
+        profile_name=profile_for_fc_runtime(runtime, str(path)),
+        code_dir=code_dir,
+        handler=props.get("handler"),
+        function_name=props.get("functionName") or props.get("name"),
+        region=(props.get("region") if schema == "fc3" else (data.get("services", {}).get(resource, {})
+                                                              .get("props", {}).get("region"))),
+    )

@@ -1,0 +1,102 @@
+"""The split layout's loader: what goes into the code zip beside the handler.
+
+``fcslim_loader.py`` is :mod:`fcslim.pack.loader_template` copied verbatim (it is a
+real, tested module; Python 3.6+, standard library only) and reads its facts
+from ``fcslim_deps.json``:
+
+``schema``       "fcslim.deps/1"
+``archive``      the dependency zip's file name (for messages)
+``sha256``       its SHA-256; the loader refuses anything else
+``size``         its size in bytes
+``url``          the URL to fetch it from, or null (then ``url_env`` must be set)
+``url_env``      the environment variable holding the URL (``FCSLIM_DEPS_URL``)
+``python_path``  directories of the unpacked tree to put on sys.path (["."])
+``preload``      bundled shared libraries, dependencies first, loaded with
+                 ctypes (RTLD_GLOBAL) because LD_LIBRARY_PATH cannot change
+                 after the process starts
+``preload_order`` how that order was computed: "libgraph" (from DT_NEEDED
+                 resolution) or "lexical" (fallback, see :func:`preload_order`)
+
+At cold start the loader unpacks into ``$FCSLIM_DEPS_TMP`` (default /tmp) as
+``fcslim-deps-<sha256>``; instances sharing /tmp take turns through
+``fcslim-<sha256>.lock`` (``FCSLIM_LOADER_LOCK=0`` turns the lock off; the
+atomic rename alone then keeps the tree whole).  ``FCSLIM_LOADER_LAZY=1``
+stops the import from loading; call ``fcslim_loader.load()`` yourself.
+Errors raise ``fcslim_loader.DependencyLoadError`` naming the cause (no URL,
+download failure, size/SHA-256 mismatch, an unsafe member, a library that
+cannot be preloaded); presigned URLs are printed without their query string.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+
+LOADER_MODULE = "fcslim_loader"
+CONFIG_NAME = "fcslim_deps.json"
+DEPS_SCHEMA = "fcslim.deps/1"
+DEFAULT_URL_ENV = "FCSLIM_DEPS_URL"
+
+
+def loader_source() -> str:
+    """The text of ``fcslim_loader.py``."""
+    return Path(__file__).with_name("loader_template.py").read_text(encoding="utf-8")
+
+
+def deps_config(archive, *, preload: list[str], url: str | None = None, url_env: str = DEFAULT_URL_ENV,
+                preload_source: str | None = None) -> dict:
+    """The ``fcslim_deps.json`` for dependency zip ``archive`` (a pack.Archive)."""
+    return {
+        "schema": DEPS_SCHEMA,
+        "archive": archive.path.name,
+        "sha256": archive.sha256,
+        "size": archive.size,
+        "url": url,
+        "url_env": url_env,
+        "python_path": ["."],
+        "preload": list(preload),
+        "preload_order": preload_source,
+    }
+
+
+def _preload_candidates(root: Path, paths: Iterable[str]) -> list[str]:
+    """Shared libraries the runtime would have found on LD_LIBRARY_PATH: ELF
+    files in ``lib/`` and ``lib*.so*`` at the bundle root."""
+    from fcslim.elf.facts import is_elf
+
+    found = []
+    for rel in paths:
+        top_level_lib = "/" not in rel and rel.startswith("lib") and ".so" in rel
+        if (rel.startswith("lib/") or top_level_lib) and is_elf(root / rel):
+            found.append(rel)
+    return sorted(found)
+
+
+def preload_order(root: str | os.PathLike, profile, paths: Iterable[str]) -> tuple[list[str], str, str | None]:
+    """The libraries the loader preloads, dependencies first.
+
+    Uses :func:`fcslim.elf.graph.analyse` (DT_NEEDED resolved as the target
+    would) when it is available and a profile is given; libraries nothing
+    needs come last, by path.  Otherwise the order is lexical and the third
+    item says so (the loader may then fail on a library whose dependency sorts
+    after it).  Returns ``(order, source, note)``.
+    """
+    root = Path(root)
+    candidates = _preload_candidates(root, paths)
+    if not candidates:
+        return [], "libgraph", None
+    analyse = None
+    if profile is not None:
+        try:
+            from fcslim.elf.graph import analyse
+        except ImportError:
+            analyse = None
+    if analyse is None:
+        why = "no runtime profile was given" if profile is None else "fcslim.elf.graph is not available"
+        return candidates, "lexical", (f"preloading {len(candidates)} libraries in lexical order because {why}; "
+                                       "a library whose dependency sorts after it will fail to preload")
+    order = [p for p in analyse(root, profile).load_order() if p in set(candidates)]
+    rest = [p for p in candidates if p not in set(order)]
+    return order + rest, "libgraph", None

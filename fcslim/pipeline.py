@@ -1,0 +1,358 @@
+"""One build: requirements in, a proven bundle directory out, swapped in atomically.
+
+:func:`build` runs the whole pipeline over a staging directory beside the output:
+
+    check_output_dir → [lock] → bundle cache? ─ hit → restore ─────────────┐
+                                  └ miss → install → fetch (ELF walk + Debian
+                                           closure) → slim (+ verify, rollback,
+                                           compile) → store in bundle cache ┤
+    report (records .fcslim/report.json) ←──────────────────────────────────┘
+    → swap into place → [pack] → size gate
+
+If anything before the swap fails, the staging directory is removed and the
+previous output is left exactly as it was; a ``--lock`` file is written only
+after the bundle was swapped in.  A bundle over a size limit is still swapped
+in (it is complete, and the report explains it) and then the gate fails with
+exit 9.  Nothing else outside the output directory changes, except fcslim's and
+uv's caches and the zip that ``pack_layout`` asks for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fcslim.core.errors import LoadError
+from fcslim.resolve.lockfile import LockResult, existing_lock_is_current, file_sha256, lock_text, parse_pins, write_atomically
+from fcslim.core.output import atomic_directory, check_output_dir
+from fcslim.core.progress import reporter
+from fcslim.resolve.requirements import parse_requirements
+from fcslim.resolve.install import InstallOptions, InstallResult, compile_requirements, install, read_installed
+from fcslim.core.resources import data_path
+from fcslim.slim.rules import UserRules
+from fcslim.target.profile import Profile
+
+RECORDS_DIR = ".fcslim"
+INSTALL_RECORD = "install.json"
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything one ``fcslim resolve`` run needs.
+
+    ``lock`` names a lock file: REQUIREMENTS is pinned for the target into it
+    (unless it already holds a lock of the same input for the same target) and
+    the bundle is installed from it with hashes checked.
+    """
+
+    requirements: Path
+    profile: Profile
+    output: Path
+    install: InstallOptions = field(default_factory=InstallOptions)
+    lock: Path | None = None
+    fetch: bool = True
+    patch_runpath: bool = False
+    debian_mirror: str | None = None
+    slim: bool = True
+    verify: bool = True
+    compile: bool = False
+    drop_sources: bool = False
+    invalidation_mode: str = "checked-hash"
+    user_rules: UserRules = field(default_factory=UserRules)
+    skip_rules: tuple[str, ...] = ()
+    python: str | None = None
+    pack_layout: str | None = None
+    pack_output: Path | None = None
+    max_zip: int | str | None = None
+    max_unzipped: int | str | None = None
+    via: str = "api"
+    gate: bool = True
+    cache: bool = True
+
+
+@dataclass
+class BuildResult:
+    output: Path
+    profile: Profile
+    install: InstallResult | None  # None when the bundle came from the bundle cache
+    distributions: list = field(default_factory=list)
+    lock: LockResult | None = None
+    fetch: Any = None  # fcslim.fetch.closure.FetchResult
+    slim: Any = None  # fcslim.slim.apply.SlimResult
+    verify: Any = None  # fcslim.verify.imports.VerifyResult, when verified without slimming
+    report: Any = None  # fcslim.report.measure.SizeReport
+    pack: Any = None  # fcslim.pack.archive.PackResult
+    cached: bool = False
+    cache_key: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    records: dict[str, Path] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def install_record(result: InstallResult) -> dict:
+    """The JSON ``.fcslim/install.json`` holds (schema 1)."""
+    return {
+        "schema": SCHEMA,
+        "profile": result.profile.to_dict(),
+        "distributions": [d.to_dict() for d in result.distributions],
+        "requirements": result.requirements_record(),
+        "lock_sha256": result.lock_sha256,
+    }
+
+
+def write_record(root: Path, name: str, data: dict) -> Path:
+    directory = Path(root) / RECORDS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def rules_digest() -> str:
+    """Digest of the data files that decide what fetch and slim do."""
+    digest = hashlib.sha256()
+    for name in ("slim_rules.json", "import_time_keep.json", "dlopen_libraries.json", "manylinux_whitelist.json"):
+        path = data_path(name)
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
+    return digest.hexdigest()
+
+
+def _find_links_fingerprint(find_links) -> list:
+    """Local find-links directories change without their paths changing."""
+    out = []
+    for location in find_links:
+        path = Path(location)
+        if path.is_dir():
+            out.append([str(path), sorted((p.name, p.stat().st_size) for p in path.iterdir() if p.is_file())])
+        else:
+            out.append(str(location))
+    return out
+
+
+def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path) -> str:
+    """The key of the finished bundle these options build.
+
+    A hashed lock pins every byte installed, so its text is the key; anything
+    looser is resolved first (one cached ``uv pip compile``) so that a new
+    upstream release changes the key."""
+    from fcslim.cache.bundles import bundle_key
+
+    reqs = parse_requirements(install_from)
+    text = "".join(Path(f).read_text() for f in reqs.files)
+    pins = None if reqs.hashed else compile_requirements(install_from, profile, options.install)
+    io = options.install
+    stage_options = {
+        "index_url": io.index_url, "extra_index_urls": list(io.extra_index_urls),
+        "find_links": _find_links_fingerprint(io.find_links), "no_index": io.no_index,
+        "allow_pure_sdist": io.allow_pure_sdist, "pre": io.pre,
+        "fetch": options.fetch, "patch_runpath": options.patch_runpath, "slim": options.slim,
+        "verify": options.verify, "compile": options.compile, "drop_sources": options.drop_sources,
+        "invalidation_mode": options.invalidation_mode, "keep": list(options.user_rules.keep),
+        "remove": list(options.user_rules.remove), "skip_rules": sorted(options.skip_rules),
+    }
+    return bundle_key(text, pins, profile.to_dict(), stage_options, rules_digest())
+
+
+class _Stages:
+    """Times each stage and shows it through the progress reporter."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, fn, *args, **kwargs):
+        started = time.monotonic()
+        with reporter().step(name):
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] = round(time.monotonic() - started, 3)
+
+
+def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result: BuildResult, stages: _Stages):
+    from fcslim.fetch.closure import fetch_missing
+    from fcslim.elf.graph import analyse
+
+    if options.fetch:
+        fetched = stages.run("fetch system libraries", fetch_missing, staging, profile,
+                             mirror=options.debian_mirror, patch_runpath=options.patch_runpath)
+        result.fetch = fetched
+        result.warnings.extend(fetched.warnings)
+        unloadable = fetched.unloadable
+    else:
+        report = stages.run("scan ELF files", analyse, staging, profile)
+        if report.missing:
+            names = ", ".join(m.soname for m in report.missing[:8])
+            result.warnings.append(
+                f"{len(report.missing)} shared libraries are missing on {profile.name} ({names}); "
+                "they were not fetched because of --no-fetch.")
+        unloadable = report.unloadable
+    if unloadable:
+        lines = "; ".join(f"{getattr(p, 'path', p)}: {getattr(p, 'detail', '')}" for p in unloadable[:6])
+        more = f" (and {len(unloadable) - 6} more)" if len(unloadable) > 6 else ""
+        raise LoadError(
+            f"{len(unloadable)} file(s) in the bundle can never load on {profile.name} "
+            f"(glibc {profile.glibc_version}, {profile.arch}): {lines}{more}.",
+            "Pin an older release of the distribution that ships them, or choose a runtime with a newer glibc; "
+            "`fcslim scan DIR --runtime R` shows the details.",
+        )
+
+
+def _slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: BuildResult, stages: _Stages):
+    from fcslim.slim.apply import slim
+    from fcslim.slim.rules import ruleset_for
+
+    if options.slim:
+        rules = ruleset_for(options.user_rules, options.skip_rules)
+        outcome = stages.run("slim and verify imports", slim, staging, profile, rules=rules,
+                             verify=options.verify, python=options.python, compile=options.compile,
+                             drop_sources=options.drop_sources, invalidation_mode=options.invalidation_mode)
+        result.slim = outcome
+        result.warnings.extend(getattr(outcome, "notes", []) or [])
+        return
+    if options.verify:
+        from fcslim.verify.imports import verify_imports
+
+        checked = stages.run("verify imports", verify_imports, staging, profile, python=options.python)
+        result.verify = checked
+        if not checked.checked:
+            result.warnings.append(f"imports not verified: {checked.reason}")
+        elif checked.failed:
+            result.warnings.append(
+                f"{len(checked.failed)} top-level modules fail to import on {profile.name} "
+                f"({checked.where}): {', '.join(checked.failed[:8])}")
+    if options.compile:
+        from fcslim.verify.bytecode import compile_bytecode
+
+        stages.run("compile bytecode", compile_bytecode, staging, profile, python=options.python,
+                   drop_sources=options.drop_sources, invalidation_mode=options.invalidation_mode)
+
+
+def _baseline_failures_warning(result: BuildResult, profile: Profile) -> None:
+    """Modules that fail in the target before any slimming are not slim's doing,
+    but the user must hear of them.  (An unverified run is already among the
+    slim result's notes.)"""
+    baseline = getattr(result.slim, "baseline", None)
+    if baseline is None or not getattr(baseline, "checked", False):
+        return
+    failed = getattr(baseline, "failed", [])
+    if failed:
+        result.warnings.append(
+            f"{len(failed)} top-level modules fail to import on {profile.name} even before slimming "
+            f"({getattr(baseline, 'where', '')}): {', '.join(failed[:8])}")
+
+
+def default_pack_output(output: Path, layout: str) -> Path:
+    """``build/`` → ``build.zip`` beside it (never inside the bundle)."""
+    return output.with_name(output.name + ("" if layout == "code" else f"-{layout}") + ".zip")
+
+
+def build(options: BuildOptions) -> BuildResult:
+    """Build the bundle ``options`` describe into ``options.output``."""
+    from fcslim.cache.bundles import restore_bundle, store_bundle
+    from fcslim.report.measure import build_report
+
+    started = time.monotonic()
+    profile = options.profile
+    if options.debian_mirror:
+        profile = profile.with_debian_mirror(options.debian_mirror)
+    protected = [options.requirements]
+    if options.lock:
+        protected.append(options.lock)
+    if profile.source not in ("built-in", ""):
+        protected.append(Path(profile.source))
+    output = check_output_dir(options.output, protected_files=protected)
+    if options.pack_layout:
+        pack_output = Path(options.pack_output or default_pack_output(output, options.pack_layout)).resolve()
+        if pack_output == output or output in pack_output.parents:
+            from fcslim.core.errors import OutputRefusedError
+
+            raise OutputRefusedError(f"The zip {pack_output} would be written inside the bundle {output}.",
+                                     "Pass --pack-output outside the output directory.")
+
+    stages = _Stages()
+    lock_result: LockResult | None = None
+    pending_lock_text: str | None = None
+    result = BuildResult(output=output, profile=profile, install=None)
+    with tempfile.TemporaryDirectory(prefix="fcslim-build-") as tmp:
+        install_from = Path(options.requirements)
+        if options.lock:
+            if existing_lock_is_current(options.lock, options.requirements, profile):
+                install_from = Path(options.lock)
+                text = install_from.read_text()
+                lock_result = LockResult(install_from, profile, parse_pins(text), file_sha256(install_from),
+                                         reused=True)
+            else:
+                pending_lock_text, source_sha = stages.run(
+                    "lock", lock_text, options.requirements, profile, options.install)
+                install_from = Path(tmp) / Path(options.lock).name
+                install_from.write_text(pending_lock_text)
+                lock_result = LockResult(Path(options.lock), profile, parse_pins(pending_lock_text),
+                                         file_sha256(install_from), source_sha)
+        result.lock = lock_result
+
+        key = stages.run("bundle cache key", bundle_cache_key, options, profile, install_from) \
+            if options.cache else None
+        result.cache_key = key
+        with atomic_directory(output) as staging:
+            if key and stages.run("restore from bundle cache", restore_bundle, key, staging):
+                result.cached = True
+            else:
+                installed = stages.run("install", install, install_from, profile, staging, options.install)
+                if options.lock:
+                    installed.requirements_path = Path(options.lock)
+                result.install = installed
+                write_record(staging, INSTALL_RECORD, install_record(installed))
+                _fetch_stage(staging, profile, options, result, stages)
+                _slim_stage(staging, profile, options, result, stages)
+                _baseline_failures_warning(result, profile)
+                if result.warnings:
+                    write_record(staging, "warnings.json", {"schema": SCHEMA, "warnings": result.warnings})
+            if result.cached:
+                warned = staging / RECORDS_DIR / "warnings.json"
+                if warned.exists():
+                    result.warnings = json.loads(warned.read_text()).get("warnings", [])
+            # Measured before the bundle is cached, so the cached copy carries
+            # its deflated sizes (.fcslim/sizes.json) and a warm rebuild,
+            # restored as the same inodes, reports without compressing.
+            layout = "layer" if options.pack_layout == "layer" else "code"
+            result.report = stages.run("measure", build_report, staging, profile, layout=layout,
+                                       max_zip=options.max_zip, max_unzipped=options.max_unzipped, via=options.via,
+                                       remember=True)
+            write_record(staging, "report.json", result.report.to_dict())
+            if key and not result.cached:
+                stages.run("store in bundle cache", store_bundle, key, staging)
+            result.distributions = (result.install.distributions if result.install is not None
+                                    else read_installed(staging))
+            for name in sorted(p.name for p in (staging / RECORDS_DIR).glob("*.json")):
+                result.records[name.rsplit(".", 1)[0]] = output / RECORDS_DIR / name
+
+        if pending_lock_text is not None and options.lock:
+            write_atomically(Path(options.lock), pending_lock_text)
+
+    result.report.root = output
+    if result.install is not None:
+        result.install.dest = output
+    if options.pack_layout:
+        from fcslim.pack.archive import pack
+
+        result.pack = stages.run("pack", pack, output, pack_output, options.pack_layout, profile)
+    result.stage_seconds = stages.seconds
+    result.seconds = time.monotonic() - started
+    if options.gate:
+        from fcslim.core.errors import SizeLimitError
+        from fcslim.report.limits import check_limits
+
+        try:
+            check_limits(result.report, profile, max_zip=options.max_zip, max_unzipped=options.max_unzipped,
+                         via=options.via)
+        except SizeLimitError as exc:
+            exc.result = result  # the bundle is in place; callers may still show the report
+            raise
+    return result

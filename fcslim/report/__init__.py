@@ -1,0 +1,1 @@
+"""Where every byte went, against the runtime's limits."""

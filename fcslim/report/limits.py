@@ -1,0 +1,161 @@
+"""The size gate: is the bundle under the runtime's limits?
+
+Sizes on the command line (``--max-zip``, ``--max-unzipped``) are a number
+with an optional unit.  fcslim counts every unit in powers of 1024, because
+that is what the providers mean: FC's "100 MB" code limit is 104857600 bytes
+and Lambda's "50 MB" is 52428800 (data/runtimes.json holds the limits in
+bytes).  So ``100MB``, ``100MiB``, ``100M`` and ``104857600`` are one size;
+``K/KB/KiB`` is 1024 and ``G/GB/GiB`` is 1024³.  Sizes are printed in MiB.
+
+Three limits can apply, each measured on the packed bundle:
+
+``zipped``      the code zip uploaded through the API (FC 100 MB, Lambda 50 MB);
+                measured as the exact size of the ``code`` layout zip
+``zipped_oss``  the code zip uploaded through object storage (FC 500 MB)
+``unzipped``    the unpacked bundle (Lambda 250 MB, layers included)
+
+:func:`check_limits` raises :class:`SizeLimitError` (exit 9) naming the limit,
+the overshoot and the biggest contributors.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fcslim.core.errors import InputError, SizeLimitError
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
+          "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+LIMIT_LABELS = {
+    "zipped": "zipped, uploaded through the API",
+    "zipped_oss": "zipped, uploaded through object storage",
+    "unzipped": "unzipped",
+}
+UPLOAD_ROUTES = ("api", "oss")
+
+
+def parse_size(text: str | int) -> int:
+    """``"100MB"`` → 104857600 (see the module docstring for the units)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text <= 0:
+            raise InputError(f"Size {text} must be positive.", "Pass a size such as 100MB or 52428800.")
+        return text
+    match = _SIZE_RE.match(str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _UNITS:
+        raise InputError(
+            f"Cannot read the size {text!r}.",
+            "Write a number of bytes or a number with K, M or G (100MB, 50MiB, 250M); units are powers of 1024.",
+        )
+    value = int(float(match.group(1)) * _UNITS[unit])
+    if value <= 0:
+        raise InputError(f"Size {text!r} must be positive.", "Pass a size such as 100MB.")
+    return value
+
+
+def format_size(n: int | float | None, signed: bool = False) -> str:
+    """Bytes as a short human string in powers of 1024 (``12.3 MiB``)."""
+    if n is None:
+        return "-"
+    sign = ("+" if n > 0 else "-" if n < 0 else "±") if signed else ("-" if n < 0 else "")
+    value = float(abs(n))
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{sign}{int(value)} B" if unit == "B" else f"{sign}{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    """One limit and the bundle's measure against it."""
+
+    name: str  # "zipped" | "zipped_oss" | "unzipped"
+    limit_bytes: int
+    measured_bytes: int
+    source: str  # "profile" | "option"
+    gating: bool = True  # False: shown for headroom, not enforced
+
+    @property
+    def headroom_bytes(self) -> int:
+        return self.limit_bytes - self.measured_bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.measured_bytes <= self.limit_bytes
+
+    @property
+    def label(self) -> str:
+        return LIMIT_LABELS[self.name]
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "limit_bytes": self.limit_bytes,
+            "measured_bytes": self.measured_bytes,
+            "headroom_bytes": self.headroom_bytes,
+            "ok": self.ok,
+            "source": self.source,
+            "gating": self.gating,
+        }
+
+
+def limit_checks(zip_bytes: int, unzipped_bytes: int, profile=None, *, max_zip: int | str | None = None,
+                 max_unzipped: int | str | None = None, via: str = "api") -> list[LimitCheck]:
+    """The limits that apply, measured.  ``--max-zip`` replaces the profile's
+    zipped limit for the chosen upload route (``via``: "api" or "oss");
+    ``--max-unzipped`` replaces its unzipped limit.  The other route's zipped
+    limit is listed for its headroom but does not gate."""
+    if via not in UPLOAD_ROUTES:
+        raise InputError(f"Unknown upload route {via!r}.", "Use api or oss.")
+    limits = getattr(profile, "limits", None)
+    gate_name = "zipped" if via == "api" else "zipped_oss"
+    checks: list[LimitCheck] = []
+    for name in ("zipped", "zipped_oss"):
+        configured = getattr(limits, "zipped_bytes" if name == "zipped" else "zipped_bytes_oss", None)
+        if name == gate_name and max_zip is not None:
+            checks.append(LimitCheck(name, parse_size(max_zip), zip_bytes, "option"))
+        elif configured:
+            checks.append(LimitCheck(name, configured, zip_bytes, "profile", gating=name == gate_name))
+    if max_unzipped is not None:
+        checks.append(LimitCheck("unzipped", parse_size(max_unzipped), unzipped_bytes, "option"))
+    elif getattr(limits, "unzipped_bytes", None):
+        checks.append(LimitCheck("unzipped", limits.unzipped_bytes, unzipped_bytes, "profile"))
+    return checks
+
+
+def check_limits(report, profile=None, max_zip: int | str | None = None, max_unzipped: int | str | None = None,
+                 *, via: str = "api", top: int = 5) -> list[LimitCheck]:
+    """Raise :class:`SizeLimitError` when ``report`` (a SizeReport) is over a
+    gating limit; return the checks otherwise.  Without ``profile`` the
+    report's own profile is used."""
+    profile = profile if profile is not None else getattr(report, "profile", None)
+    checks = limit_checks(report.zip_bytes, report.totals.bytes, profile, max_zip=max_zip,
+                          max_unzipped=max_unzipped, via=via)
+    over = [c for c in checks if c.gating and not c.ok]
+    if not over:
+        return checks
+    runtime = getattr(profile, "name", None)
+    parts = []
+    for check in over:
+        whose = "the --max-" + ("zip" if check.name.startswith("zipped") else "unzipped") + " limit" \
+            if check.source == "option" else f"{runtime}'s limit"
+        parts.append(f"{format_size(check.measured_bytes)} {check.label}, over {whose} of "
+                     f"{format_size(check.limit_bytes)} by {format_size(-check.headroom_bytes)}")
+    zipped = any(c.name.startswith("zipped") for c in over)
+    measure = "deflated" if zipped else "bytes"
+    biggest = sorted(report.distributions, key=lambda d: getattr(d, measure), reverse=True)[:top]
+    contributors = ", ".join(f"{d.name} {format_size(getattr(d, measure))}" for d in biggest)
+    files = ", ".join(f"{f.path} {format_size(getattr(f, measure))}"
+                      for f in sorted(report.files, key=lambda f: getattr(f, measure), reverse=True)[:3])
+    raise SizeLimitError(
+        f"The bundle {report.root} is {'; and '.join(parts)}. "
+        f"Biggest contributors{' (zipped)' if zipped else ''}: {contributors}; largest files: {files}.",
+        "Slim it (`fcslim slim`), drop or replace the biggest dependencies, ship them as a layer or with the "
+        "split layout (`fcslim pack --layout split`, fetched from OSS/S3 at cold start), or raise the limit "
+        "with --max-zip/--max-unzipped if the runtime allows more.",
+    )

@@ -1,0 +1,1 @@
+"""Resolve and install for the target: requirements, locks, uv."""

@@ -1,0 +1,1 @@
+"""Slim a bundle without breaking an import."""

@@ -1,0 +1,1 @@
+"""Runtime profiles: what the target machine is."""

@@ -1,0 +1,1 @@
+"""Prove a bundle loads on the target: roots, interpreters, import checks, bytecode."""

@@ -1,0 +1,369 @@
+"""Import checks: does every top-level module of a bundle import on the target?
+
+Where the check runs, best first:
+
+* a clean Debian root of the profile's release (profiles whose system image is
+  a ``debianNN-minbase`` or whose provider is ``generic``), built and cached by
+  :mod:`fcslim.verify.rootfs`, with the bundle bind-mounted read-only at the
+  runtime's code root and the runtime's search paths;
+* else a host interpreter of exactly the profile's CPython version (found by
+  :mod:`fcslim.verify.interpreters`), with the bundle first on ``sys.path`` and its
+  library directories on ``LD_LIBRARY_PATH``: this proves the Python level
+  (every module, every extension's symbols against this host's libraries) but
+  not the target's system libraries, and the result says so;
+* else nothing, and the result says why (``checked`` is False).
+
+One child process imports the modules one after the other and reports each
+result as a JSON line; an import that kills the interpreter (a segfault in an
+extension) is recorded against that module and the check goes on in a new
+process with the modules that were left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from fcslim.verify import interpreters
+
+from fcslim.verify import rootfs
+
+MARK = "\x1efcslim-verify "
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EXT_SUFFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\.[A-Za-z0-9_\-]+)?\.(so|pyd)$")
+_SKIP_TOP = {"bin", "tests", "test", "testing", "docs", "doc", "examples", "benchmarks", "__pycache__", "setup", "conftest"}
+
+# Runs in the target's interpreter: keep it valid for CPython 3.6+.
+CHILD_SCRIPT = r'''
+import importlib, json, os, sys
+MARK = "\x1efcslim-verify "
+paths = json.loads(sys.argv[1])
+sys.path[0:0] = paths
+out = sys.__stdout__
+def say(obj):
+    out.write(MARK + json.dumps(obj) + "\n")
+    out.flush()
+say({"python": ".".join(str(v) for v in sys.version_info[:3])})
+for name in json.loads(sys.argv[2]):
+    say({"start": name})
+    try:
+        importlib.import_module(name)
+        say({"module": name, "ok": True})
+    except BaseException as exc:
+        text = (type(exc).__name__ + ": " + str(exc)).strip()
+        say({"module": name, "ok": False, "error": text[:800]})
+say({"done": True})
+out.flush()
+os._exit(0)
+'''
+
+
+@dataclass(frozen=True)
+class ModuleCheck:
+    name: str
+    ok: bool
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        d = {"ok": self.ok}
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of one import check.
+
+    ``checked`` is False when no suitable place to import existed; ``reason``
+    then says why.  ``where`` names the root or interpreter used; ``scope`` is
+    "target-root" (Python and system libraries of the target) or
+    "host-python" (the target's Python version, the host's libraries).
+    """
+
+    checked: bool
+    where: str = ""
+    scope: str = ""
+    reason: str | None = None
+    python: str | None = None
+    modules: dict[str, ModuleCheck] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[str]:
+        return sorted(n for n, m in self.modules.items() if not m.ok)
+
+    @property
+    def passed(self) -> list[str]:
+        return sorted(n for n, m in self.modules.items() if m.ok)
+
+    @property
+    def ok(self) -> bool:
+        return self.checked and not self.failed
+
+    def to_dict(self) -> dict:
+        return {
+            "checked": self.checked,
+            "where": self.where,
+            "scope": self.scope,
+            "reason": self.reason,
+            "python": self.python,
+            "modules": {n: m.to_dict() for n, m in sorted(self.modules.items())},
+            "failed": self.failed,
+        }
+
+
+# -- what to import ---------------------------------------------------------
+
+def _names_from_record(dist_info: Path) -> set[str]:
+    record = dist_info / "RECORD"
+    names: set[str] = set()
+    if not record.is_file():
+        return names
+    for line in record.read_text(errors="replace").splitlines():
+        path = line.rsplit(",", 2)[0].strip().strip('"')
+        if not path or path.startswith(".."):
+            continue
+        parts = path.split("/")
+        if len(parts) > 1:
+            if _IDENTIFIER.match(parts[0]) and (parts[-1].endswith((".py", ".so")) or ".so." in parts[-1]):
+                names.add(parts[0])
+        else:
+            name = _module_name_of_file(parts[0])
+            if name:
+                names.add(name)
+    return names
+
+
+def _module_name_of_file(filename: str) -> str | None:
+    if filename.endswith(".py"):
+        stem = filename[:-3]
+        return stem if _IDENTIFIER.match(stem) else None
+    m = _EXT_SUFFIX.match(filename)
+    return m.group(1) if m else None
+
+
+def _names_from_tree(root: Path) -> set[str]:
+    names: set[str] = set()
+    for entry in root.iterdir():
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            if not _IDENTIFIER.match(entry.name):
+                continue
+            if (entry / "__init__.py").exists() or any(
+                p.suffix in (".py", ".so") for p in entry.iterdir() if p.is_file()
+            ) or any((entry / d / "__init__.py").exists() for d in os.listdir(entry) if (entry / d).is_dir()):
+                names.add(entry.name)
+        elif entry.is_file():
+            name = _module_name_of_file(entry.name)
+            if name:
+                names.add(name)
+    return names
+
+
+def top_level_modules(root: Path) -> list[str]:
+    """Every top-level module of the bundle: names from each dist-info's
+    top_level.txt (else its RECORD) and the packages/modules at the tree's
+    root; test, doc and script directories and ``setup.py`` are left out."""
+    root = Path(root)
+    names = _names_from_tree(root)
+    for dist_info in sorted(root.glob("*.dist-info")):
+        top = dist_info / "top_level.txt"
+        if top.is_file():
+            for line in top.read_text(errors="replace").split():
+                first = line.strip().split("/")[0]
+                if _IDENTIFIER.match(first) and ((root / first).exists() or any(root.glob(first + ".*"))):
+                    names.add(first)
+        else:
+            names |= _names_from_record(dist_info)
+    return sorted(n for n in names if n not in _SKIP_TOP)
+
+
+# -- where to import ----------------------------------------------------------
+
+def _uses_clean_root(profile) -> bool:
+    return profile.system_image.endswith("-minbase") or profile.provider == "generic"
+
+
+def _parse_lines(stdout: str) -> list[dict]:
+    out = []
+    for line in stdout.split("\n"):  # not splitlines(): it splits at the \x1e mark too
+        idx = line.find(MARK)
+        if idx == -1:
+            continue
+        try:
+            out.append(json.loads(line[idx + len(MARK):]))
+        except ValueError:
+            continue
+    return out
+
+
+class Verifier:
+    """A place to run import checks, set up once and used many times (slim's
+    rollback bisection calls :meth:`check` repeatedly)."""
+
+    scope = ""
+
+    def __init__(self, profile):
+        self.profile = profile
+        self.where = ""
+        self.python: str | None = None
+
+    def _run(self, bundle: Path, modules: Sequence[str]):  # -> (returncode, stdout, stderr)
+        raise NotImplementedError
+
+    def check(self, bundle: Path, modules: Iterable[str]) -> VerifyResult:
+        """Import each of ``modules`` from ``bundle``; a crash costs only the
+        module that crashed."""
+        modules = list(dict.fromkeys(modules))
+        pending = list(modules)
+        results: dict[str, ModuleCheck] = {}
+        while pending:
+            try:
+                code, stdout, stderr = self._run(Path(bundle), pending)
+            except rootfs.RootfsError as exc:
+                code, stdout, stderr = -1, getattr(exc, "partial_stdout", ""), str(exc)
+            current = None
+            for event in _parse_lines(stdout):
+                if "python" in event:
+                    self.python = event["python"]
+                elif "start" in event:
+                    current = event["start"]
+                elif "module" in event:
+                    results[event["module"]] = ModuleCheck(event["module"], event["ok"], event.get("error"))
+                    current = None
+            done = [m for m in pending if m in results]
+            if current is None and len(done) == len(pending):
+                break
+            if current is None:
+                # The child died before importing anything it reported on.
+                tail = " ".join((stderr or "").strip().splitlines()[-3:])
+                for m in pending:
+                    if m not in results:
+                        results[m] = ModuleCheck(m, False, f"check process failed (exit {code}): {tail}"[:800])
+                break
+            tail = " ".join((stderr or "").strip().splitlines()[-2:])
+            how = f"signal {-code}" if code < 0 else f"exit {code}"
+            results[current] = ModuleCheck(current, False, f"importing it killed the interpreter ({how}) {tail}".strip()[:800])
+            pending = [m for m in pending if m not in results]
+        return VerifyResult(True, self.where, self.scope, self._caveat(), self.python,
+                            {m: results[m] for m in modules if m in results})
+
+    def _caveat(self) -> str | None:
+        return None
+
+
+class RootVerifier(Verifier):
+    scope = "target-root"
+
+    def __init__(self, profile, root: Path):
+        super().__init__(profile)
+        self.root = Path(root)
+        self.where = f"clean Debian {profile.debian.release} root ({self.root.name})"
+
+    def _run(self, bundle: Path, modules: Sequence[str]):
+        code_root = self.profile.code_root
+        argv = ["python3", "-B", "-s", "-c", CHILD_SCRIPT, json.dumps([code_root]), json.dumps(list(modules))]
+        env = dict(rootfs.runtime_env(self.profile))
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        result = rootfs.run_in_root(self.root, argv, binds={str(Path(bundle).resolve()): code_root}, env=env)
+        return result.returncode, result.stdout, result.stderr
+
+
+class HostVerifier(Verifier):
+    scope = "host-python"
+
+    def __init__(self, profile, interp: interpreters.Interpreter):
+        super().__init__(profile)
+        self.interp = interp
+        self.where = f"host interpreter {interp.path} ({'.'.join(map(str, interp.version))})"
+
+    def _library_path(self, bundle: Path) -> str:
+        out = []
+        code_root = self.profile.code_root.rstrip("/")
+        for entry in self.profile.library_path:
+            if entry == code_root or entry.startswith(code_root + "/"):
+                out.append(str(bundle) + entry[len(code_root):])
+        return ":".join(out)
+
+    def _run(self, bundle: Path, modules: Sequence[str]):
+        bundle = Path(bundle).resolve()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LD_LIBRARY_PATH": self._library_path(bundle),
+        }
+        argv = [self.interp.path, "-S", "-E", "-B", "-s", "-c", CHILD_SCRIPT,
+                json.dumps([str(bundle)]), json.dumps(list(modules))]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900, cwd=str(bundle))
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            return -9, out, "timed out after 900s"
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def _caveat(self) -> str | None:
+        return ("checked with the host's system libraries, not the target's: Python-level imports and "
+                "the target's Python version are proven, the target's system libraries are not")
+
+
+@dataclass(frozen=True)
+class NoVerifier:
+    """Why no check is possible."""
+
+    reason: str
+
+
+def make_verifier(profile, python: str | None = None) -> Verifier | NoVerifier:
+    """The best place to check imports for ``profile``, or why there is none.
+
+    ``python`` forces a host interpreter (it must be the target's version).
+    """
+    reasons = []
+    if python is None and _uses_clean_root(profile):
+        support = rootfs.rootfs_support()
+        if support is None:
+            try:
+                root = rootfs.ensure_root(profile.debian.release, profile.debian_arch, mirror=profile.debian.mirror)
+            except rootfs.RootfsError as exc:
+                reasons.append(str(exc))
+            else:
+                verifier = RootVerifier(profile, root)
+                probe = rootfs.run_in_root(root, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+                found = probe.stdout.strip()
+                if probe.returncode == 0 and found == profile.python_version:
+                    return verifier
+                reasons.append(f"the clean {profile.debian.release} root has Python {found or '?'}, "
+                               f"not {profile.python_version}")
+        else:
+            reasons.append(support)
+    interp = interpreters.find_python(profile, explicit=python)
+    if interp is not None:
+        if profile.arch != platform.machine():
+            reasons.append(f"the host is {platform.machine()}, the target {profile.arch}")
+        else:
+            return HostVerifier(profile, interp)
+    else:
+        reasons.append(f"no CPython {profile.python_version} interpreter for {profile.arch} on this host (tried --python, "
+                       f"$FCSLIM_PYTHON{profile.python[0]}{profile.python[1]}, python{profile.python_version} "
+                       "and python3 on PATH, pyenv)")
+    return NoVerifier("; ".join(reasons))
+
+
+def verify_imports(root: Path, profile, python: str | None = None,
+                   modules: Sequence[str] | None = None) -> VerifyResult:
+    """Import every top-level module of the bundle at ``root`` on ``profile``'s
+    target (see the module doc for where); never raises for a failed import,
+    the result lists them."""
+    verifier = make_verifier(profile, python)
+    if isinstance(verifier, NoVerifier):
+        return VerifyResult(False, reason=f"not verified: {verifier.reason}")
+    names = list(modules) if modules is not None else top_level_modules(Path(root))
+    return verifier.check(Path(root), names)

@@ -1,0 +1,188 @@
+"""Finding a host interpreter of exactly the target's Python version.
+
+Import checks and bytecode compilation need the target's Python (its bytecode
+magic number and cache tag change with every minor version).  The order is:
+
+1. the interpreter the user named (``--python PATH_OR_NAME``);
+2. ``$FCSLIM_PYTHON<major><minor>`` (for example ``FCSLIM_PYTHON310``), a
+   path the environment can set once;
+3. names on ``PATH``: ``python3.10``, then ``python3``, then ``python``; every
+   copy of each name on PATH is tried, so a version-manager shim that refuses
+   to run does not hide a real interpreter later on PATH;
+4. ``pyenv prefix`` when pyenv itself is on PATH and knows that version.
+
+Every candidate is *run* to read its version and architecture: a file name
+proves nothing.  No install location is hard-coded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from fcslim.core.errors import InputError
+
+_PROBE = (
+    "import json, platform, sys, sysconfig;"
+    "print(json.dumps({'version': list(sys.version_info[:3]),"
+    " 'implementation': sys.implementation.name,"
+    " 'cache_tag': sys.implementation.cache_tag,"
+    " 'machine': platform.machine(),"
+    " 'soabi': sysconfig.get_config_var('SOABI') or '',"
+    " 'executable': sys.executable}))"
+)
+
+
+class InterpreterError(InputError):
+    """The interpreter the user named is missing or is not the target's Python."""
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """A host interpreter that was run and answered."""
+
+    path: str
+    version: tuple[int, int, int]
+    implementation: str
+    cache_tag: str
+    machine: str
+    soabi: str
+
+    @property
+    def minor_version(self) -> tuple[int, int]:
+        return (self.version[0], self.version[1])
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "version": ".".join(str(v) for v in self.version),
+            "cache_tag": self.cache_tag,
+            "machine": self.machine,
+        }
+
+
+def probe(executable: str, timeout: float = 30) -> Interpreter | None:
+    """Run ``executable`` and read its version, or None when it does not run."""
+    try:
+        proc = subprocess.run(
+            [executable, "-S", "-c", _PROBE],
+            capture_output=True, text=True, timeout=timeout,
+            env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    try:
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    return Interpreter(
+        path=str(Path(executable).absolute()) if os.sep in executable else executable,
+        version=tuple(data["version"]),  # type: ignore[arg-type]
+        implementation=data["implementation"],
+        cache_tag=data["cache_tag"] or "",
+        machine=data["machine"],
+        soabi=data["soabi"],
+    )
+
+
+def _all_on_path(name: str) -> list[str]:
+    found = []
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        if not entry:
+            continue
+        candidate = Path(entry) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            text = str(candidate)
+            if text not in found:
+                found.append(text)
+    return found
+
+
+def _pyenv_candidates(version: str) -> list[str]:
+    pyenv = shutil.which("pyenv")
+    if not pyenv:
+        return []
+    try:
+        listing = subprocess.run([pyenv, "versions", "--bare"], capture_output=True,
+                                 text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    out = []
+    for line in listing.stdout.split():
+        if line == version or line.startswith(version + "."):
+            try:
+                prefix = subprocess.run([pyenv, "prefix", line], capture_output=True,
+                                        text=True, timeout=30).stdout.strip()
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            if prefix:
+                out.append(str(Path(prefix) / "bin" / f"python{version}"))
+    return out
+
+
+def _matches(interp: Interpreter, profile) -> bool:
+    return (
+        interp.implementation == "cpython"
+        and interp.minor_version == tuple(profile.python)
+        and interp.machine == profile.arch
+    )
+
+
+def candidates(profile) -> list[str]:
+    """Executables to try for ``profile``, in order (explicit option excluded)."""
+    version = profile.python_version
+    names: list[str] = []
+    env_name = f"FCSLIM_PYTHON{profile.python[0]}{profile.python[1]}"
+    if os.environ.get(env_name):
+        names.append(os.environ[env_name])
+    for name in (f"python{version}", f"python{profile.python[0]}", "python"):
+        names.extend(_all_on_path(name))
+    names.extend(_pyenv_candidates(version))
+    seen: list[str] = []
+    for n in names:
+        if n not in seen:
+            seen.append(n)
+    return seen
+
+
+def find_python(profile, explicit: str | None = None) -> Interpreter | None:
+    """A host interpreter of exactly ``profile``'s CPython minor version and
+    architecture, or None.
+
+    An ``explicit`` interpreter that does not run or is the wrong version is an
+    error (the user asked for it by name); the automatic search just returns
+    None when nothing fits.
+    """
+    if explicit:
+        path = explicit if os.sep in explicit else (shutil.which(explicit) or explicit)
+        interp = probe(path)
+        if interp is None:
+            raise InterpreterError(
+                f"The interpreter given with --python ({explicit}) does not run.",
+                "Pass the path of a working CPython interpreter of the target's version.",
+            )
+        if not _matches(interp, profile):
+            got = ".".join(str(v) for v in interp.version)
+            raise InterpreterError(
+                f"The interpreter given with --python ({explicit}) is {interp.implementation} {got} "
+                f"on {interp.machine}; runtime {profile.name} needs CPython {profile.python_version} "
+                f"on {profile.arch}.",
+                f"Pass a python{profile.python_version} interpreter, or leave --python out.",
+            )
+        return interp
+    for candidate in candidates(profile):
+        interp = probe(candidate)
+        if interp is not None and _matches(interp, profile):
+            return interp
+    return None
+
+
+def host_machine() -> str:
+    return platform.machine()
