@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fcslim.cache import store as cache_mod
+from fcslim.cache import fsops, keys, locks
 from fcslim.cache.store import Cache, CacheIntegrityError, cache_key
 from tests.support.trees import snapshot
 
@@ -52,7 +52,7 @@ def test_cache_key_is_canonical_and_sensitive():
 
 def test_cache_key_mixes_in_fcslim_version(monkeypatch):
     before = cache_key("same")
-    monkeypatch.setattr(cache_mod, "__version__", "999.0")
+    monkeypatch.setattr(keys, "__version__", "999.0")
     assert cache_key("same") != before
 
 
@@ -282,7 +282,7 @@ def test_lock_excludes_other_processes_and_clean_skips_held_entries(tmp_path):
     proc.start()
     try:
         assert held.wait(30)
-        with cache_mod._flock(c._lock_path("busy"), blocking=False) as got:
+        with locks.flock(c.lock_path("busy"), blocking=False) as got:
             assert got is False
         assert c.clean() > 0
         assert [e.key for e in c.entries()] == ["busy"]
@@ -337,7 +337,7 @@ def test_writer_killed_mid_file_leaves_no_entry(tmp_path):
 
 
 def _slow_put_tree(root: str, src: str, started) -> None:
-    original = cache_mod._copy_file
+    original = fsops.copy_file
     count = {"n": 0}
 
     def slow(a, b):
@@ -347,7 +347,7 @@ def _slow_put_tree(root: str, src: str, started) -> None:
             time.sleep(60)
         return original(a, b)
 
-    cache_mod._copy_file = slow
+    fsops.copy_file = slow
     Cache("shared", Path(root)).put_tree("treekey", Path(src))
 
 

@@ -1,1 +1,1 @@
-"""Content-addressed caches: store, bundles, location."""
+"""Content-addressed caches: the store (`store.Cache`), its local backend, keys, locks, bundles, maintenance."""

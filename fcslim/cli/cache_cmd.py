@@ -6,7 +6,7 @@ import json
 
 import click
 
-from fcslim.cache.store import EXPLICIT_ONLY, NAMESPACES, clean_namespace, usage
+from fcslim.cache.maintenance import EXPLICIT_ONLY, NAMESPACES, clean_namespace, usage
 from fcslim.cache.location import cache_root
 from fcslim.core.errors import InputError
 from .common import handle_errors

@@ -1,0 +1,241 @@
+"""File-system steps the stores share: durable writes, hashed copies, sizes, removal.
+
+Every helper here works on plain paths and knows nothing of namespaces or keys;
+:mod:`fcslim.cache.local` arranges them into entries.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from fcslim.cache.keys import OLD_MARK, TMP_MARK
+from fcslim.core.hashing import file_sha256
+
+CHUNK = 1 << 20
+STALE_TMP_SECONDS = 24 * 3600  # a .tmp- entry this old is garbage even if its pid is reused
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file or directory tree, even one made read-only."""
+
+    def onerror(func: Any, failed: str, _exc: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(failed), 0o755)
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                os.chmod(failed, 0o755)
+            func(failed)
+        except OSError:
+            pass
+
+    if path.is_symlink() or path.is_file():
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except PermissionError:
+            os.chmod(path.parent, 0o755)
+            path.unlink()
+    elif path.exists():
+        shutil.rmtree(path, onerror=onerror)
+
+
+def pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def leftover_is_stale(name: str, path: Path, now: float) -> bool:
+    """A ``<key>.tmp-<pid>-<nonce>`` or ``.old-`` leftover whose writer is gone."""
+    mark = TMP_MARK if TMP_MARK in name else OLD_MARK
+    try:
+        pid = int(name.split(mark, 1)[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        pid = -1
+    try:
+        age = now - path.lstat().st_mtime
+    except FileNotFoundError:
+        return False
+    return pid <= 0 or not pid_alive(pid) or age > STALE_TMP_SECONDS
+
+
+def tree_listing(top: Path) -> dict[str, Any]:
+    """relative posix path -> [size, mtime_ns] (files) or ("link", target) for symlinks."""
+    listing: dict[str, Any] = {}
+    stack = [(top, "")]
+    while stack:
+        directory, prefix = stack.pop()
+        with os.scandir(directory) as it:
+            for item in it:
+                rel = prefix + item.name
+                if item.is_symlink():
+                    listing[rel] = ("link", os.readlink(item.path))
+                elif item.is_dir():
+                    stack.append((Path(item.path), rel + "/"))
+                else:
+                    st = item.stat()
+                    listing[rel] = [st.st_size, st.st_mtime_ns]
+    return listing
+
+
+def write_json_durably(path: Path, document: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, sort_keys=True, separators=(",", ":"))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def copy_file(src: str, dst: str) -> tuple[int, str]:
+    """Copy one regular file, hashing it on the way; return its size and SHA-256."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(src, "rb") as fin, open(dst, "xb") as fout:
+        for chunk in iter(lambda: fin.read(CHUNK), b""):
+            digest.update(chunk)
+            fout.write(chunk)
+            size += len(chunk)
+    shutil.copymode(src, dst)
+    return size, digest.hexdigest()
+
+
+def copy_tree_with_manifest(source: Path, dest: Path) -> tuple[dict[str, list[Any]], dict[str, str]]:
+    """Copy ``source`` to a new ``dest``.
+
+    Returns {rel: [size, sha256, mtime_ns of the cached copy]} and {rel: link
+    target}.  Copies keep the source's mtime; the recorded mtime lets the cheap check catch same-size edits made in place
+    through a hard link.
+    """
+    files: dict[str, list[Any]] = {}
+    links: dict[str, str] = {}
+    dest.mkdir()
+    stack = [(source, dest, "")]
+    while stack:
+        src_dir, dst_dir, prefix = stack.pop()
+        with os.scandir(src_dir) as it:
+            for item in it:
+                rel = prefix + item.name
+                target = os.path.join(dst_dir, item.name)
+                if item.is_symlink():
+                    link = os.readlink(item.path)
+                    os.symlink(link, target)
+                    links[rel] = link
+                elif item.is_dir():
+                    os.mkdir(target)
+                    stack.append((Path(item.path), Path(target), rel + "/"))
+                elif item.is_file():
+                    size, digest = copy_file(item.path, target)
+                    # keep the source's mtime: what measured the file (report
+                    # memo) recognises it after a restore
+                    source_stat = item.stat()
+                    os.utime(target, ns=(source_stat.st_atime_ns, source_stat.st_mtime_ns))
+                    files[rel] = [size, digest, os.stat(target).st_mtime_ns]
+                # sockets, fifos, devices: not bundle content, not cached
+        shutil.copymode(src_dir, dst_dir)
+    return files, links
+
+
+def make_read_only(tree: Path, files: dict[str, list[Any]]) -> None:
+    for rel in files:
+        path = tree / rel
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        os.chmod(path, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes of regular files under ``path`` (or of ``path`` itself)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return 0
+    if not stat.S_ISDIR(st.st_mode):
+        return st.st_size if stat.S_ISREG(st.st_mode) else 0
+    total = 0
+    stack = [str(path)]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as it:
+                for item in it:
+                    try:
+                        if item.is_dir(follow_symlinks=False):
+                            stack.append(item.path)
+                        elif item.is_file(follow_symlinks=False):
+                            total += item.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+    return total
+
+
+def directory_size(path: Path) -> int:
+    """Bytes of regular files under ``path`` (0 if it does not exist)."""
+    return disk_usage(Path(path))
+
+
+def write_data(source: Path | bytes | BinaryIO, data: Path, move: bool) -> tuple[str, int]:
+    if isinstance(source, (str, os.PathLike)) and move:
+        source = Path(source)
+        try:
+            os.rename(source, data)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+        else:
+            fd = os.open(data, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return file_sha256(data), data.stat().st_size
+    digest = hashlib.sha256()
+    size = 0
+    with open(data, "xb") as out:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            stream: BinaryIO = io.BytesIO(bytes(source))
+            close = False
+        elif isinstance(source, (str, os.PathLike)):
+            stream = open(source, "rb")
+            close = True
+        else:
+            stream, close = source, False
+        try:
+            for chunk in iter(lambda: stream.read(CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        finally:
+            if close:
+                stream.close()
+        out.flush()
+        os.fsync(out.fileno())
+    if move and isinstance(source, (str, os.PathLike)):
+        os.unlink(source)
+    return digest.hexdigest(), size
