@@ -40,7 +40,7 @@ def _uv() -> str:
 
 
 def commands(tool: str, profile, req: Path, dest: Path, work: Path) -> list[str]:
-    from fcslim.resolve.install import uv_python_platform
+    from fcslim.resolve.uv import uv_python_platform
 
     if tool in ("fcslim", "fcslim-copy"):
         argv = [sys.executable, "-m", "fcslim", "resolve", str(req), "--runtime", profile.name,

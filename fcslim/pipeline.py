@@ -28,11 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from fcslim.core.errors import LoadError
-from fcslim.resolve.lockfile import LockResult, existing_lock_is_current, file_sha256, lock_text, parse_pins, write_atomically
+from fcslim.core.hashing import file_sha256
+from fcslim.resolve.lock import LockResult, existing_lock_is_current, lock_text
+from fcslim.resolve.lockfile import parse_pins, write_atomically
 from fcslim.core.output import atomic_directory, check_output_dir
 from fcslim.core.progress import reporter
 from fcslim.resolve.requirements import parse_requirements
-from fcslim.resolve.install import InstallOptions, InstallResult, compile_requirements, install, read_installed
+from fcslim.resolve.install import InstallOptions, InstallResult, compile_requirements, install
+from fcslim.resolve.installed import read_installed
 from fcslim.core.resources import data_path
 from fcslim.slim.rules import UserRules
 from fcslim.target.profile import Profile

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from fcslim.core.errors import HashMismatchError, InputError
-from fcslim.resolve.lockfile import TARGET_PREFIX, lock, parse_pins
-from fcslim.resolve.install import IncompleteLockError, InstallOptions, install
+from fcslim.resolve.failures import IncompleteLockError
+from fcslim.resolve.install import InstallOptions, install
+from fcslim.resolve.lock import lock
+from fcslim.resolve.lockfile import TARGET_PREFIX, parse_pins
 from fcslim.target.profile import load_profile
 from tests.support.wheels import build_wheel
 

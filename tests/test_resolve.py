@@ -21,17 +21,10 @@ from fcslim.core.errors import (
     NoCompatibleWheelError,
     UnknownPackageError,
 )
-from fcslim.resolve.install import (
-    InstallOptions,
-    TargetMismatchError,
-    check_installed,
-    install,
-    read_installed,
-    tags_tried_summary,
-    uv_binary,
-    uv_manylinux_minors,
-    uv_python_platform,
-)
+from fcslim.resolve.diagnose import tags_tried_summary
+from fcslim.resolve.install import InstallOptions, install
+from fcslim.resolve.installed import TargetMismatchError, check_installed, read_installed
+from fcslim.resolve.uv import uv_binary, uv_manylinux_minors, uv_python_platform
 from fcslim.target.profile import builtin_profiles, load_profile
 
 

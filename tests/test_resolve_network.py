@@ -13,7 +13,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from fcslim.core.errors import NoCompatibleWheelError
-from fcslim.resolve.lockfile import lock
+from fcslim.resolve.lock import lock
 from fcslim.resolve.install import InstallOptions, install
 from fcslim.target.profile import load_profile
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fcslim.resolve.lockfile import lock
+from fcslim.resolve.lock import lock
 from fcslim.target.profile import load_profile
 from .common import handle_errors, runtime_option
 from .resolve_cmd import index_options, install_options

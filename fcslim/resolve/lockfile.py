@@ -26,7 +26,7 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -46,21 +46,6 @@ class LockedPin:
     hashes: tuple[str, ...]
 
 
-@dataclass
-class LockResult:
-    """The lock written and what it pins."""
-
-    output: Path
-    profile: Profile
-    pins: list[LockedPin] = field(default_factory=list)
-    sha256: str = ""
-    source_sha256: str = ""
-    reused: bool = False
-
-
-from fcslim.core.hashing import file_sha256  # noqa: E402,F401  (re-exported: build.py and tests use it from here)
-
-
 def target_record(profile: Profile) -> dict:
     """What a lock depends on in a profile (nothing else changes resolution)."""
     return {
@@ -72,7 +57,7 @@ def target_record(profile: Profile) -> dict:
     }
 
 
-def _same_target(recorded: dict, profile: Profile) -> list[str]:
+def target_differences(recorded: dict, profile: Profile) -> list[str]:
     """Fields that differ between a lock's recorded target and ``profile``."""
     current = target_record(profile)
     differ = []
@@ -109,7 +94,7 @@ def check_lock_target(reqs: RequirementsFile, profile: Profile) -> None:
     recorded = read_lock_target(reqs.header)
     if recorded is None:
         return  # a lock from pip-compile or by hand: hashes are still checked
-    differ = _same_target(recorded, profile)
+    differ = target_differences(recorded, profile)
     if differ:
         raise InputError(
             f"The lock {reqs.path} was made for {recorded.get('runtime', 'another runtime')}, not "
@@ -156,56 +141,3 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def lock_text(requirements_in: Path, profile: Profile, options=None) -> tuple[str, str]:
-    """Resolve ``requirements_in`` for ``profile``; returns (lock text, source sha256)."""
-    from fcslim.resolve.requirements import parse_requirements
-    from fcslim.resolve.install import compile_requirements
-
-    source_sha = parse_requirements(requirements_in).sha256()
-    body = compile_requirements(requirements_in, profile, options)
-    return lock_header(profile, Path(requirements_in), source_sha) + body, source_sha
-
-
-def existing_lock_is_current(output: Path, requirements_in: Path, profile: Profile) -> bool:
-    """Whether ``output`` was locked from this very input for this target."""
-    from fcslim.resolve.requirements import parse_requirements
-
-    if not Path(output).is_file():
-        return False
-    header = []
-    for line in Path(output).read_text(errors="replace").splitlines():
-        if not line.startswith("#"):
-            break
-        header.append(line)
-    recorded = read_lock_target(header)
-    return (
-        recorded is not None
-        and not _same_target(recorded, profile)
-        and recorded.get("python") == profile.python_full_version
-        and read_lock_source(header) == parse_requirements(requirements_in).sha256()
-    )
-
-
-def lock(requirements_in: Path, profile: Profile, output: Path, options=None, *, reuse: bool = False) -> LockResult:
-    """Write a lock of ``requirements_in`` for ``profile`` to ``output``.
-
-    The file is replaced in one rename, only after resolution succeeded.  With
-    ``reuse``, an ``output`` already locked from the same input for the same
-    target is kept as it is.
-    """
-    requirements_in = Path(requirements_in)
-    output = Path(output)
-    if output.resolve() == requirements_in.resolve():
-        raise InputError(
-            f"The lock output {output} is the input file itself; locking would overwrite your requirements.",
-            "Write the lock to another file, e.g. --output requirements.lock.",
-        )
-    if reuse and existing_lock_is_current(output, requirements_in, profile):
-        text = output.read_text()
-        return LockResult(output, profile, parse_pins(text), file_sha256(output),
-                          read_lock_source(text.splitlines()) or "", reused=True)
-    text, source_sha = lock_text(requirements_in, profile, options)
-    write_atomically(output, text)
-    return LockResult(output, profile, parse_pins(text), file_sha256(output), source_sha)

@@ -1,0 +1,214 @@
+"""A small package-index client: the files a project offers.
+
+Reads PEP 691 JSON (asked for first) or PEP 503 HTML simple pages, local
+``file:`` indexes, and find-links locations (a directory of files, an HTML page
+or a URL).  uv does the installing; this client only serves the diagnoses and
+checks uv cannot make for fcslim (which versions exist and with which tags, an
+sdist's contents, the file a glibc 2.24/2.26 target can load).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import hashlib
+import html.parser
+import json
+import re
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion
+
+from fcslim.core.hashing import file_sha256
+
+DEFAULT_INDEX_URL = "https://pypi.org/simple"
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where distributions come from: indexes and find-links locations."""
+
+    index_url: str | None
+    extra_index_urls: tuple[str, ...]
+    find_links: tuple[str, ...]
+    no_index: bool
+
+    def args(self) -> list[str]:
+        """The same sources as uv options."""
+        out: list[str] = []
+        if self.no_index:
+            out.append("--no-index")
+        elif self.index_url:
+            out += ["--index-url", self.index_url]
+        if not self.no_index:
+            for url in self.extra_index_urls:
+                out += ["--extra-index-url", url]
+        for link in self.find_links:
+            out += ["--find-links", link]
+        return out
+
+    def indexes(self) -> list[str]:
+        if self.no_index:
+            return []
+        return [self.index_url or DEFAULT_INDEX_URL, *self.extra_index_urls]
+
+    def describe(self) -> str:
+        places = self.indexes() + list(self.find_links)
+        return ", ".join(places) if places else "no index"
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """A distribution file an index or find-links location offers."""
+
+    filename: str
+    url: str
+    requires_python: str | None = None
+    yanked: bool = False
+    sha256: str | None = None
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+    def digest(self, timeout: float = 15.0) -> str:
+        """The file's SHA-256: as the index published it, else computed
+        (a local file) or downloaded."""
+        if self.sha256:
+            return self.sha256
+        if self.url.startswith("file:"):
+            return file_sha256(Path(unquote(urlparse(self.url).path)))
+        return hashlib.sha256(read_file(self, timeout)).hexdigest()
+
+
+class _AnchorParser(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            attributes = dict(attrs)
+            if attributes.get("href"):
+                self.links.append((attributes["href"] or "", attributes))
+
+
+def files_from_html(page: str, base: str) -> list[IndexFile]:
+    """The distribution files a PEP 503 page (or find-links page) links to."""
+    parser = _AnchorParser()
+    parser.feed(page)
+    files = []
+    for href, attributes in parser.links:
+        url, fragment = urldefrag(urljoin(base, href))
+        filename = unquote(urlparse(url).path.rsplit("/", 1)[-1])
+        sha = re.match(r"^sha256=([0-9a-fA-F]{64})$", fragment)
+        if filename.endswith((".whl", ".tar.gz", ".zip")):
+            files.append(IndexFile(filename, url, attributes.get("data-requires-python") or None,
+                                   "data-yanked" in attributes, sha.group(1).lower() if sha else None))
+    return files
+
+
+def fetch(url: str, timeout: float, accept: str | None = None) -> tuple[bytes, str, str]:
+    """Body, Content-Type and final URL of ``url``."""
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (index URLs)
+        return response.read(), response.headers.get("Content-Type", ""), response.geturl()
+
+
+def read_file(f: IndexFile, timeout: float) -> bytes:
+    """The bytes of an offered file."""
+    if f.url.startswith("file:"):
+        return Path(unquote(urlparse(f.url).path)).read_bytes()
+    return fetch(f.url, timeout)[0]
+
+
+def index_files(name: str, sources: Sources, timeout: float = 15.0) -> tuple[list[IndexFile], list[str]]:
+    """Every file offered for ``name`` by the find-links locations and indexes,
+    and the places that could not be read."""
+    wanted = canonicalize_name(name)
+    files: list[IndexFile] = []
+    unreadable: list[str] = []
+    for link in sources.find_links:
+        try:
+            files += [f for f in _find_links_files(link, timeout) if file_project(f.filename) == wanted]
+        except (OSError, urllib.error.URLError, ValueError):
+            unreadable.append(link)
+    for index in sources.indexes():
+        try:
+            files += _index_project_files(index, wanted, timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                unreadable.append(index)
+        except (OSError, urllib.error.URLError, ValueError):
+            unreadable.append(index)
+    return files, unreadable
+
+
+def _find_links_files(link: str, timeout: float) -> list[IndexFile]:
+    if re.match(r"^https?://", link):
+        body, _type, final = fetch(link, timeout)
+        return files_from_html(body.decode("utf-8", "replace"), final)
+    path = Path(unquote(urlparse(link).path) if link.startswith("file:") else link)
+    if path.is_dir():
+        return [IndexFile(p.name, p.as_uri(), _local_requires_python(p)) for p in sorted(path.iterdir())
+                if p.is_file()]
+    if path.is_file() and path.suffix in (".html", ".htm"):
+        return files_from_html(path.read_text(errors="replace"), path.as_uri())
+    return []
+
+
+def _local_requires_python(path: Path) -> str | None:
+    """Requires-Python from a local wheel's METADATA (find-links pages do not say)."""
+    if path.suffix != ".whl":
+        return None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            meta = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1), None)
+            if meta is None:
+                return None
+            parsed = email.parser.Parser().parsestr(zf.read(meta).decode("utf-8", "replace"), headersonly=True)
+            return parsed.get("Requires-Python") or None
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return None
+
+
+def _index_project_files(index: str, name: str, timeout: float) -> list[IndexFile]:
+    if index.startswith("file:"):
+        root = Path(unquote(urlparse(index).path)) / name
+        page = root / "index.html"
+        if page.is_file():
+            return files_from_html(page.read_text(errors="replace"), page.as_uri())
+        if root.is_dir():
+            return [IndexFile(p.name, p.as_uri()) for p in sorted(root.iterdir()) if p.is_file()]
+        return []
+    url = index.rstrip("/") + f"/{name}/"
+    body, content_type, final = fetch(url, timeout, accept="application/vnd.pypi.simple.v1+json, text/html;q=0.1")
+    if "json" in content_type:
+        data = json.loads(body)
+        return [
+            IndexFile(f["filename"], urljoin(final, f["url"]), f.get("requires-python") or None,
+                      bool(f.get("yanked")), (f.get("hashes") or {}).get("sha256"))
+            for f in data.get("files", [])
+        ]
+    return files_from_html(body.decode("utf-8", "replace"), final)
+
+
+def file_project(filename: str) -> str | None:
+    """The canonical project name a wheel or sdist file name carries."""
+    try:
+        if filename.endswith(".whl"):
+            return canonicalize_name(parse_wheel_filename(filename)[0])
+        return canonicalize_name(parse_sdist_filename(filename)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None

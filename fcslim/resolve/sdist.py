@@ -1,0 +1,71 @@
+"""Sdists: refuse, before building, one that compiles native code.
+
+fcslim builds only pure-Python sdists (``--allow-pure-sdist``): a native build
+on the build host would not match the target.  The sdist is read from the
+index and its members inspected; the wheel built from it is checked again after
+installing (:mod:`fcslim.resolve.installed`).
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import urllib.error
+import zipfile
+from typing import Sequence
+
+from fcslim.core.errors import NativeSdistError
+from fcslim.resolve.diagnose import group_by_version
+from fcslim.resolve.index import Sources, index_files, read_file
+from fcslim.target.profile import Profile
+
+_NATIVE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".pyx", ".rs", ".f", ".f90", ".cu", ".go", ".m")
+_NATIVE_FILES = ("Cargo.toml", "CMakeLists.txt", "meson.build")
+
+
+def native_sources(archive: bytes, filename: str) -> list[str]:
+    """Members of an sdist that mean it compiles native code."""
+    names: list[str] = []
+    setup_text = ""
+    if filename.endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+            names = zf.namelist()
+            setup = [n for n in names if n.count("/") <= 1 and n.endswith("setup.py")]
+            if setup:
+                setup_text = zf.read(setup[0]).decode("utf-8", "replace")
+    else:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tf:
+            members = tf.getmembers()
+            names = [m.name for m in members]
+            setup = [m for m in members if m.name.count("/") <= 1 and m.name.endswith("setup.py")]
+            if setup:
+                handle = tf.extractfile(setup[0])
+                setup_text = handle.read().decode("utf-8", "replace") if handle else ""
+    native = [n for n in names if n.endswith(_NATIVE_SUFFIXES) or n.rsplit("/", 1)[-1] in _NATIVE_FILES]
+    if "ext_modules" in setup_text or "Extension(" in setup_text:
+        native.append("setup.py (ext_modules)")
+    return native
+
+
+def check_sdists_pure(names: Sequence[str], sources: Sources, profile: Profile, timeout: float) -> None:
+    """Refuse (before building) any sdist among ``names`` that carries native code."""
+    for name in names:
+        files, _unreadable = index_files(name, sources, timeout)
+        groups = [g for g in group_by_version(files) if g.sdists]
+        if not groups:
+            continue
+        sdist = groups[0].sdists[0]
+        try:
+            native = native_sources(read_file(sdist, timeout), sdist.filename)
+        except (OSError, urllib.error.URLError, tarfile.TarError, zipfile.BadZipFile):
+            continue  # the built wheel is checked for purity after installing
+        if native:
+            shown = ", ".join(native[:4]) + (" …" if len(native) > 4 else "")
+            raise NativeSdistError(
+                f"{name} has no wheel for {profile.name} and its sdist {sdist.filename} compiles native code "
+                f"({shown}); fcslim builds only pure-Python sdists, because a native build on this host "
+                "would not match the target.",
+                f"Use a version of {name} that publishes a manylinux wheel for {profile.python_version} "
+                f"{profile.arch}, or build the wheel in a manylinux container for glibc {profile.glibc_version} "
+                "and pass its directory with --find-links.",
+            )
