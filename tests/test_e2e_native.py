@@ -75,7 +75,7 @@ def test_bundle_runs_in_clean_bullseye_after_fetch(installed, run_in_bullseye):
     assert not set(fetched) & set(result.skipped_system)
     assert analyse(bundle, profile).ok
     record = json.loads((bundle / ".fcslim" / "libraries.json").read_text())
-    assert record["env"] == {"MAGIC": "lib/magic.mgc"} and record["missing"] == []
+    assert record["env"] == {"MAGIC": "lib/data/usr/lib/file/magic.mgc"} and record["missing"] == []
 
     run = run_in_bullseye(bundle, ["python3", "/check/check.py"], binds=scripts)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -90,13 +90,13 @@ def test_without_magic_database_python_magic_fails(installed, run_in_bullseye, t
     """The data file is needed: the same bundle without lib/magic.mgc cannot
     identify a buffer (guards against the check passing for another reason)."""
     profile, bundle, work = installed
-    if not (bundle / "lib" / "magic.mgc").exists():
+    if not (bundle / "lib" / "data" / "usr" / "lib" / "file" / "magic.mgc").exists():
         fetch_missing(bundle, profile)
     copy = tmp_path / "bundle"
     copy.mkdir()
     for item in ["magic", "lib", "sitecustomize.py", *(p.name for p in bundle.glob("python_magic-*.dist-info"))]:
         source = bundle / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, copy / item)
-    (copy / "lib" / "magic.mgc").unlink()
+    (copy / "lib" / "data" / "usr" / "lib" / "file" / "magic.mgc").unlink()
     run = run_in_bullseye(copy, ["python3", "-c", "import magic; print(magic.from_buffer(b'%PDF-1.4'))"])
     assert run.returncode != 0 and "magic" in run.stderr.lower()

@@ -132,9 +132,11 @@ def test_dlopen_libraries_get_find_library_hook_and_data_file(tmp_path, mirror, 
     fetched = {f.soname: f for f in result.fetched}
     assert fetched["libzbar.so.0"].needed_by == ("dlopen:pyzbar",)
     assert fetched["libmagic.so.1"].needed_by == ("dlopen:python-magic",)
-    assert [d.path for d in result.data_files] == ["lib/magic.mgc"]
-    assert (bundle / "lib" / "magic.mgc").read_bytes() == b"MAGIC-DATABASE"
-    assert result.env == {"MAGIC": "lib/magic.mgc"} and result.hooks == ["sitecustomize.py"]
+    mgc = "lib/data/usr/lib/file/magic.mgc"
+    assert [d.path for d in result.data_files] == [mgc]
+    assert result.data_files[0].package == "libmagic-mgc" and result.data_files[0].library == "libmagic.so.1"
+    assert (bundle / mgc).read_bytes() == b"MAGIC-DATABASE"
+    assert result.env == {"MAGIC": mgc} and result.hooks == ["sitecustomize.py"]
 
     # The hook works in a fresh interpreter with only PYTHONPATH set, and
     # hands over to the sitecustomize it shadows.
@@ -147,7 +149,7 @@ def test_dlopen_libraries_get_find_library_hook_and_data_file(tmp_path, mirror, 
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     zbar, magic, shadowed, nothing = out.stdout.split("\n")[:4]
     assert Path(zbar) == bundle / "lib" / "libzbar.so.0"
-    assert Path(magic) == bundle / "lib" / "magic.mgc"
+    assert Path(magic) == bundle / mgc
     assert shadowed == "1" and nothing == "None"
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fcslim.core.errors import ProfileError
-from fcslim.elf.graph import analyse, dlopen_needs, needs_of, system_image, system_libraries
+from fcslim.elf.graph import analyse, needs_of
+from fcslim.elf.policy import dlopen_needs, system_image, system_libraries
 from fcslim.core.resources import data_path
 from fcslim.target.profile import builtin_profiles, load_profile
 from tests.support.elffiles import (

@@ -262,7 +262,7 @@ def test_debris_without_the_marker_is_replaced(split, tmp_path, monkeypatch):
 
 
 def test_the_fetch_hook_runs_from_the_unpacked_tree_without_chaining(tmp_path, monkeypatch):
-    from fcslim.fetch.closure import SHIM_MARKER
+    from fcslim.fetch.hook import SHIM_MARKER
 
     assert lt.FETCH_HOOK_MARKER == SHIM_MARKER  # the loader recognises what fetch writes
     base = tmp_path / "deps"

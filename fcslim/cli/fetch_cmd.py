@@ -56,12 +56,16 @@ def fetch(directory, runtime, mirror, patch_runpath, as_json, debug):
     for lib in result.fetched:
         click.echo(f"{lib.path:<34} {_kb(lib.size):>9}  {lib.package} {lib.version}  [{lib.license}]")
         click.echo(f"    needed by {', '.join(lib.needed_by[:4])}" + (" ..." if len(lib.needed_by) > 4 else ""))
+    by_library: dict[str, list] = {}
     for data in result.data_files:
-        click.echo(f"{data.path:<34} {_kb(data.size):>9}  {data.package} {data.version}"
-                   + (f"  (${data.env})" if data.env else ""))
+        by_library.setdefault(data.library, []).append(data)
+    for library, items in sorted(by_library.items()):
+        packages = ", ".join(sorted({f"{d.package} {d.version}" for d in items if d.package}))
+        click.echo(f"run-time data of {library}: {len(items)} files, {_kb(sum(d.size for d in items))}"
+                   + (f" from {packages}" if packages else ""))
     if result.env:
-        click.echo("environment: " + ", ".join(f"{k}=<root>/{v}" for k, v in result.env.items())
-                   + (f" (set by {result.hooks[0]} when unset)" if result.hooks else ""))
+        click.echo("environment: " + ", ".join(f"{k}={v}" for k, v in result.env.items())
+                   + (f" (paths relative to the bundle; set by {result.hooks[0]} when unset)" if result.hooks else ""))
     if result.runpath_patched:
         click.echo(f"RUNPATH patched in {len(result.runpath_patched)} files")
     for note in result.notes:

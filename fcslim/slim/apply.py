@@ -32,6 +32,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from fcslim.dists import read_metadata, read_record
+from fcslim.fetch.record import protected_paths
 from fcslim.verify import imports as verify_mod
 from fcslim.verify.bytecode import CompileResult, compile_bytecode
 from fcslim.core.errors import VerifyError
@@ -131,14 +132,6 @@ def read_distributions(root: Path) -> list[Distribution]:
             entry_points=ep.read_text(errors="replace") if ep.is_file() else "",
         ))
     return out
-
-
-def _fetched_libraries(root: Path) -> set[str]:
-    try:
-        raw = json.loads((Path(root) / RECORD_DIR / "libraries.json").read_text())
-    except (OSError, ValueError):
-        return set()
-    return {item["path"] for item in raw.get("fetched", []) if item.get("path")}
 
 
 def requirement_applies(text: str, environment: dict) -> str | None:
@@ -334,7 +327,7 @@ def plan_slim(root: Path, profile, rules: RuleSet | None = None) -> SlimPlan:
     root = Path(root)
     ruleset = rules or default_ruleset()
     files = tree_files(root)
-    protected = _fetched_libraries(root)
+    protected = protected_paths(root)
     keep_set, user_keep = ruleset.keep_set, ruleset.user_keep_set
     claimed: set[str] = set()
     kept_counts: dict[str, int] = {}
