@@ -121,7 +121,8 @@ def write_record(root: Path, name: str, data: dict) -> Path:
 def rules_digest() -> str:
     """Digest of the data files that decide what fetch and slim do."""
     digest = hashlib.sha256()
-    for name in ("slim_rules.json", "import_time_keep.json", "dlopen_libraries.json", "manylinux_whitelist.json"):
+    for name in ("slim_rules.json", "import_time_keep.json", "dlopen_libraries.json", "manylinux_whitelist.json",
+                 "runtime_data.json"):
         path = data_path(name)
         digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
     return digest.hexdigest()
