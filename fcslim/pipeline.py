@@ -30,8 +30,10 @@ from typing import Any
 from fcslim.core.errors import LoadError
 from fcslim.core.hashing import file_sha256
 from fcslim.resolve.lock import LockResult, existing_lock_is_current, lock_text
-from fcslim.resolve.lockfile import parse_pins, write_atomically
-from fcslim.core.output import atomic_directory, check_output_dir
+from fcslim.resolve.lockfile import check_lock_output, parse_pins, write_atomically
+from fcslim.core.files import atomic_write
+from fcslim.core.inputs import in_run, note_input
+from fcslim.core.output import check_output_dir, staged_directory
 from fcslim.core.progress import reporter
 from fcslim.resolve.requirements import parse_requirements
 from fcslim.resolve.install import InstallOptions, InstallResult, compile_requirements, install
@@ -111,11 +113,8 @@ def install_record(result: InstallResult) -> dict:
 
 
 def write_record(root: Path, name: str, data: dict) -> Path:
-    directory = Path(root) / RECORDS_DIR
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    return path
+    return atomic_write(Path(root) / RECORDS_DIR / name, json.dumps(data, indent=2, sort_keys=False) + "\n",
+                        role="build record", durable=False)
 
 
 def rules_digest() -> str:
@@ -257,8 +256,21 @@ def default_pack_output(output: Path, layout: str) -> Path:
     return output.with_name(output.name + ("" if layout == "code" else f"-{layout}") + ".zip")
 
 
+def note_build_inputs(options: BuildOptions, profile: Profile) -> None:
+    """Every file and directory this build reads: none may be written by it."""
+    parse_requirements(options.requirements)  # notes the file and every -r/-c include
+    if profile.source not in ("built-in", ""):
+        note_input(Path(profile.source))
+    for location in options.install.find_links:
+        if Path(location).exists():
+            note_input(Path(location))
+
+
+@in_run
 def build(options: BuildOptions) -> BuildResult:
-    """Build the bundle ``options`` describe into ``options.output``."""
+    """Build the bundle ``options`` describe into ``options.output``.  The
+    output, lock and zips are checked before any work: each must be absent,
+    fcslim's own, and none of the run's inputs."""
     from fcslim.cache.bundles import restore_bundle, store_bundle
     from fcslim.report.measure import build_report
 
@@ -266,19 +278,15 @@ def build(options: BuildOptions) -> BuildResult:
     profile = options.profile
     if options.debian_mirror:
         profile = profile.with_debian_mirror(options.debian_mirror)
-    protected = [options.requirements]
+    note_build_inputs(options, profile)
+    output = check_output_dir(options.output)
     if options.lock:
-        protected.append(options.lock)
-    if profile.source not in ("built-in", ""):
-        protected.append(Path(profile.source))
-    output = check_output_dir(options.output, protected_files=protected)
+        check_lock_output(Path(options.lock))
     if options.pack_layout:
-        pack_output = Path(options.pack_output or default_pack_output(output, options.pack_layout)).resolve()
-        if pack_output == output or output in pack_output.parents:
-            from fcslim.core.errors import OutputRefusedError
+        from fcslim.pack.archive import check_pack_outputs
 
-            raise OutputRefusedError(f"The zip {pack_output} would be written inside the bundle {output}.",
-                                     "Pass --pack-output outside the output directory.")
+        pack_output = Path(options.pack_output or default_pack_output(output, options.pack_layout)).resolve()
+        check_pack_outputs(output, pack_output, options.pack_layout)
 
     stages = _Stages()
     lock_result: LockResult | None = None
@@ -304,7 +312,7 @@ def build(options: BuildOptions) -> BuildResult:
         key = stages.run("bundle cache key", bundle_cache_key, options, profile, install_from) \
             if options.cache else None
         result.cache_key = key
-        with atomic_directory(output) as staging:
+        with staged_directory(output) as staging:
             if key and stages.run("restore from bundle cache", restore_bundle, key, staging):
                 result.cached = True
             else:

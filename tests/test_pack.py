@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from fcslim.pack import archive as pack_module
 from fcslim.cli import main
-from fcslim.core.errors import InputError, PackError
+from fcslim.core.errors import InputError, LocationError, PackError
 from fcslim.pack.archive import ZIP_EPOCH, list_tree, pack, zip_date_epoch
 from fcslim.target.profile import load_profile
 from tests.test_pack_support import make_bundle, write
@@ -163,10 +163,11 @@ def test_a_failed_pack_leaves_the_previous_zip_alone(bundle, tmp_path, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pack_module, "_copy", broken)
-    with pytest.raises(PackError, match="No space left"):
+    with pytest.raises(LocationError, match="file system is full") as caught:
         pack(bundle, out, "code", FC, manifest=False)
+    assert caught.value.exit_code == 11 and str(out) in str(caught.value)
     assert out.read_bytes() == before
-    assert not out.with_name("code.zip.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "code.zip"]  # no temporary file left
 
 
 def test_refuses_an_output_inside_the_bundle_and_unknown_layouts(bundle):

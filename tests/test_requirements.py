@@ -122,3 +122,27 @@ def test_include_cycle_is_refused(tmp_path):
     write(tmp_path / "b.txt", "-r a.txt\n")
     with pytest.raises(RequirementSyntaxError, match="cycle"):
         parse_requirements(tmp_path / "a.txt")
+
+
+@pytest.mark.parametrize("line, name, extras, marker", [
+    ("six @ https://files.example/p/six-1.17.0-py2.py3-none-any.whl", "six", set(), None),
+    ("six[x] @ https://files.example/p/six-1.17.0-py2.py3-none-any.whl", "six", {"x"}, None),
+    ('six@https://files.example/p/six-1.17.0-py2.py3-none-any.whl ; python_version >= "3"', "six", set(),
+     'python_version >= "3"'),
+    ("my.pkg @ https://files.example/my.pkg-1.0-py3-none-any.whl", "my-pkg", set(), None),
+])
+def test_pep508_url_requirement_keeps_its_url(tmp_path, line, name, extras, marker):
+    req = write(tmp_path / "requirements.txt", line + "\n")
+    parsed = parse_requirements(req).requirements[0]
+    assert parsed.name == name and set(parsed.requirement.extras) == extras
+    assert parsed.requirement.url == line.split("@", 1)[1].split(";")[0].strip()
+    assert (str(parsed.requirement.marker) if parsed.requirement.marker else None) == marker
+
+
+def test_a_byte_order_mark_is_accepted_as_pip_does(tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_bytes("\ufeff# made on Windows\r\nalpha==1.0\r\n-r other.txt\r\n".encode("utf-8"))
+    (tmp_path / "other.txt").write_bytes("\ufeffbeta\n".encode("utf-8"))
+    parsed = parse_requirements(req)
+    assert parsed.names() == ["alpha", "beta"]
+    assert parsed.header == ["# made on Windows"]

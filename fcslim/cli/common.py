@@ -9,35 +9,53 @@ from typing import Any, Callable
 import click
 
 from fcslim.core.errors import EXIT_INTERNAL, FcslimError
+from fcslim.core.files import location_error
+from fcslim.core.inputs import run_scope
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn an :class:`FcslimError` into one paragraph on stderr and its exit code."""
+    """Turn an :class:`FcslimError` into one paragraph on stderr and its exit code.
+
+    Each command is one run (:func:`fcslim.core.inputs.run_scope`): nothing it
+    reads may be written by it.  An ``OSError`` the host caused (read-only file
+    system, permission denied, full disk...) that no stage turned into an
+    :class:`FcslimError` is still reported as one (exit 11), naming the path."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with run_scope():
+                return fn(*args, **kwargs)
         except FcslimError as exc:
             click.echo(f"fcslim: error: {exc.paragraph()}", err=True)
             sys.exit(exc.exit_code)
         except BrokenPipeError:  # `fcslim ... | head`: the reader left, not an error
             sys.stderr.close()
             sys.exit(0)
+        except OSError as exc:
+            mapped = location_error(exc, writing=False)
+            if mapped is None:
+                _internal(exc)
+            click.echo(f"fcslim: error: {mapped.paragraph()}", err=True)
+            sys.exit(mapped.exit_code)
         except KeyboardInterrupt:
             click.echo("fcslim: interrupted; nothing was swapped into the output.", err=True)
             sys.exit(130)
         except Exception as exc:  # a bug: say so, keep the traceback available
-            if "--debug" in sys.argv:
-                raise
-            click.echo(
-                f"fcslim: internal error: {type(exc).__name__}: {exc}. "
-                "This is a bug in fcslim; run again with --debug for the traceback and report it.",
-                err=True,
-            )
-            sys.exit(EXIT_INTERNAL)
+            _internal(exc)
 
     return wrapper
+
+
+def _internal(exc: Exception) -> None:
+    if "--debug" in sys.argv:
+        raise exc
+    click.echo(
+        f"fcslim: internal error: {type(exc).__name__}: {exc}. "
+        "This is a bug in fcslim; run again with --debug for the traceback and report it.",
+        err=True,
+    )
+    sys.exit(EXIT_INTERNAL)
 
 
 runtime_option = click.option(

@@ -22,6 +22,8 @@ Exit codes (also listed in the README):
 8   verify: an import fails in the target and slimming could not restore it
 9   size gate: the bundle is over a size limit
 10  pack / hand-off: the pack or loader could not be written
+11  environment: a place fcslim must write is read-only, not writable, not a
+    directory, or full (output, lock, zip, cache)
 ==  ==========================================================================
 """
 
@@ -38,6 +40,7 @@ EXIT_DEBIAN = 7
 EXIT_VERIFY = 8
 EXIT_SIZE = 9
 EXIT_PACK = 10
+EXIT_ENVIRONMENT = 11
 
 
 class FcslimError(Exception):
@@ -80,7 +83,8 @@ class RequirementSyntaxError(InputError):
 
 
 class OutputRefusedError(InputError):
-    """An output directory fcslim will not write into."""
+    """An output fcslim will not replace: it holds something fcslim did not
+    make (a project, a home directory, an input of the run, a user's file)."""
 
 
 class ResolutionError(FcslimError):
@@ -147,3 +151,11 @@ class PackError(FcslimError):
     """A pack, loader or hand-off file could not be written (exit 10)."""
 
     exit_code = EXIT_PACK
+
+
+class LocationError(FcslimError):
+    """The host refused a write: a read-only file system, a directory without
+    write permission, a path that is a file where a directory is needed, a full
+    disk (exit 11).  Nothing is wrong with the input or with fcslim."""
+
+    exit_code = EXIT_ENVIRONMENT

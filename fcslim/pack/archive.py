@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Iterable
 
 from fcslim.core.errors import InputError, PackError
+from fcslim.core.files import atomic_file, check_replaceable
+from fcslim.core.inputs import in_run, note_input
 
 COMPRESS_LEVEL = 6
 RECORDS_DIR = ".fcslim"
@@ -54,6 +56,11 @@ _ZIP_LATEST = 4354819199  # 2107-12-31T23:59:59Z, the latest
 _LOCAL_HEADER = 30
 _CENTRAL_HEADER = 46
 _END_RECORD = 22
+# Every zip fcslim writes carries this comment: the mark by which a later run
+# knows it may replace the file (and any other file is never replaced).
+ZIP_COMMENT = b"written by fcslim"
+ZIP_HINT = ("Pass an --output that does not exist yet or a zip fcslim wrote; fcslim never replaces another file "
+            "(move it away first if you mean to).")
 
 
 @dataclass(frozen=True)
@@ -224,33 +231,61 @@ def write_zip(members: Iterable[ZipMember], output: Path, *, date_epoch: int | N
             raise PackError(f"Two files would be stored as {a.name} in {output.name}.",
                             "Rename one of them (the user code and the bundle overlap?) and pack again.")
     date_time = _date_time(zip_date_epoch(date_epoch))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.name + ".tmp")
     unzipped = 0
     try:
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-            for member in ordered:
-                info = _zip_info(member, date_time, level)
-                with zf.open(info, "w") as sink:
-                    if member.data is not None:
-                        sink.write(member.data)
-                        written = len(member.data)
-                    else:
-                        written = _copy(member.source, sink, progress)
-                if written != member.size:
-                    raise PackError(f"{member.source} changed size while it was packed.",
-                                    "Make sure nothing writes into the bundle during `fcslim pack`.")
-                unzipped += written
-        digest, size = _sha256_file(partial)
-        os.replace(partial, output)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
+        with atomic_file(output, role="zip", owned=is_fcslim_zip, hint=ZIP_HINT) as handle:
+            with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+                zf.comment = ZIP_COMMENT
+                for member in ordered:
+                    info = _zip_info(member, date_time, level)
+                    with zf.open(info, "w") as sink:
+                        if member.data is not None:
+                            sink.write(member.data)
+                            written = len(member.data)
+                        else:
+                            written = _copy(member.source, sink, progress)
+                    if written != member.size:
+                        raise PackError(f"{member.source} changed size while it was packed.",
+                                        "Make sure nothing writes into the bundle during `fcslim pack`.")
+                    unzipped += written
+            handle.flush()
+            digest, size = _sha256_file(handle.name)
+    except OSError as exc:  # not the host's doing (those are LocationErrors, exit 11)
         raise PackError(f"Cannot write {output} ({exc}).",
                         "Check that its directory is writable and has free space.") from exc
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
     return Archive(output, "", digest, size, len(ordered), unzipped)
+
+
+def is_fcslim_zip(path: Path) -> bool:
+    """Whether ``path`` is a zip fcslim wrote (it carries :data:`ZIP_COMMENT`)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.comment == ZIP_COMMENT
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def check_pack_outputs(root: str | os.PathLike, output: Path, layout: str, deps_output: Path | None = None,
+                       manifest: bool = True) -> None:
+    """Refuse, before packing, a zip or manifest path fcslim may not write:
+    inside the bundle, an input of the run, or an existing file fcslim did not
+    write (a user's own build.zip, notes.txt...)."""
+    from fcslim.pack.handoff import MANIFEST_HINT, is_fcslim_manifest, manifest_path
+
+    output = Path(output)
+    real_root = Path(os.path.realpath(root))
+    if Path(os.path.realpath(output.parent)) == real_root or real_root in Path(os.path.realpath(output)).parents:
+        raise InputError(f"The pack output {output} is inside the bundle {root}.",
+                         "Write the zip outside the bundle directory.")
+    check_replaceable(output, "zip", is_fcslim_zip, ZIP_HINT)
+    if layout == "split":
+        deps = Path(deps_output) if deps_output else deps_archive_path(output)
+        if deps.resolve() == output.resolve():
+            raise InputError("The split layout needs two zips, but the code zip and the dependency zip have one name.",
+                             "Pass a different --deps-output.")
+        check_replaceable(deps, "zip", is_fcslim_zip, ZIP_HINT)
+    if manifest:
+        check_replaceable(manifest_path(output), "manifest", is_fcslim_manifest, MANIFEST_HINT)
 
 
 def _copy(source: Path | None, sink, progress) -> int:
@@ -289,7 +324,7 @@ def zip_size(entries: Iterable[tuple[str, int, int]]) -> int:
         central += _CENTRAL_HEADER + length + (4 + 8 * fields if fields else 0)
         offset += _LOCAL_HEADER + length + local_extra + deflated
         count += 1
-    end = _END_RECORD
+    end = _END_RECORD + len(ZIP_COMMENT)
     if count > 0xFFFF or offset > zipfile.ZIP64_LIMIT or central > zipfile.ZIP64_LIMIT:
         end += 56 + 20  # zip64 end record and its locator
     return offset + central + end
@@ -356,6 +391,7 @@ def _user_code_members(code_dir: Path, reserved: set[str]) -> list[ZipMember]:
     return members
 
 
+@in_run
 def pack(
     root: str | os.PathLike,
     output: str | os.PathLike,
@@ -390,10 +426,9 @@ def pack(
     if code_dir is not None and layout == "layer":
         raise InputError("A layer holds dependencies only; function code cannot go into the layer layout.",
                          "Pack the layer without the function code, or use --layout code or split.")
-    real_root = Path(os.path.realpath(root))
-    if Path(os.path.realpath(output.parent)) == real_root or real_root in Path(os.path.realpath(output)).parents:
-        raise InputError(f"The pack output {output} is inside the bundle {root}.",
-                         "Write the zip outside the bundle directory.")
+    if code_dir is not None:
+        note_input(code_dir)
+    check_pack_outputs(root, output, layout, Path(deps_output) if deps_output else None, manifest)
     epoch = zip_date_epoch(date_epoch)
     with rep.step(f"pack {root} ({layout} layout)"):
         listing = list_tree(root)
@@ -412,9 +447,9 @@ def pack(
             _pack_split(result, output, profile, Path(deps_output) if deps_output else deps_archive_path(output),
                         deps_url, url_env, epoch, level, Path(code_dir) if code_dir else None, rep)
         if manifest:
-            from fcslim.pack.handoff import write_manifest
+            from fcslim.pack.handoff import manifest_path, write_manifest
 
-            result.manifest_path = write_manifest(result, output.with_name(output.name + ".manifest.json"))
+            result.manifest_path = write_manifest(result, manifest_path(output))
     return result
 
 
@@ -423,9 +458,6 @@ def _pack_split(result: PackResult, output: Path, profile, deps_output: Path, de
     from fcslim.pack import loader
 
     listing = result.listing
-    if deps_output.resolve() == output.resolve():
-        raise InputError("The split layout needs two zips, but the code zip and the dependency zip have one name.",
-                         "Pass a different --deps-output.")
     members = members_from_tree(listing, "code")
     with rep.bar(listing.total_bytes, "compress dependencies") as bar:
         deps = write_zip(members, deps_output, date_epoch=epoch, level=level, progress=bar)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fcslim.core.errors import InputError, PackError, UnknownRuntimeError
+from fcslim.core.files import atomic_write
+from fcslim.core.inputs import note_input
 
 MANIFEST_SCHEMA = "fcslim.manifest/1"
 SNIPPET_FORMATS = ("s.yaml", "template.yml")
@@ -120,17 +122,32 @@ def build_manifest(result) -> dict:
     }
 
 
-def write_manifest(result, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    text = json.dumps(build_manifest(result), indent=2) + "\n"
-    partial = path.with_name(path.name + ".tmp")
+MANIFEST_HINT = ("Pass an --output whose <zip>.manifest.json does not exist yet or was written by fcslim, "
+                 "or pack with --no-manifest.")
+
+
+def manifest_path(zip_path: str | os.PathLike) -> Path:
+    """``bundle.zip`` → ``bundle.zip.manifest.json`` beside it."""
+    zip_path = Path(zip_path)
+    return zip_path.with_name(zip_path.name + ".manifest.json")
+
+
+def is_fcslim_manifest(path: Path) -> bool:
+    """Whether ``path`` is a manifest fcslim wrote (its schema is ours)."""
     try:
-        partial.write_text(text)
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(512)
+    except OSError:
+        return False
+    return f'"schema": "{MANIFEST_SCHEMA}"' in head
+
+
+def write_manifest(result, path: str | os.PathLike) -> Path:
+    text = json.dumps(build_manifest(result), indent=2) + "\n"
+    try:
+        return atomic_write(path, text, role="manifest", owned=is_fcslim_manifest, hint=MANIFEST_HINT)
+    except OSError as exc:  # not the host's doing (those are LocationErrors, exit 11)
         raise PackError(f"Cannot write the manifest {path} ({exc}).", "Check that its directory is writable.") from exc
-    return path
 
 
 # -- snippets --------------------------------------------------------------
@@ -265,6 +282,7 @@ def read_serverless_devs(path: str | os.PathLike, resource: str | None = None) -
     import yaml
 
     path = Path(path)
+    note_input(path)
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:

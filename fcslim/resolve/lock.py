@@ -11,9 +11,11 @@ from pathlib import Path
 
 from fcslim.core.errors import InputError
 from fcslim.core.hashing import file_sha256
+from fcslim.core.inputs import in_run
 from fcslim.resolve.install import InstallOptions, compile_requirements
 from fcslim.resolve.lockfile import (
     LockedPin,
+    check_lock_output,
     lock_header,
     parse_pins,
     read_lock_source,
@@ -64,6 +66,7 @@ def existing_lock_is_current(output: Path, requirements_in: Path, profile: Profi
     )
 
 
+@in_run
 def lock(requirements_in: Path, profile: Profile, output: Path, options: InstallOptions | None = None, *, reuse: bool = False) -> LockResult:
     """Write a lock of ``requirements_in`` for ``profile`` to ``output``.
 
@@ -78,6 +81,8 @@ def lock(requirements_in: Path, profile: Profile, output: Path, options: Install
             f"The lock output {output} is the input file itself; locking would overwrite your requirements.",
             "Write the lock to another file, e.g. --output requirements.lock.",
         )
+    parse_requirements(requirements_in)  # notes every file it includes: inputs the lock may not replace
+    check_lock_output(output)
     if reuse and existing_lock_is_current(output, requirements_in, profile):
         text = output.read_text()
         return LockResult(output, profile, parse_pins(text), file_sha256(output),

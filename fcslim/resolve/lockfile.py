@@ -23,15 +23,15 @@ pip-sync, ``pip install --require-hashes`` and Renovate read it unchanged.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from fcslim.core.errors import InputError
+from fcslim.core.files import atomic_write, check_replaceable
 from fcslim.resolve.requirements import RequirementsFile
 from fcslim.target.profile import Profile
 
@@ -112,11 +112,24 @@ def parse_pins(text: str) -> list[LockedPin]:
     for line in joined.splitlines():
         line = line.split("#", 1)[0].strip()
         match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;]+)", line)
+        version = match.group(2) if match else None
         if not match:
-            continue
+            # `name @ URL` (a PEP 508 URL requirement): the version is the wheel's
+            match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*@\s*([^\s;]+)", line)
+            if not match:
+                continue
+            version = _wheel_version(match.group(2))
         hashes = tuple(re.findall(r"--hash=(\S+)", line))
-        pins.append(LockedPin(canonicalize_name(match.group(1)), match.group(2), hashes))
+        pins.append(LockedPin(canonicalize_name(match.group(1)), version, hashes))
     return pins
+
+
+def _wheel_version(url: str) -> str:
+    """The version in a wheel URL's file name ("" for anything else)."""
+    try:
+        return str(parse_wheel_filename(unquote(url.rsplit("/", 1)[-1].split("#", 1)[0]))[1])
+    except InvalidWheelFilename:
+        return ""
 
 
 def lock_header(profile: Profile, requirements_in: Path, source_sha256: str) -> str:
@@ -129,15 +142,30 @@ def lock_header(profile: Profile, requirements_in: Path, source_sha256: str) -> 
     )
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+LOCK_HINT = ("Pass a lock path that does not exist yet or that fcslim wrote (its header has "
+             f"`{TARGET_PREFIX}`); fcslim never replaces another file.")
+
+
+def is_fcslim_lock(path: Path) -> bool:
+    """Whether ``path`` is a lock fcslim wrote (its header names the target)."""
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            for line in handle:
+                if not line.startswith("#"):
+                    return False
+                if line.startswith(TARGET_PREFIX):
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+def check_lock_output(path: Path) -> None:
+    """Refuse a lock output fcslim may not replace (before any work is done)."""
+    check_replaceable(path, "lock file", is_fcslim_lock, LOCK_HINT)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace the lock ``path`` with ``text`` in one rename (refusing a file
+    fcslim did not write, and any input of the run)."""
+    atomic_write(path, text, role="lock file", owned=is_fcslim_lock, hint=LOCK_HINT)

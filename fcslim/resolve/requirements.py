@@ -32,9 +32,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from fcslim.core.errors import InputError, RequirementSyntaxError
+from fcslim.core.inputs import note_input
 
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
+# PEP 508's `name[extras] @ URL`: a name, never a path, comes before the "@".
+_NAMED_URL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[^\]]*\])?\s*@")
 _HASH = re.compile(r"^(sha256|sha384|sha512):[0-9a-fA-F]+$")
 
 # Options that take a value, by every spelling pip accepts.
@@ -159,7 +162,7 @@ def parse_requirements(path: Path | str) -> RequirementsFile:
 def _logical_lines(path: Path) -> list[tuple[int, str]]:
     """(first line number, text) with continuations joined and comments cut."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_text(encoding="utf-8-sig")  # pip accepts a BOM
     except UnicodeDecodeError as exc:
         raise RequirementSyntaxError(
             f"Requirement file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}).",
@@ -191,7 +194,7 @@ def _logical_lines(path: Path) -> list[tuple[int, str]]:
 
 def _header_comments(path: Path) -> list[str]:
     out = []
-    for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for text in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
         if not text.startswith("#"):
             break
         out.append(text)
@@ -218,6 +221,7 @@ def _parse_into(result: RequirementsFile, path: Path, *, constraint: bool, chain
         raise RequirementSyntaxError(f"Requirement files include each other in a cycle: {cycle}.",
                                      "Remove one of the -r lines.")
     result.files.append(resolved)
+    note_input(resolved)
     if not chain:
         result.header = _header_comments(path)
     for number, text in _logical_lines(path):
@@ -305,7 +309,9 @@ def _location(value: str, base: Path) -> str:
     """A find-links value: URLs stay, relative paths become absolute."""
     if re.match(r"^[a-z][a-z0-9+.-]*://", value) and not value.startswith("file:"):
         return value
-    return str(_local_path(value, base).resolve())
+    local = _local_path(value, base).resolve()
+    note_input(local)
+    return str(local)
 
 
 def _parse_requirement_line(path: Path, number: int, text: str) -> RequirementLine:
@@ -359,6 +365,8 @@ def _wheel_path_requirement(body: str, base: Path, where: str) -> Requirement | 
     """A bare path or URL of a wheel, as pip accepts it, turned into ``name @ URL``."""
     spec, _, marker = body.partition(";")
     spec = spec.strip()
+    if _NAMED_URL.match(spec):
+        return None  # `name @ URL` (PEP 508) names its distribution itself
     looks_local = spec.startswith((".", "/", "~")) or spec.startswith("file:") or os.sep in spec
     is_url = re.match(r"^https?://", spec) is not None
     if not (looks_local or is_url):

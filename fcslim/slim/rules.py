@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from fcslim.core.errors import InputError
+from fcslim.core.inputs import note_input
 from fcslim.core.resources import data_path
 
 KINDS = ("delete", "strip-debug", "delete-distribution")
@@ -275,6 +276,7 @@ def load_user_rules(config: Path | None = None, *, search_dir: Path | None = Non
         path = Path(config)
         if not path.is_file():
             raise SlimRuleError(f"Config file {path} does not exist.", "Pass the path of a pyproject.toml with a [tool.fcslim] table.")
+    note_input(path)
     data = _load_toml(path)
     table = data.get("tool", {}).get("fcslim", {})
     if not isinstance(table, dict):

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 from packaging import tags as ptags
 
 from fcslim.core.errors import ProfileError, UnknownRuntimeError
+from fcslim.core.inputs import note_input
 from fcslim.core.resources import data_path
 
 SUPPORTED_ARCHES = ("x86_64", "aarch64")
@@ -348,6 +349,7 @@ def load_profile(spec: str | Path | Profile) -> Profile:
                 f"Runtime profile file {text} does not exist.",
                 "Pass a built-in runtime name (see `fcslim runtimes`) or the path of a profile JSON file.",
             )
+        note_input(path)
         try:
             raw = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
