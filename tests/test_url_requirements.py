@@ -15,7 +15,7 @@ import pytest
 from fcslim.core.errors import HashMismatchError
 from fcslim.pipeline import BuildOptions, build
 from fcslim.resolve.install import InstallOptions
-from fcslim.resolve.lockfile import lock
+from fcslim.resolve.lock import lock
 from fcslim.target.profile import load_profile
 
 SIX_URL = ("https://files.pythonhosted.org/packages/b7/ce/149a00dd41f10bc29e5921b496af8b574d8413afcd5e30dfa0ed46c2cc5e/"
