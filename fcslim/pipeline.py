@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fcslim.core.errors import LoadError
+from fcslim.core.errors import LoadError, SizeLimitError
 from fcslim.core.hashing import file_sha256
 from fcslim.resolve.lock import LockResult, existing_lock_is_current, lock_text
 from fcslim.resolve.lockfile import check_lock_output, parse_pins, write_atomically
@@ -35,6 +35,7 @@ from fcslim.core.files import atomic_write
 from fcslim.core.inputs import in_run, note_input
 from fcslim.core.output import check_output_dir, staged_directory
 from fcslim.core.progress import reporter
+from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
 from fcslim.resolve.requirements import parse_requirements
 from fcslim.resolve.install import InstallOptions, InstallResult, compile_requirements, install
 from fcslim.resolve.installed import read_installed
@@ -77,6 +78,8 @@ class BuildOptions:
     max_zip: int | str | None = None
     max_unzipped: int | str | None = None
     via: str = "api"
+    disk: int | str | None = None  # the function's /tmp size (default: the profile's)
+    handler: str | None = None  # the function's own handler, wired through the split loader
     gate: bool = True
     cache: bool = True
 
@@ -93,6 +96,7 @@ class BuildResult:
     verify: Any = None  # fcslim.verify.imports.VerifyResult, when verified without slimming
     report: Any = None  # fcslim.report.measure.SizeReport
     pack: Any = None  # fcslim.pack.archive.PackResult
+    plan: Any = None  # fcslim.pack.plan.PackPlan, for --pack auto
     cached: bool = False
     cache_key: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -253,7 +257,7 @@ def _baseline_failures_warning(result: BuildResult, profile: Profile) -> None:
 
 def default_pack_output(output: Path, layout: str) -> Path:
     """``build/`` → ``build.zip`` beside it (never inside the bundle)."""
-    return output.with_name(output.name + ("" if layout == "code" else f"-{layout}") + ".zip")
+    return output.with_name(output.name + ("" if layout in ("code", "auto") else f"-{layout}") + ".zip")
 
 
 def note_build_inputs(options: BuildOptions, profile: Profile) -> None:
@@ -351,20 +355,18 @@ def build(options: BuildOptions) -> BuildResult:
     result.report.root = output
     if result.install is not None:
         result.install.dest = output
-    if options.pack_layout:
-        from fcslim.pack.archive import pack
-
-        result.pack = stages.run("pack", pack, output, pack_output, options.pack_layout, profile)
-    result.stage_seconds = stages.seconds
-    result.seconds = time.monotonic() - started
-    if options.gate:
-        from fcslim.core.errors import SizeLimitError
-        from fcslim.report.limits import check_limits
-
-        try:
-            check_limits(result.report, profile, max_zip=options.max_zip, max_unzipped=options.max_unzipped,
-                         via=options.via)
-        except SizeLimitError as exc:
-            exc.result = result  # the bundle is in place; callers may still show the report
-            raise
+    request = PackRequest(options.pack_layout, pack_output if options.pack_layout else None, options.via,
+                          options.max_zip, options.max_unzipped, options.disk, options.handler)
+    outcome = None
+    try:
+        if options.pack_layout:
+            outcome = stages.run("pack", pack_bundle, output, result.report, profile, request, gate=options.gate)
+            result.pack, result.plan = outcome.result, outcome.plan
+        result.stage_seconds = stages.seconds
+        result.seconds = time.monotonic() - started
+        if options.gate:
+            gate_bundle(result.report, profile, outcome, request)
+    except SizeLimitError as exc:
+        exc.result = result  # the bundle is in place; callers may still show the report
+        raise
     return result

@@ -1,4 +1,4 @@
-"""Manifest, s.yaml/template.yml snippets and `--from s.yaml`."""
+"""Manifest and `--from s.yaml` (snippets: tests/test_snippets.py)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from fcslim.core.errors import InputError, UnknownRuntimeError
-from fcslim.pack.handoff import (
-    build_manifest,
-    snippet,
-    read_serverless_devs,
-    required_environment,
-    s_yaml_snippet,
-    template_yml_snippet,
-)
+from fcslim.pack.handoff import build_manifest, read_serverless_devs, required_environment
 from fcslim.pack.archive import pack
 from fcslim.target.profile import load_profile
 from tests.test_pack_support import SIZES, make_bundle, write
@@ -75,26 +67,6 @@ def test_required_environment_names_missing_search_paths():
     config = {"url": None, "url_env": "DEPS", "archive": "a.deps.zip"}
     assert list(required_environment("split", FC, True, config)) == ["DEPS"]
     assert required_environment("split", FC, True, dict(config, url="https://x/a.zip")) == {}
-
-
-def test_snippets_are_valid_yaml_with_the_packs_facts(bundle, tmp_path):
-    split = pack(bundle, tmp_path / "fn.zip", "split", FC)
-    s = yaml.safe_load(s_yaml_snippet(split, name="hello", handler="main.handler", region="cn-beijing"))
-    props = s["resources"]["hello"]["props"]
-    assert s["edition"] == "3.0.0" and s["resources"]["hello"]["component"] == "fc3"
-    assert props["runtime"] == "python3.10" and props["code"] == "./fn.zip" and props["handler"] == "main.handler"
-    assert props["region"] == "cn-beijing" and "fn.deps.zip" in props["environmentVariables"]["FCSLIM_DEPS_URL"]
-    t = yaml.safe_load(template_yml_snippet(split, service="svc", name="hello"))
-    assert t["Transform"] == "Aliyun::Serverless-2018-04-03" and t["ROSTemplateFormatVersion"] == "2015-09-01"
-    fn = t["Resources"]["svc"]["hello"]
-    assert fn["Type"] == "Aliyun::Serverless::Function"
-    assert fn["Properties"]["Runtime"] == "python3.10" and fn["Properties"]["CodeUri"] == "./fn.zip"
-    assert "FCSLIM_DEPS_URL" in fn["Properties"]["EnvironmentVariables"]
-    layer = pack(bundle, tmp_path / "layer.zip", "layer", load_profile("fc-custom.debian10"))
-    s = yaml.safe_load(s_yaml_snippet(layer))
-    props = s["resources"]["my-function"]["props"]
-    assert props["runtime"] == "custom.debian10" and props["layers"][0].startswith("acs:fc:")
-    assert "environmentVariables" not in props
 
 
 FC3 = """edition: 3.0.0
@@ -165,14 +137,3 @@ def test_read_serverless_devs_errors(tmp_path):
     write(tmp_path / "empty.yaml", "edition: 3.0.0\n")
     with pytest.raises(InputError, match="no Function Compute function"):
         read_serverless_devs(tmp_path / "empty.yaml")
-
-
-def test_snippets_refuse_runtimes_that_are_not_fc(bundle, tmp_path):
-    result = pack(bundle, tmp_path / "layer.zip", "layer", AWS, manifest=False)
-    with pytest.raises(InputError, match="aws-python3.11"):
-        snippet(result, "s.yaml")
-    fc = pack(bundle, tmp_path / "code.zip", "code", FC, manifest=False)
-    assert yaml.safe_load(snippet(fc, "template.yml"))["Resources"]["my-service"]["my-function"]["Properties"][
-        "CodeUri"] == "./code.zip"
-    with pytest.raises(InputError, match="Unknown snippet format"):
-        snippet(fc, "serverless.yml")

@@ -11,6 +11,8 @@ from fcslim.core import progress
 from fcslim.pipeline import BuildOptions, build
 from fcslim.core.errors import InputError, SizeLimitError
 from fcslim.core.progress import reporter
+from fcslim.pack.snippets import next_steps
+from fcslim.report.limits import format_size
 from fcslim.report.render import render_text
 from fcslim.resolve.install import InstallOptions
 from fcslim.target.profile import load_profile
@@ -70,8 +72,16 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
 @slim_options
 @gate_options
 @click.option("--no-gate", is_flag=True, help="Do not fail when the bundle is over a size limit.")
-@click.option("--pack", "pack_layout", type=click.Choice(["code", "layer", "split"]),
-              help="Also pack the bundle into a deterministic zip in this layout.")
+@click.option("--pack", "pack_layout", type=click.Choice(["auto", "code", "layer", "split"]),
+              help="Also pack the bundle: auto plans the fewest zips that fit the runtime (the code zip alone, "
+                   "else the heaviest distributions in layers, else the split layout fetched at cold start); "
+                   "each zip is gated against its own limit.")
+@click.option("--handler", metavar="MODULE.FUNCTION", default=None,
+              help="Your function's handler (index.handler): the split loader calls it, and the snippets and next "
+                   "steps name it.")
+@click.option("--disk", metavar="SIZE", default=None,
+              help="The function's /tmp size for the split layout (default: the runtime's, FC and Lambda 512MB; "
+                   "up to 10GB).")
 @click.option("--pack-output", type=click.Path(path_type=Path, dir_okay=False),
               help="Where --pack writes its zip (default: beside the output, e.g. build.zip).")
 @click.option("--no-cache", is_flag=True, help="Build from scratch: neither use nor fill the bundle cache.")
@@ -82,7 +92,7 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
 def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url, find_links, no_index,
             allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, no_slim, keep, remove, config,
             skip_rules, python, no_verify, compile_, drop_sources, invalidation_mode, max_zip, max_unzipped, via,
-            no_gate, pack_layout, pack_output, no_cache, as_json, quiet, verbose, debug) -> None:
+            no_gate, pack_layout, handler, disk, pack_output, no_cache, as_json, quiet, verbose, debug) -> None:
     """Build the bundle for REQUIREMENTS (a requirements.txt, or a lock from
     `fcslim lock`) for the target runtime into --output: install wheels chosen
     for the runtime (markers, Requires-Python and tags judged for it, not this
@@ -116,6 +126,8 @@ def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url
         max_zip=max_zip,
         max_unzipped=max_unzipped,
         via=via,
+        disk=disk,
+        handler=handler,
         gate=not no_gate,
         cache=not no_cache,
     )
@@ -123,9 +135,9 @@ def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url
         result = build(options)
     except SizeLimitError as exc:
         if getattr(exc, "result", None) is not None:
-            _render(exc.result, as_json)
+            _render(exc.result, as_json, handler)
         raise
-    _render(result, as_json)
+    _render(result, as_json, handler)
 
 
 def build_summary(result) -> dict:
@@ -151,10 +163,12 @@ def build_summary(result) -> dict:
         "slim": records.get("slim"),
         "report": records.get("report"),
         "archives": [a.to_dict() for a in result.pack.archives] if result.pack is not None else [],
+        "artifacts": [a.artifact_dict() for a in result.pack.archives] if result.pack is not None else [],
+        "plan": result.plan.to_dict() if result.plan is not None else None,
     }
 
 
-def _render(result, as_json: bool) -> None:
+def _render(result, as_json: bool, handler: str | None = None) -> None:
     report = result.report
     if as_json:
         click.echo(json.dumps(build_summary(result), indent=2))
@@ -173,7 +187,7 @@ def _render(result, as_json: bool) -> None:
             click.echo(f"  {lib.path}  {lib.package} {lib.version}  ({lib.license})")
     if result.slim is not None:
         s = result.slim
-        click.echo(f"slimmed {s.before_bytes / 1e6:.1f} MB -> {s.after_bytes / 1e6:.1f} MB")
+        click.echo(f"slimmed {format_size(s.before_bytes)} -> {format_size(s.after_bytes)}")
         for rb in s.rolled_back:
             click.echo(f"  rolled back {len(rb.files)} files of rule {rb.rule}: removing them broke "
                        f"{', '.join(rb.modules)}")
@@ -185,6 +199,11 @@ def _render(result, as_json: bool) -> None:
     click.echo(render_text(report).rstrip())
     if result.pack is not None:
         for archive in result.pack.archives:
-            click.echo(f"packed {archive.role}: {archive.path}")
+            limit = f" (limit {format_size(archive.limit_bytes)})" if archive.limit_bytes else ""
+            click.echo(f"packed {archive.role}: {archive.path}  {format_size(archive.size)} zipped, "
+                       f"{format_size(archive.unzipped_bytes)} unzipped{limit}")
     if result.lock and not result.lock.reused:
         click.echo(f"lock written: {result.lock.output}")
+    if result.pack is not None and all(a.ok for a in result.pack.archives):
+        for line in next_steps(result.pack, handler=handler):
+            click.echo(line)

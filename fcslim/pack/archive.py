@@ -342,10 +342,27 @@ class Archive:
     size: int
     entries: int
     unzipped_bytes: int
+    # Where it is unpacked (the code root, the layer root, or "url" for the
+    # split layout's dependency zip) and the limit it is gated against
+    # (fcslim.pack.artifacts.assign_limits); None until assigned.
+    mount: str | None = None
+    limit_bytes: int | None = None
+    limit_name: str | None = None
+    measured_bytes: int | None = None  # what is compared with the limit
+
+    @property
+    def ok(self) -> bool:
+        return self.limit_bytes is None or (self.measured_bytes or self.size) <= self.limit_bytes
 
     def to_dict(self) -> dict:
         return {"path": str(self.path), "name": self.path.name, "role": self.role, "sha256": self.sha256,
                 "size": self.size, "entries": self.entries, "unzipped_bytes": self.unzipped_bytes}
+
+    def artifact_dict(self) -> dict:
+        """The entry of ``"artifacts"`` in `fcslim resolve --json`."""
+        return {"path": str(self.path), "kind": self.role, "mount": self.mount, "zipped_bytes": self.size,
+                "unzipped_bytes": self.unzipped_bytes, "limit_bytes": self.limit_bytes, "limit": self.limit_name,
+                "sha256": self.sha256}
 
 
 @dataclass
@@ -360,6 +377,8 @@ class PackResult:
     deps_config: dict | None = None
     manifest_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    # "layers" (--pack auto): layer zip name → the bundle paths it holds
+    layer_files: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def skipped_links(self) -> list[SkippedLink]:
@@ -380,7 +399,7 @@ def deps_archive_path(output: Path) -> Path:
     return output.with_name(f"{stem}.deps.zip")
 
 
-def _user_code_members(code_dir: Path, reserved: set[str]) -> list[ZipMember]:
+def user_code_members(code_dir: Path, reserved: set[str]) -> list[ZipMember]:
     listing = list_tree(code_dir)
     members = []
     for f in listing.files:
@@ -406,6 +425,7 @@ def pack(
     level: int = COMPRESS_LEVEL,
     manifest: bool = True,
     reporter=None,
+    handler: str | None = None,
 ) -> PackResult:
     """Pack bundle ``root`` into ``output`` in ``layout``.
 
@@ -413,7 +433,9 @@ def pack(
     added at the root of the code zip (``code`` and ``split`` layouts).  For
     ``split``, the dependency zip goes to ``deps_output`` (default
     ``<output stem>.deps.zip``) and the loader reads its URL from ``$url_env``
-    at cold start, or ``deps_url`` when given.  ``manifest`` writes
+    at cold start, or ``deps_url`` when given; ``handler`` (``index.handler``)
+    is the function's own handler, which the loader's ``fcslim_loader.handler``
+    calls once the dependencies are in place.  ``manifest`` writes
     ``<output>.manifest.json`` (see :mod:`fcslim.pack.handoff`).
     """
     from fcslim.core.progress import reporter as current_reporter
@@ -438,14 +460,14 @@ def pack(
         if layout in ("code", "layer"):
             members = members_from_tree(listing, layout)
             if code_dir is not None:
-                members += _user_code_members(Path(code_dir), {m.name for m in members})
+                members += user_code_members(Path(code_dir), {m.name for m in members})
             with rep.bar(sum(m.size for m in members), "compress") as bar:
                 archive = write_zip(members, output, date_epoch=epoch, level=level, progress=bar)
             archive.role = layout
             result.archives.append(archive)
         else:
             _pack_split(result, output, profile, Path(deps_output) if deps_output else deps_archive_path(output),
-                        deps_url, url_env, epoch, level, Path(code_dir) if code_dir else None, rep)
+                        deps_url, url_env, epoch, level, Path(code_dir) if code_dir else None, rep, handler)
         if manifest:
             from fcslim.pack.handoff import manifest_path, write_manifest
 
@@ -454,7 +476,7 @@ def pack(
 
 
 def _pack_split(result: PackResult, output: Path, profile, deps_output: Path, deps_url, url_env,
-                epoch: int, level: int, code_dir: Path | None, rep) -> None:
+                epoch: int, level: int, code_dir: Path | None, rep, handler: str | None = None) -> None:
     from fcslim.pack import loader
 
     listing = result.listing
@@ -467,7 +489,8 @@ def _pack_split(result: PackResult, output: Path, profile, deps_output: Path, de
     if note:
         result.notes.append(note)
         rep.warn(note)
-    config = loader.deps_config(deps, preload=order, url=deps_url, url_env=url_env, preload_source=source)
+    config = loader.deps_config(deps, preload=order, url=deps_url, url_env=url_env, preload_source=source,
+                                handler=handler)
     result.deps_config = config
     config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
     source_bytes = loader.loader_source().encode()
@@ -476,7 +499,7 @@ def _pack_split(result: PackResult, output: Path, profile, deps_output: Path, de
         ZipMember(loader.CONFIG_NAME, len(config_bytes), data=config_bytes),
     ]
     if code_dir is not None:
-        code_members += _user_code_members(code_dir, {m.name for m in code_members})
+        code_members += user_code_members(code_dir, {m.name for m in code_members})
     code = write_zip(code_members, output, date_epoch=epoch, level=level)
     code.role = "code"
     result.archives.extend([code, deps])

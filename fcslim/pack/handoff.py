@@ -6,9 +6,7 @@
   (bundle path, path in the zip, size, SHA-256), links left out, installed
   distributions, fetched system libraries, where the zip is unpacked on the
   target and the environment variables the function needs.
-* :func:`s_yaml_snippet` and :func:`template_yml_snippet`: ready-to-paste
-  fragments for a Serverless Devs ``s.yaml`` (fc3 component) and a Funcraft
-  ``template.yml`` (``Aliyun::Serverless-2018-04-03``).
+* snippets for deploy tools live in :mod:`fcslim.pack.snippets`.
 * :func:`read_serverless_devs`: ``--from s.yaml``: the function's runtime
   (mapped to an fcslim profile) and code directory from a Serverless Devs
   project (fc3 ``resources.<name>.props`` or the older fc component's
@@ -27,7 +25,6 @@ from fcslim.core.files import atomic_write
 from fcslim.core.inputs import note_input
 
 MANIFEST_SCHEMA = "fcslim.manifest/1"
-SNIPPET_FORMATS = ("s.yaml", "template.yml")
 
 
 # -- manifest --------------------------------------------------------------
@@ -60,6 +57,8 @@ def install_locations(layout: str, profile) -> dict[str, str | None]:
         return {"python": None, "libraries": None}
     if layout == "layer":
         return {"python": f"{profile.layer_root}/python", "libraries": f"{profile.layer_root}/lib"}
+    if layout == "layers":  # --pack auto: the heaviest distributions in layers, the rest and lib/ in the code zip
+        return {"python": f"{profile.code_root} and {profile.layer_root}/python", "libraries": f"{profile.code_root}/lib"}
     if layout == "split":
         return {"python": "/tmp/fcslim-deps-<sha256> (unpacked at cold start)",
                 "libraries": "preloaded by fcslim_loader"}
@@ -77,8 +76,10 @@ def required_environment(layout: str, profile, has_libraries: bool, deps_config:
     if profile is None:
         return env
     where = install_locations(layout, profile)
-    if where["python"] not in profile.python_path:
-        env["PYTHONPATH"] = ":".join([*profile.python_path, where["python"]])
+    pythons = [profile.code_root, f"{profile.layer_root}/python"] if layout == "layers" else [where["python"]]
+    missing = [p for p in pythons if p not in profile.python_path]
+    if missing:
+        env["PYTHONPATH"] = ":".join([*profile.python_path, *missing])
     if has_libraries and where["libraries"] not in profile.library_path:
         env["LD_LIBRARY_PATH"] = ":".join([*profile.library_path, where["libraries"]])
     return env
@@ -91,9 +92,12 @@ def build_manifest(result) -> dict:
 
     root = Path(result.root)
     profile = result.profile
-    zip_layout = "code" if result.layout == "split" else result.layout
-    files = [{"path": f.path, "archive_path": archive_name(f.path, zip_layout), "size": f.size,
-              "sha256": _sha256(f.source), "executable": f.executable,
+    zip_layout = "code" if result.layout in ("split", "layers") else result.layout
+    layer_of = {p: name for name, paths in result.layer_files.items() for p in paths}
+    files = [{"path": f.path,
+              "archive_path": archive_name(f.path, "layer" if f.path in layer_of else zip_layout),
+              **({"archive": layer_of[f.path]} if f.path in layer_of else {}),
+              "size": f.size, "sha256": _sha256(f.source), "executable": f.executable,
               **({"link": f.link} if f.link else {})} for f in result.listing.files]
     has_libraries = any(f.path.startswith("lib/") for f in result.listing.files)
     libraries = _record(root, "libraries.json")
@@ -150,88 +154,6 @@ def write_manifest(result, path: str | os.PathLike) -> Path:
         raise PackError(f"Cannot write the manifest {path} ({exc}).", "Check that its directory is writable.") from exc
 
 
-# -- snippets --------------------------------------------------------------
-
-def fc_runtime_name(profile) -> str:
-    """FC's name of a built-in FC profile: fc-python3.10 → python3.10."""
-    name = getattr(profile, "name", "") or ""
-    return name[3:] if name.startswith("fc-") else name
-
-
-def _q(value: str) -> str:
-    # A JSON string is a valid YAML double-quoted scalar.
-    return json.dumps(value)
-
-
-def _archives(result) -> tuple[str, str | None]:
-    main = next(a for a in result.archives if a.role in ("code", "layer"))
-    deps = next((a for a in result.archives if a.role == "deps"), None)
-    return main.path.name, deps.path.name if deps else None
-
-
-def s_yaml_snippet(result, *, name: str = "my-function", handler: str = "index.handler",
-                   region: str = "cn-hangzhou") -> str:
-    """A Serverless Devs s.yaml (edition 3.0.0, fc3 component) fragment for ``result``."""
-    main, deps = _archives(result)
-    env = required_environment(result.layout, result.profile,
-                               any(f.path.startswith("lib/") for f in result.listing.files), result.deps_config)
-    lines = [f"# fcslim {result.layout} pack for Serverless Devs (fc3); merge into your s.yaml.",
-             "edition: 3.0.0", "resources:", f"  {name}:", "    component: fc3", "    props:",
-             f"      region: {_q(region)}", f"      functionName: {_q(name)}",
-             f"      runtime: {_q(fc_runtime_name(result.profile))}", f"      handler: {_q(handler)}"]
-    if result.layout == "layer":
-        lines += ["      code: ./code   # your function code; the dependencies come from the layer",
-                  "      layers:",
-                  f"        # publish {main} as a layer, then put its ARN here:",
-                  "        - acs:fc:<region>:<account-id>:layers/<layer-name>/versions/<version>"]
-    else:
-        lines.append(f"      code: {_q('./' + main)}")
-    if result.layout == "split":
-        lines.append(f"      # upload {deps} to OSS and give the function its URL (presigned, or public HTTPS):")
-    if env:
-        lines.append("      environmentVariables:")
-        lines += [f"        {k}: {_q(v)}" for k, v in env.items()]
-    return "\n".join(lines) + "\n"
-
-
-def template_yml_snippet(result, *, service: str = "my-service", name: str = "my-function",
-                         handler: str = "index.handler") -> str:
-    """A Funcraft template.yml (Aliyun::Serverless-2018-04-03) fragment."""
-    main, deps = _archives(result)
-    env = required_environment(result.layout, result.profile,
-                               any(f.path.startswith("lib/") for f in result.listing.files), result.deps_config)
-    lines = [f"# fcslim {result.layout} pack for Funcraft; merge into your template.yml.",
-             "ROSTemplateFormatVersion: '2015-09-01'", "Transform: 'Aliyun::Serverless-2018-04-03'", "Resources:",
-             f"  {service}:", "    Type: 'Aliyun::Serverless::Service'", f"    {name}:",
-             "      Type: 'Aliyun::Serverless::Function'", "      Properties:",
-             f"        Handler: {_q(handler)}", f"        Runtime: {_q(fc_runtime_name(result.profile))}"]
-    if result.layout == "layer":
-        lines += ["        CodeUri: ./code", "        Layers:", f"          # publish {main} as a layer, then its ARN:",
-                  "          - acs:fc:<region>:<account-id>:layers/<layer-name>/versions/<version>"]
-    else:
-        lines.append(f"        CodeUri: {_q('./' + main)}")
-    if result.layout == "split":
-        lines.append(f"        # upload {deps} to OSS and give the function its URL (presigned, or public HTTPS):")
-    if env:
-        lines.append("        EnvironmentVariables:")
-        lines += [f"          {k}: {_q(v)}" for k, v in env.items()]
-    return "\n".join(lines) + "\n"
-
-
-def snippet(result, fmt: str, **options) -> str:
-    """The ``fmt`` ("s.yaml" or "template.yml") fragment for ``result``."""
-    provider = getattr(result.profile, "provider", None)
-    if fmt in SNIPPET_FORMATS and provider != "fc":
-        name = getattr(result.profile, "name", None)
-        raise InputError(f"{fmt} snippets deploy to Alibaba Cloud Function Compute, but the pack is for {name} "
-                         f"(provider {provider}).", "Pack for an fc-* runtime, or leave out --snippet.")
-    if fmt == "s.yaml":
-        return s_yaml_snippet(result, **options)
-    if fmt == "template.yml":
-        return template_yml_snippet(result, **{k: v for k, v in options.items() if k != "region"})
-    raise InputError(f"Unknown snippet format {fmt!r}.", f"Use one of {', '.join(SNIPPET_FORMATS)}.")
-
-
 # -- reading a Serverless Devs project -------------------------------------
 
 @dataclass(frozen=True)
@@ -256,7 +178,7 @@ def profile_for_fc_runtime(runtime: str, where: str = "s.yaml") -> str:
     profiles = builtin_profiles()
     if candidate in profiles:
         return candidate
-    known = sorted(fc_runtime_name(p) for p in profiles.values() if p.provider == "fc")
+    known = sorted(p.provider_runtime or p.name for p in profiles.values() if p.provider == "fc")
     raise UnknownRuntimeError(
         f"{where} names the FC runtime {runtime!r}, which fcslim has no profile for.",
         f"Use one of {', '.join(known)} in {where}, or pass --runtime with a profile file.",

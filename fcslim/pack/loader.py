@@ -16,6 +16,10 @@ from ``fcslim_deps.json``:
                  after the process starts
 ``preload_order`` how that order was computed: "libgraph" (from DT_NEEDED
                  resolution) or "lexical" (fallback, see :func:`preload_order`)
+``handler``      the function's own handler ("index.handler"), when packed
+                 with one: the runtime then calls ``fcslim_loader.handler``
+                 (and ``fcslim_loader.initializer`` as the instance's
+                 initializer), which load the dependencies and call it
 
 At cold start the loader unpacks into ``$FCSLIM_DEPS_TMP`` (default /tmp) as
 ``fcslim-deps-<sha256>``; instances sharing /tmp take turns through
@@ -46,9 +50,9 @@ def loader_source() -> str:
 
 
 def deps_config(archive, *, preload: list[str], url: str | None = None, url_env: str = DEFAULT_URL_ENV,
-                preload_source: str | None = None) -> dict:
+                preload_source: str | None = None, handler: str | None = None) -> dict:
     """The ``fcslim_deps.json`` for dependency zip ``archive`` (a pack.Archive)."""
-    return {
+    config = {
         "schema": DEPS_SCHEMA,
         "archive": archive.path.name,
         "sha256": archive.sha256,
@@ -59,6 +63,9 @@ def deps_config(archive, *, preload: list[str], url: str | None = None, url_env:
         "preload": list(preload),
         "preload_order": preload_source,
     }
+    if handler is not None:
+        config["handler"] = handler
+    return config
 
 
 def _preload_candidates(root: Path, paths: Iterable[str]) -> list[str]:

@@ -21,10 +21,15 @@
 #      the process starts: a library already loaded is found by its soname;
 #   6. runs the find_library/data-file hook `fcslim fetch` left in the tree.
 #
+# Packed with `--handler index.handler`, the function's handler is
+# `fcslim_loader.handler` (and `fcslim_loader.initializer` its initializer):
+# it loads the dependencies, then calls index.handler(event, context).
+#
 # Runs on the target: Python 3.6 or newer, standard library only.
 
 import errno
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -303,6 +308,39 @@ def load(config_path=None, tmp_dir=None):
         run_fetch_hook(base)
         _loaded[key] = base
         return base
+
+
+_user_handler = {}
+
+
+def _resolve_handler(config):
+    spec = config.get("handler") or os.environ.get("FCSLIM_HANDLER")
+    if not spec or "." not in spec:
+        raise DependencyLoadError(
+            "fcslim loader: no handler to call: pack with `--handler module.function` (or set FCSLIM_HANDLER) "
+            "to name the function's own handler, e.g. index.handler.")
+    if spec in _user_handler:
+        return _user_handler[spec]
+    module_name, _, attribute = spec.rpartition(".")
+    function = getattr(importlib.import_module(module_name), attribute, None)
+    if not callable(function):
+        raise DependencyLoadError("fcslim loader: %s has no function %r (handler %s)."
+                                  % (module_name, attribute, spec))
+    _user_handler[spec] = function
+    return function
+
+
+def initializer(context=None):
+    """The instance initializer: download, verify, unpack and preload once,
+    with the initializer's own timeout, before the first event."""
+    load()
+
+
+def handler(event, context=None):
+    """The runtime's handler (``fcslim_loader.handler``): makes sure the
+    dependencies are loaded, then calls the function's own handler."""
+    load()
+    return _resolve_handler(read_config())(event, context)
 
 
 # fcslim keeps this file as fcslim/pack/loader_template.py and copies it verbatim;

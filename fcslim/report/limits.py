@@ -147,15 +147,60 @@ def check_limits(report, profile=None, max_zip: int | str | None = None, max_unz
         parts.append(f"{format_size(check.measured_bytes)} {check.label}, over {whose} of "
                      f"{format_size(check.limit_bytes)} by {format_size(-check.headroom_bytes)}")
     zipped = any(c.name.startswith("zipped") for c in over)
+    raise SizeLimitError(
+        f"The bundle {report.root} is {'; and '.join(parts)}. {biggest_contributors(report, zipped, top)}",
+        "Slim it (`fcslim slim`), drop or replace the biggest dependencies, ship them as a layer or with the "
+        "split layout (`fcslim pack --layout split`, fetched from OSS/S3 at cold start), or raise the limit "
+        "with --max-zip/--max-unzipped if the runtime allows more.",
+    )
+
+
+def biggest_contributors(report, zipped: bool = True, top: int = 5) -> str:
+    """``Biggest contributors (zipped): tensorflow 243.3 MiB, …; largest files: …``."""
     measure = "deflated" if zipped else "bytes"
     biggest = sorted(report.distributions, key=lambda d: getattr(d, measure), reverse=True)[:top]
     contributors = ", ".join(f"{d.name} {format_size(getattr(d, measure))}" for d in biggest)
     files = ", ".join(f"{f.path} {format_size(getattr(f, measure))}"
                       for f in sorted(report.files, key=lambda f: getattr(f, measure), reverse=True)[:3])
+    return f"Biggest contributors{' (zipped)' if zipped else ''}: {contributors}; largest files: {files}."
+
+
+ARTIFACT_LIMITS = {
+    "zipped": "the code zip uploaded through the API",
+    "zipped_oss": "the code zip uploaded through object storage",
+    "max_zip": "the --max-zip limit",
+    "layer_zipped": "one layer's zip",
+    "disk": "the function's disk (/tmp), which holds the download and the unpacked tree",
+}
+
+
+def check_artifacts(archives, profile=None, *, unzipped_limit: int | None = None, report=None) -> None:
+    """Gate every written artifact (:class:`fcslim.pack.archive.Archive` with
+    its limit assigned) against its own limit, and the code zip and layers
+    together against ``unzipped_limit`` (Lambda's 250 MB for all of them);
+    :class:`SizeLimitError` names each one that is over (and, given the
+    bundle's size ``report``, its biggest contributors)."""
+    runtime = getattr(profile, "name", None) or "the runtime"
+    parts = []
+    for a in archives:
+        if a.ok:
+            continue
+        measured = a.measured_bytes if a.measured_bytes is not None else a.size
+        what = "needed" if a.limit_name == "disk" else "zipped"
+        parts.append(f"{a.path.name} ({a.role}) is {format_size(measured)} {what}, over {runtime}'s "
+                     f"{format_size(a.limit_bytes)} for {ARTIFACT_LIMITS.get(a.limit_name or '', a.limit_name)} "
+                     f"by {format_size(measured - a.limit_bytes)}")
+    unpacked = sum(a.unzipped_bytes for a in archives if a.role in ("code", "layer"))
+    if unzipped_limit is not None and unpacked > unzipped_limit:
+        parts.append(f"the code zip and layers unpack to {format_size(unpacked)}, over {runtime}'s "
+                     f"{format_size(unzipped_limit)} for all of them together")
+    if not parts:
+        return
+    disk = any(a.limit_name == "disk" and not a.ok for a in archives)
     raise SizeLimitError(
-        f"The bundle {report.root} is {'; and '.join(parts)}. "
-        f"Biggest contributors{' (zipped)' if zipped else ''}: {contributors}; largest files: {files}.",
-        "Slim it (`fcslim slim`), drop or replace the biggest dependencies, ship them as a layer or with the "
-        "split layout (`fcslim pack --layout split`, fetched from OSS/S3 at cold start), or raise the limit "
-        "with --max-zip/--max-unzipped if the runtime allows more.",
+        "; ".join(parts) + "." + (f" {biggest_contributors(report)}" if report is not None else ""),
+        ("Give the function a bigger disk (--disk, up to the runtime's maximum), " if disk else "")
+        + "let fcslim choose a layout that fits (--pack auto: the code zip alone, layers, or the split layout "
+          "fetched at cold start), upload through object storage (--via oss) where the runtime allows it, or "
+          "replace the biggest dependencies (`fcslim report` lists lighter equivalents).",
     )

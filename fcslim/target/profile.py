@@ -44,11 +44,33 @@ class DebianSource:
 
 @dataclass(frozen=True)
 class Limits:
-    """Size limits of a runtime, in bytes; ``None`` when the runtime has none."""
+    """Size limits of a runtime, in bytes (``layers`` is a count); ``None``
+    when the runtime has none.  ``data/runtimes.json`` cites the provider's
+    pages for each number.
+
+    ``zipped_bytes``        the code zip uploaded through the API
+    ``zipped_bytes_oss``    the code zip uploaded through object storage
+    ``unzipped_bytes``      code and every layer unpacked, together (Lambda)
+    ``layers``              how many layers a function may use (0: none)
+    ``layer_zipped_bytes``  one layer's zip
+    ``disk_bytes``          the writable /tmp a function gets by default
+    ``disk_bytes_max``      the largest /tmp it can be configured with
+    """
 
     zipped_bytes: int | None = None
     zipped_bytes_oss: int | None = None
     unzipped_bytes: int | None = None
+    layers: int | None = None
+    layer_zipped_bytes: int | None = None
+    disk_bytes: int | None = None
+    disk_bytes_max: int | None = None
+
+    def to_dict(self) -> dict[str, int | None]:
+        return {name: getattr(self, name) for name in LIMIT_FIELDS}
+
+
+LIMIT_FIELDS = ("zipped_bytes", "zipped_bytes_oss", "unzipped_bytes", "layers", "layer_zipped_bytes",
+                "disk_bytes", "disk_bytes_max")
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,9 @@ class Profile:
     library_path: tuple[str, ...]
     limits: Limits = field(default_factory=Limits)
     source: str = "built-in"
+    # The provider's own name of the runtime (FC "python3.10", Lambda
+    # "python3.12"), for deploy configuration; None when it has none.
+    provider_runtime: str | None = None
 
     # -- derived facts ---------------------------------------------------
     @property
@@ -190,11 +215,8 @@ class Profile:
             "layer_root": self.layer_root,
             "python_path": list(self.python_path),
             "library_path": list(self.library_path),
-            "limits": {
-                "zipped_bytes": self.limits.zipped_bytes,
-                "zipped_bytes_oss": self.limits.zipped_bytes_oss,
-                "unzipped_bytes": self.limits.unzipped_bytes,
-            },
+            "limits": self.limits.to_dict(),
+            "provider_runtime": self.provider_runtime,
             "source": self.source,
         }
 
@@ -289,17 +311,24 @@ def profile_from_dict(name: str, raw: Mapping[str, Any], source: str = "built-in
     if not isinstance(limits_raw, Mapping):
         raise _field_error(where, "limits", "must be an object")
     limits = {}
-    for key in ("zipped_bytes", "zipped_bytes_oss", "unzipped_bytes"):
+    for key in LIMIT_FIELDS:
         value = limits_raw.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-            raise _field_error(where, f"limits.{key}", "must be a positive number of bytes or null")
+        floor = 0 if key == "layers" else 1  # a runtime may allow no layers
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < floor):
+            what = "a whole number of layers (0 or more)" if key == "layers" else "a positive number of bytes"
+            raise _field_error(where, f"limits.{key}", f"must be {what} or null")
         limits[key] = value
+    if limits["disk_bytes"] and limits["disk_bytes_max"] and limits["disk_bytes"] > limits["disk_bytes_max"]:
+        raise _field_error(where, "limits.disk_bytes", "is larger than limits.disk_bytes_max")
     unknown = set(limits_raw) - set(limits)
     if unknown:
         raise _field_error(where, "limits", f"has unknown keys {sorted(unknown)}")
     system_image = raw.get("system_image", f"debian{deb.get('version', '')}-minbase")
     if not isinstance(system_image, str):
         raise _field_error(where, "system_image", "must be a string")
+    provider_runtime = raw.get("provider_runtime")
+    if provider_runtime is not None and (not isinstance(provider_runtime, str) or not provider_runtime):
+        raise _field_error(where, "provider_runtime", "must be the provider's runtime name (e.g. 'python3.10') or null")
     return Profile(
         name=name,
         description=raw["description"],
@@ -324,6 +353,7 @@ def profile_from_dict(name: str, raw: Mapping[str, Any], source: str = "built-in
         library_path=tuple(lib_path),
         limits=Limits(**limits),
         source=source,
+        provider_runtime=provider_runtime,
     )
 
 
@@ -365,3 +395,31 @@ def load_profile(spec: str | Path | Profile) -> Profile:
         f"Unknown runtime '{text}'.",
         f"{hint}Valid runtimes: {', '.join(builtins)}; or pass the path of a profile JSON file.",
     )
+
+
+def bundle_profile(root: str | Path) -> Profile | None:
+    """The profile a bundle was built for, from its ``.fcslim/install.json``
+    (written by `fcslim resolve`); None when the bundle has no such record.
+    A record that cannot be read as a profile is a :class:`ProfileError`."""
+    record = Path(root) / ".fcslim" / "install.json"
+    if not record.is_file():
+        return None
+    try:
+        raw = json.loads(record.read_text()).get("profile")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ProfileError(f"The bundle record {record} is not readable JSON ({exc}).",
+                           "Build the bundle again with `fcslim resolve`, or pass --runtime.") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        return None
+    body = {k: v for k, v in raw.items() if k not in ("name", "source")}
+    source = raw.get("source") if isinstance(raw.get("source"), str) else "built-in"
+    return profile_from_dict(raw["name"], body, source=source or "built-in")
+
+
+def runtime_for(runtime: str | None, root: str | Path | None = None, default: str = "fc-python3.10") -> Profile:
+    """``--runtime`` when given, else the runtime in the bundle's own record,
+    else ``default``: what every verb that reads a bundle uses."""
+    if runtime:
+        return load_profile(runtime)
+    recorded = bundle_profile(root) if root is not None else None
+    return recorded if recorded is not None else load_profile(default)
