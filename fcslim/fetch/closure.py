@@ -34,6 +34,7 @@ from fcslim.elf.facts import is_elf, read_elf, scan_tree
 from fcslim.elf.findings import MissingLibrary
 from fcslim.elf.graph import LibraryReport, analyse
 from fcslim.elf.policy import system_libraries
+from fcslim.fetch.codeneeds import CodeNeeds, code_needs
 from fcslim.fetch.hook import SHIM_NAME, HookConfig, is_own_hook, write_hook
 from fcslim.fetch.placement import OpenPackages, place_library
 from fcslim.fetch.record import (EnvSetting, FetchedDataFile, FetchedLibrary, FetchResult, previous_records, read_record,
@@ -91,6 +92,7 @@ def fetch_missing(
     keyring: Path | None = None,
     strict: bool = True,
     shim: bool = True,
+    read_code: bool = True,
 ) -> FetchResult:
     """Fetch every library the bundle at ``root`` misses on ``profile`` from
     the profile's Debian release (``mirror`` overrides its mirror), closed over
@@ -100,7 +102,9 @@ def fetch_missing(
     With ``strict`` (the default) a soname no package provides raises
     :class:`fcslim.debian.archive.NoPackageError` after the record is written,
     naming the soname and what needs it; a fetched library that cannot load on
-    the target raises :class:`DebianError`.
+    the target raises :class:`DebianError`.  With ``read_code`` the installed
+    Python code is read for libraries it opens by a literal name
+    (:mod:`fcslim.fetch.codeneeds`); those it cannot find are reported only.
     """
     root = Path(root)
     if not root.is_dir():
@@ -123,10 +127,13 @@ def fetch_missing(
     packages = OpenPackages(release, profile)
 
     files = scan_tree(root)
+    from_code = code_needs(root, files, system, release) if read_code else CodeNeeds()
     try:
         for _round in range(MAX_ROUNDS):
             report = analyse(root, profile, files)
             todo = [m for m in report.missing if m.soname not in attempted]
+            todo += [MissingLibrary(s, n) for s, n in sorted(from_code.wanted.items())
+                     if s not in attempted and s not in {m.soname for m in todo}]
             if not todo:
                 break
             new_files = []
@@ -145,7 +152,11 @@ def fetch_missing(
                 try:
                     location = release.locate(missing.soname)
                 except NoPackageError:
-                    unresolved[missing.soname] = missing.needed_by
+                    if all(n.startswith("code:") for n in missing.needed_by):
+                        for needer in missing.needed_by:
+                            from_code.unresolved.setdefault(needer[5:], []).append(missing.soname)
+                    else:
+                        unresolved[missing.soname] = missing.needed_by
                     continue
                 record = place_library(root, lib_dir, profile, location, packages, missing.needed_by)
                 fetched[missing.soname] = record
@@ -179,7 +190,8 @@ def fetch_missing(
     ]
     fetched_paths = {rec.path for rec in final}
 
-    hook.find_library = dlopen_served(report, fetched_paths)
+    hook.find_library = dlopen_served(report, fetched_paths) or any(
+        n.startswith("code:") for rec in final for n in rec.needed_by)
     hooks: list[str] = []
     if shim and hook.wanted:
         hooks, hook_notes = write_hook(root, hook)
@@ -203,8 +215,13 @@ def fetch_missing(
         authentication=(release.authentication() if attempted
                         else read_record(root).get("debian", {}).get("authentication", {}) if final else {}),
         warnings=release.warnings, notes=notes, hook_env=sorted(hook.env, key=lambda s: s.name),
-        hook_templates=hook.templates,
+        hook_templates=hook.templates, code_needs=from_code.found, code_unresolved=from_code.unresolved,
     )
+    if from_code.unresolved:
+        listed = "; ".join(f"{dist}: {', '.join(names)}" for dist, names in sorted(from_code.unresolved.items()))
+        result.warnings.append(
+            f"Code opens libraries by name that neither the bundle, {profile.name} nor Debian "
+            f"{release.release} provides (features that need them will fail): {listed}.")
     write_record(result)
     if strict:
         if missing:

@@ -21,16 +21,15 @@ RECORD_NAME = "libraries.json"
 
 @dataclass(frozen=True)
 class EnvSetting:
-    """One variable the hook sets: bundle-relative ``paths`` (joined with
-    ``separator``), each found beside the hook or one level up (a layer's
-    ``lib/`` sits beside ``python/``); ``format`` wraps the joined value
-    (``-sICCProfilesDir={}``)."""
+    """One variable the start-up hook sets: bundle-relative ``paths`` (joined
+    with ``separator``), each found beside the hook or one level up (a layer's
+    ``lib/`` sits beside ``python/``); a ``format`` other than ``{}`` takes the
+    paths in order instead (``-sICCProfilesDir={}/ -sGenericResourceDir={}/``)."""
 
     name: str
     paths: tuple[str, ...]
     separator: str = ":"
     format: str = "{}"
-    trailing_slash: bool = False
 
     def to_config(self) -> dict:
         config: dict = {"paths": list(self.paths)}
@@ -38,14 +37,13 @@ class EnvSetting:
             config["separator"] = self.separator
         if self.format != "{}":
             config["format"] = self.format
-        if self.trailing_slash:
-            config["trailing_slash"] = True
         return config
 
     def describe(self) -> str:
         """The value as bundle-relative paths, for records and messages."""
-        joined = self.separator.join(p + ("/" if self.trailing_slash else "") for p in self.paths)
-        return self.format.format(joined)
+        if self.format != "{}":
+            return self.format.format(*self.paths)
+        return self.separator.join(self.paths)
 
 
 @dataclass(frozen=True)
