@@ -34,6 +34,7 @@ from fcslim.resolve.lockfile import check_lock_output, parse_pins, write_atomica
 from fcslim.core.files import atomic_write
 from fcslim.core.inputs import in_run, note_input
 from fcslim.core.output import check_output_dir, staged_directory
+from fcslim.debian.signatures import Trust
 from fcslim.core.progress import reporter
 from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
 from fcslim.resolve.requirements import parse_requirements
@@ -65,6 +66,7 @@ class BuildOptions:
     fetch: bool = True
     patch_runpath: bool = False
     debian_mirror: str | None = None
+    debian_trust: Trust = field(default_factory=Trust)  # keyrings, --allow-unsigned
     slim: bool = True
     verify: bool = True
     compile: bool = False
@@ -160,6 +162,7 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
         "find_links": _find_links_fingerprint(io.find_links), "no_index": io.no_index,
         "allow_pure_sdist": io.allow_pure_sdist, "pre": io.pre,
         "fetch": options.fetch, "patch_runpath": options.patch_runpath, "slim": options.slim,
+        "debian_trust": options.debian_trust.key_parts() if options.fetch else None,
         "verify": options.verify, "compile": options.compile, "drop_sources": options.drop_sources,
         "invalidation_mode": options.invalidation_mode, "keep": list(options.user_rules.keep),
         "remove": list(options.user_rules.remove), "skip_rules": sorted(options.skip_rules),
@@ -188,7 +191,8 @@ def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result:
 
     if options.fetch:
         fetched = stages.run("fetch system libraries", fetch_missing, staging, profile,
-                             mirror=options.debian_mirror, patch_runpath=options.patch_runpath)
+                             mirror=options.debian_mirror, patch_runpath=options.patch_runpath,
+                             trust=options.debian_trust)
         result.fetch = fetched
         result.warnings.extend(fetched.warnings)
         unloadable = fetched.unloadable

@@ -90,3 +90,50 @@ def quiet():
     progress.configure(quiet=True)
     yield
     progress.configure()
+
+
+# -- the local Debian mirrors of the offline layer ---------------------------------
+
+DEB_ELF = b"\x7fELF" + b"\x00" * 60  # bytes of the stand-in library in the local mirror
+
+
+def _gpg_key(tmp_path_factory, name: str):
+    from tests.test_debian_support import make_signing_key
+
+    if not shutil.which("gpg") or not shutil.which("gpgv"):
+        pytest.fail("the Debian signature tests need gpg and gpgv (apt-get install gpg gpgv)")
+    return make_signing_key(tmp_path_factory.mktemp(name))
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory):
+    """The key that signs the local test mirror (its keyring: ``.keyring``)."""
+    return _gpg_key(tmp_path_factory, "archive-key")
+
+
+@pytest.fixture(scope="session")
+def other_key(tmp_path_factory):
+    """A second key, in no keyring the tests trust (a wrongly signed mirror)."""
+    return _gpg_key(tmp_path_factory, "other-key")
+
+
+@pytest.fixture
+def debian_mirror(tmp_path, signing_key):
+    """A signed local mirror served over HTTP: suite ``testrel`` (libzz1
+    providing libzz.so.1, libzz-dev) and ``testrel-security`` (a newer libzz1)."""
+    from tests.test_debian_support import FakeMirror, library_members, symlink_member
+
+    fake = FakeMirror(tmp_path / "mirror", key=signing_key)
+    fake.add("testrel", "libzz1", "1.0-1",
+             library_members("libzz1", "usr/lib/x86_64-linux-gnu/libzz.so.1.0.0", DEB_ELF,
+                             {"usr/lib/x86_64-linux-gnu/libzz.so.1": "libzz.so.1.0.0"}), source="zz")
+    fake.add("testrel", "libzz-dev", "1.0-1",
+             [symlink_member("./usr/lib/x86_64-linux-gnu/libzz.so", "libzz.so.1")], source="zz")
+    fake.publish("testrel")
+    fake.add("testrel-security", "libzz1", "1.0-1+sec1",
+             library_members("libzz1", "usr/lib/x86_64-linux-gnu/libzz.so.1.0.0", DEB_ELF + b"sec",
+                             {"usr/lib/x86_64-linux-gnu/libzz.so.1": "libzz.so.1.0.0"}), source="zz")
+    fake.publish("testrel-security", contents=False)
+    fake.serve()
+    yield fake
+    fake.stop()

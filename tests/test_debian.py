@@ -1,46 +1,44 @@
-"""Offline tests of fcslim.debian.archive: version order, index parsing, package
-choice, the trust chain (signature, Release hashes, package hashes) against a
-mirror served from a temporary directory, and safe reading of hand-made
-hostile .deb files."""
+"""Offline tests of fcslim.debian: version order, deb822 and index parsing,
+package choice, safe reading of hand-made (and hostile) .deb files in every
+compression, and the archive against a local signed mirror (Release hashes,
+package hashes, architecture, unknown releases, malformed mirror URLs).
+Signatures and trust: test_debian_trust.py; caches: test_debian_cache.py."""
 
 from __future__ import annotations
 
-import shutil
+import io
+import lzma
 import tarfile
 from pathlib import Path
 
 import pytest
+import zstandard
+from click.testing import CliRunner
 
-from fcslim.debian import archive as debian
-from fcslim.debian.archive import (
-    ArchitectureError,
-    ArchiveUnreachableError,
-    ChecksumError,
-    DebArchive,
-    DebianArchive,
-    DebianRelease,
-    NoPackageError,
-    SignatureError,
-    compare_versions,
-    licenses_from_copyright,
-    parse_contents,
-    rank_candidates,
-    soname_package_stem,
-)
-from fcslim.core.errors import EXIT_DEBIAN, EXIT_NETWORK, DebianError, UnsafeArchiveError
+from fcslim.cache.store import Cache
+from fcslim.debian.archive import DebianArchive, DebianRelease
+from fcslim.debian.deb822 import licenses_from_copyright
+from fcslim.debian import debfile
+from fcslim.debian.debfile import DebArchive
+from fcslim.debian.decompress import decompress
+from fcslim.debian.errors import ArchitectureError, ChecksumError, NoPackageError
+from fcslim.debian.indexes import parse_contents
+from fcslim.debian.signatures import Trust
+from fcslim.debian.sonames import rank_candidates, soname_package_stem
+from fcslim.debian.versions import compare_versions
+from fcslim.cli.fetch_cmd import fetch as fetch_command
+from fcslim.core.errors import EXIT_DEBIAN, EXIT_INPUT, DebianError, InputError, UnsafeArchiveError
 
 from .test_debian_support import (
-    FakeMirror,
     ar_archive,
+    compress,
     dir_member,
     file_member,
     hardlink_member,
     library_members,
     make_deb,
-    make_signing_key,
     special_member,
     symlink_member,
-    unreachable_url,
 )
 
 ELF_BYTES = b"\x7fELF" + b"\x00" * 60
@@ -49,13 +47,6 @@ ELF_BYTES = b"\x7fELF" + b"\x00" * 60
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def signing_key(tmp_path_factory):
-    if not shutil.which("gpg") or not shutil.which("gpgv"):
-        pytest.fail("the signature tests need gpg and gpgv (apt-get install gpg gpgv)")
-    return make_signing_key(tmp_path_factory.mktemp("key"))
 
 
 # -- pure parsing ------------------------------------------------------------------
@@ -142,8 +133,6 @@ def _deb(tmp_path: Path, members, name="libx1", compression="xz") -> Path:
 
 @pytest.mark.parametrize("compression", ["xz", "gz", "bz2", "", "zst"])
 def test_symlink_chain_resolves_inside_package(tmp_path, compression):
-    if compression == "zst" and not shutil.which("zstd"):
-        pytest.fail("zstd is needed for the .zst case")
     members = library_members("libx1", "usr/lib/x86_64-linux-gnu/libx.so.1.2.3", ELF_BYTES,
                               {"usr/lib/x86_64-linux-gnu/libx.so.1": "libx.so.1.2.3",
                                "usr/lib/x86_64-linux-gnu/libx.so": "/usr/lib/x86_64-linux-gnu/libx.so.1",
@@ -158,6 +147,45 @@ def test_symlink_chain_resolves_inside_package(tmp_path, compression):
         assert deb.read("usr/lib/x86_64-linux-gnu/libx-hard.so.1") == ELF_BYTES
         assert deb.resolve("usr/lib/x86_64-linux-gnu/libnothere.so.1") is None
         assert "MIT" in licenses_from_copyright(deb.copyright())
+
+
+@pytest.mark.parametrize("compression", ["xz", "gz", "bz2", "zst", ""])
+def test_decompression_is_size_guarded_in_every_format(compression):
+    payload = b"\0" * (3 << 20)  # 3 MiB of zeros: a few KiB compressed
+    packed = compress(payload, compression)
+    out = io.BytesIO()
+    assert decompress(io.BytesIO(packed), f"data.tar.{compression}".rstrip("."), out, 4 << 20, "test") == len(payload)
+    assert out.getvalue() == payload
+    with pytest.raises(UnsafeArchiveError, match="decompresses to more than 1 MiB") as info:
+        decompress(io.BytesIO(packed), f"data.tar.{compression}".rstrip("."), io.BytesIO(), 1 << 20, "test")
+    assert info.value.exit_code == EXIT_DEBIAN
+
+
+def test_zstd_bomb_never_holds_more_than_a_step_in_memory():
+    bomb = zstandard.ZstdCompressor(level=19).compress(b"\0" * (512 << 20))  # 512 MiB in ~16 KiB
+    assert len(bomb) < 64 << 10
+    written = io.BytesIO()
+    with pytest.raises(UnsafeArchiveError):
+        decompress(io.BytesIO(bomb), "data.tar.zst", written, 8 << 20, "bomb.deb")
+    assert len(written.getvalue()) <= 8 << 20  # refused before anything past the limit was written
+
+
+def test_zstd_frames_concatenated_and_cut_short():
+    one, two = zstandard.ZstdCompressor().compress(b"a" * 1000), zstandard.ZstdCompressor().compress(b"b" * 10)
+    out = io.BytesIO()
+    decompress(io.BytesIO(one + two), "data.tar.zst", out, 1 << 20, "test")
+    assert out.getvalue() == b"a" * 1000 + b"b" * 10
+    for broken in (one[:-3], b"", one + b"garbage!"):
+        with pytest.raises(DebianError, match="cannot be decompressed"):
+            decompress(io.BytesIO(broken), "data.tar.zst", io.BytesIO(), 1 << 20, "test")
+
+
+def test_deb_whose_data_is_a_bomb_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(debfile, "MAX_DATA_TAR_BYTES", 1 << 20)
+    members = [file_member("./usr/lib/big", b"\0" * (2 << 20))]
+    with pytest.raises(UnsafeArchiveError, match="decompression bomb"):
+        with DebArchive(_deb(tmp_path, members, compression="zst")):
+            pass
 
 
 def test_symlink_to_missing_target_and_loops_do_not_resolve(tmp_path):
@@ -217,52 +245,16 @@ def test_hostile_ar_containers(tmp_path):
             pass
 
 
-# -- Release signatures -------------------------------------------------------------------
-
-
-def test_clearsigned_release_verifies_and_tampering_is_caught(signing_key):
-    text = b"Origin: Test\nSuite: x\nSHA256:\n 00 1 main/x\n"
-    signed = signing_key.clearsign(text)
-    body, auth = debian.verify_clearsigned(signed, signing_key.keyring, "test InRelease")
-    assert auth.startswith("signed: ") and "Suite: x" in body
-    tampered = signed.replace(b"Suite: x", b"Suite: y")
-    with pytest.raises(SignatureError) as info:
-        debian.verify_clearsigned(tampered, signing_key.keyring, "test InRelease")
-    assert info.value.exit_code == EXIT_DEBIAN
-    # signed by a key that is not in the keyring
-    with pytest.raises(SignatureError):
-        debian.verify_clearsigned(signed, Path("/usr/share/keyrings/debian-archive-keyring.gpg"), "test InRelease")
-
-
-def test_without_keyring_release_is_marked_unauthenticated(signing_key, tmp_path):
-    signed = signing_key.clearsign(b"Origin: Test\nSuite: x\n")
-    body, auth = debian.verify_clearsigned(signed, None, "test InRelease")
-    assert auth.startswith("unauthenticated") and body.startswith("Origin: Test")
-
-
 # -- an archive served over HTTP -------------------------------------------------------------
 
 
-@pytest.fixture
-def mirror(tmp_path, signing_key):
-    fake = FakeMirror(tmp_path / "mirror", key=signing_key)
-    fake.add("testrel", "libzz1", "1.0-1",
-             library_members("libzz1", "usr/lib/x86_64-linux-gnu/libzz.so.1.0.0", ELF_BYTES,
-                             {"usr/lib/x86_64-linux-gnu/libzz.so.1": "libzz.so.1.0.0"}), source="zz")
-    fake.add("testrel", "libzz-dev", "1.0-1",
-             [symlink_member("./usr/lib/x86_64-linux-gnu/libzz.so", "libzz.so.1")], source="zz")
-    fake.publish("testrel")
-    fake.add("testrel-security", "libzz1", "1.0-1+sec1",
-             library_members("libzz1", "usr/lib/x86_64-linux-gnu/libzz.so.1.0.0", ELF_BYTES + b"sec",
-                             {"usr/lib/x86_64-linux-gnu/libzz.so.1": "libzz.so.1.0.0"}), source="zz")
-    fake.publish("testrel-security", contents=False)
-    fake.serve()
-    yield fake
-    fake.stop()
+def _trust(key) -> Trust:
+    return Trust((key.keyring,))
 
 
-def test_locate_prefers_security_update_and_downloads_verified(mirror, signing_key):
-    release = DebianRelease(mirror.url, "testrel", "amd64", security_mirror=mirror.url, keyring=signing_key.keyring)
+def test_locate_prefers_security_update_and_downloads_verified(debian_mirror, signing_key):
+    release = DebianRelease(debian_mirror.url, "testrel", "amd64", security_mirror=debian_mirror.url,
+                            trust=_trust(signing_key))
     location = release.locate("libzz.so.1")
     assert location.package.name == "libzz1"
     assert location.package.version == "1.0-1+sec1" and location.package.suite == "testrel-security"
@@ -275,73 +267,45 @@ def test_locate_prefers_security_update_and_downloads_verified(mirror, signing_k
         release.locate("libnothing.so.3")
 
 
-def test_corrupt_package_is_refused(mirror, signing_key):
-    release = DebianRelease(mirror.url, "testrel", "amd64", keyring=signing_key.keyring)
+def test_corrupt_package_is_refused(debian_mirror, signing_key):
+    release = DebianRelease(debian_mirror.url, "testrel", "amd64", trust=_trust(signing_key))
     package = release.locate("libzz.so.1").package
-    pool = mirror.root / package.filename
+    pool = debian_mirror.root / package.filename
     pool.write_bytes(pool.read_bytes()[:-1] + b"X")
     with pytest.raises(ChecksumError) as info:
         release.download(package)
     assert info.value.exit_code == EXIT_DEBIAN and package.name in str(info.value)
+    assert Cache("debian").entries() and not Cache("debian").get_file(package.sha256)  # nothing stored
 
 
-def test_index_not_matching_release_is_refused(mirror, signing_key):
-    packages = mirror.root / "dists/testrel/main/binary-amd64/Packages.xz"
-    import lzma
+def test_index_not_matching_release_is_refused(debian_mirror, signing_key):
+    packages = debian_mirror.root / "dists/testrel/main/binary-amd64/Packages.xz"
     packages.write_bytes(lzma.compress(lzma.decompress(packages.read_bytes()) + b"\nPackage: evil\n"))
-    archive = DebianArchive(mirror.url, "testrel", "amd64", keyring=signing_key.keyring)
+    archive = DebianArchive(debian_mirror.url, "testrel", "amd64", trust=_trust(signing_key))
     with pytest.raises(ChecksumError, match="Packages.xz"):
         archive.packages
 
 
-def test_bad_signature_on_mirror_is_refused(mirror, signing_key):
-    inrelease = mirror.root / "dists/testrel/InRelease"
-    inrelease.write_bytes(inrelease.read_bytes().replace(b"Origin: Test", b"Origin: Evil"))
-    with pytest.raises(SignatureError):
-        DebianArchive(mirror.url, "testrel", "amd64", keyring=signing_key.keyring).release
-
-
-def test_release_without_inrelease_uses_release_file(mirror, signing_key):
-    mirror.publish("testrel", sign=False)
-    archive = DebianArchive(mirror.url, "testrel", "amd64", keyring=signing_key.keyring)
-    assert archive.release.authentication == "unauthenticated: the mirror publishes no Release.gpg"
-    assert "libzz1" in archive.packages
-
-
-def test_architecture_not_in_release(mirror, signing_key):
-    mirror.publish("testrel", architectures="i386 armhf")
+def test_architecture_not_in_release(debian_mirror, signing_key):
+    debian_mirror.publish("testrel", architectures="i386 armhf")
     with pytest.raises(ArchitectureError, match="arm64") as info:
-        DebianArchive(mirror.url, "testrel", "arm64", keyring=signing_key.keyring).release
+        DebianArchive(debian_mirror.url, "testrel", "arm64", trust=_trust(signing_key)).release
     assert info.value.exit_code == EXIT_DEBIAN
 
 
-def test_unknown_release_names_the_archive_mirror(mirror, signing_key):
+def test_unknown_release_names_the_archive_mirror(debian_mirror, signing_key):
     with pytest.raises(DebianError, match="archive.debian.org"):
-        DebianArchive(mirror.url, "buster", "amd64", keyring=signing_key.keyring).release
+        DebianArchive(debian_mirror.url, "buster", "amd64", trust=_trust(signing_key)).release
 
 
-def test_unreachable_mirror_uses_cache_then_fails_without(mirror, signing_key, tmp_path, monkeypatch):
-    first = DebianRelease(mirror.url, "testrel", "amd64", keyring=signing_key.keyring)
-    package = first.locate("libzz.so.1").package
-    url = mirror.url
-    mirror.stop()
-    again = DebianRelease(url, "testrel", "amd64", keyring=signing_key.keyring)
-    with pytest.warns(UserWarning, match="cached"):
-        assert again.locate("libzz.so.1").package == package
-    assert again.main.release.from_cache and any("cached" in w for w in again.warnings)
-    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "empty-cache"))
-    with pytest.raises(ArchiveUnreachableError) as info:
-        DebianRelease(unreachable_url(), "testrel", "amd64", keyring=signing_key.keyring).locate("libzz.so.1")
-    assert info.value.exit_code == EXIT_NETWORK
+@pytest.mark.parametrize("url", ["ftp//nope", "ftp://mirror.example/debian", "http:///debian", "deb.debian.org"])
+def test_malformed_mirror_url_is_bad_input(url):
+    with pytest.raises(InputError, match="not an http") as info:
+        DebianRelease(url, "bookworm", "amd64")
+    assert info.value.exit_code == EXIT_INPUT and url in str(info.value)
 
 
-def test_indexes_are_cached_by_hash_and_refetched_when_release_changes(mirror, signing_key):
-    archive = DebianArchive(mirror.url, "testrel", "amd64", keyring=signing_key.keyring)
-    assert set(archive.packages) == {"libzz1", "libzz-dev"} and "libyy.so.2" not in archive.contents
-    mirror.add("testrel", "libyy2", "2.0-1", library_members("libyy2", "usr/lib/x86_64-linux-gnu/libyy.so.2",
-                                                            ELF_BYTES, {}))
-    mirror.publish("testrel")
-    fresh = DebianArchive(mirror.url, "testrel", "amd64", keyring=signing_key.keyring)
-    assert "libyy2" in fresh.packages and "libyy.so.2" in fresh.contents
-    blobs = list((fresh.cache_dir / "blobs").rglob("*"))
-    assert sum(1 for b in blobs if b.is_file()) >= 4  # old and new Packages and Contents
+def test_malformed_mirror_url_through_the_cli(tmp_path):
+    result = CliRunner().invoke(fetch_command, [str(tmp_path), "--debian-mirror", "ftp//nope"])
+    assert result.exit_code == EXIT_INPUT, result.output
+    assert "ftp//nope" in result.output and "Traceback" not in result.output

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from fcslim.debian.archive import (
-    ArchitectureError,
-    DebArchive,
-    DebianArchive,
-    DebianRelease,
-    NoPackageError,
-    compare_versions,
-    find_keyring,
-    sha256_file,
-)
+from fcslim.core.hashing import file_sha256 as sha256_file
+from fcslim.debian.archive import DebianArchive, DebianRelease
+from fcslim.debian.debfile import DebArchive
+from fcslim.debian.errors import ArchitectureError, NoPackageError
+from fcslim.debian.signatures import Trust
+from fcslim.debian.versions import compare_versions
 from fcslim.target.profile import load_profile
 
 pytestmark = pytest.mark.network
@@ -27,7 +23,7 @@ def bullseye():
 
 
 def test_release_is_signed_by_debian(bullseye):
-    if find_keyring() is None:
+    if not Trust().resolved_keyrings():
         pytest.fail("the host has no Debian archive keyring (apt-get install debian-archive-keyring)")
     release = bullseye.main.release
     assert release.authenticated, release.authentication

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import zstandard
+
 
 # -- tar members ------------------------------------------------------------------
 
@@ -82,7 +84,7 @@ def compress(data: bytes, how: str) -> bytes:
         import bz2
         return bz2.compress(data)
     if how == "zst":
-        return subprocess.run(["zstd", "-q", "-c"], input=data, capture_output=True, check=True).stdout
+        return zstandard.ZstdCompressor().compress(data)
     if how == "":
         return data
     raise ValueError(how)
@@ -162,9 +164,15 @@ class SigningKey:
     keyring: Path
 
     def clearsign(self, text: bytes) -> bytes:
+        return self._gpg(text, "--clearsign")
+
+    def detach_sign(self, text: bytes) -> bytes:
+        return self._gpg(text, "--detach-sign", "--armor")
+
+    def _gpg(self, text: bytes, *how: str) -> bytes:
         return subprocess.run(
             ["gpg", "--batch", "--homedir", str(self.home), "--pinentry-mode", "loopback", "--passphrase", "",
-             "--digest-algo", "SHA256", "--clearsign"],
+             "--digest-algo", "SHA256", *how],
             input=text, capture_output=True, check=True).stdout
 
 
@@ -215,7 +223,11 @@ class FakeMirror:
     def pool_path(self, package: FakePackage) -> str:
         return f"pool/main/{package.name[0]}/{package.name}/{package.name}_{package.version}_{package.arch}.deb"
 
-    def publish(self, suite: str, *, architectures: str = "amd64", contents: bool = True, sign: bool = True) -> None:
+    def publish(self, suite: str, *, architectures: str = "amd64", contents: bool = True, sign: bool = True,
+                detached: bool = False, signer: SigningKey | None = None) -> None:
+        """Write the suite's indexes and Release.  ``sign``: an InRelease (or,
+        with ``detached``, a Release.gpg) by ``signer`` (default: the mirror's
+        key); ``sign=False`` publishes an unsigned Release only."""
         dists = self.root / "dists" / suite
         binary = dists / "main" / "binary-amd64"
         binary.mkdir(parents=True, exist_ok=True)
@@ -242,10 +254,15 @@ class FakeMirror:
         for path, data in sorted(index.items()):
             release += f" {hashlib.sha256(data).hexdigest()} {len(data):>8} {path}\n"
         (dists / "Release").write_text(release)
-        if sign and self.key is not None:
-            (dists / "InRelease").write_bytes(self.key.clearsign(release.encode()))
-        elif (dists / "InRelease").exists():
-            (dists / "InRelease").unlink()
+        for stale in ("InRelease", "Release.gpg"):
+            if (dists / stale).exists():
+                (dists / stale).unlink()
+        key = signer or self.key
+        if sign and key is not None:
+            if detached:
+                (dists / "Release.gpg").write_bytes(key.detach_sign(release.encode()))
+            else:
+                (dists / "InRelease").write_bytes(key.clearsign(release.encode()))
         # Each publication gets a later Last-Modified, as on a real mirror
         # (they publish hours apart; HTTP dates have one-second resolution).
         self._published += 1
@@ -266,7 +283,9 @@ class FakeMirror:
                 pass
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # a short poll interval: shutdown() waits for the loop's next poll
+        # (0.5 s by default, paid by every test's teardown)
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
         return self.url
 
     @property
@@ -278,7 +297,7 @@ class FakeMirror:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-            time.sleep(0.05)
+            self._server = None
 
 
 def unreachable_url() -> str:

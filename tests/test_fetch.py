@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from fcslim.cli.fetch_cmd import fetch as fetch_command
-from fcslim.debian.archive import NoPackageError
+from fcslim.debian.errors import NoPackageError
+from fcslim.debian.signatures import Trust
 from fcslim.elf.facts import read_elf
 from fcslim.core.errors import EXIT_DEBIAN, EXIT_NETWORK
 from fcslim.fetch.closure import GlibcLibraryError, fetch_missing, is_glibc_library
@@ -98,7 +99,7 @@ def test_closure_placed_as_plain_files_and_recorded(tmp_path, mirror, key, built
     bundle = _bundle(tmp_path, built)
     profile = _profile(mirror.url)
     assert {m.soname for m in analyse(bundle, profile).missing} == {"libfoo.so.1"}
-    result = fetch_missing(bundle, profile, keyring=key.keyring)
+    result = fetch_missing(bundle, profile, trust=Trust((key.keyring,)))
     assert [f.soname for f in result.fetched] == ["libbar.so.2", "libfoo.so.1"]
     for name, source in (("libfoo.so.1", built["foo"]), ("libbar.so.2", built["bar"])):
         placed = bundle / "lib" / name
@@ -121,14 +122,14 @@ def test_closure_placed_as_plain_files_and_recorded(tmp_path, mirror, key, built
     assert record["hooks"] == [] and not (bundle / "sitecustomize.py").exists()
 
     # A second run fetches nothing and keeps the records.
-    again = fetch_missing(bundle, profile, keyring=key.keyring)
+    again = fetch_missing(bundle, profile, trust=Trust((key.keyring,)))
     assert [f.soname for f in again.fetched] == ["libbar.so.2", "libfoo.so.1"]
     assert again.authentication == result.authentication
 
 
 def test_dlopen_libraries_get_find_library_hook_and_data_file(tmp_path, mirror, key, built):
     bundle = _bundle(tmp_path, built, "pyzbar", "python-magic")
-    result = fetch_missing(bundle, _profile(mirror.url), keyring=key.keyring)
+    result = fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)))
     fetched = {f.soname: f for f in result.fetched}
     assert fetched["libzbar.so.0"].needed_by == ("dlopen:pyzbar",)
     assert fetched["libmagic.so.1"].needed_by == ("dlopen:python-magic",)
@@ -156,7 +157,7 @@ def test_dlopen_libraries_get_find_library_hook_and_data_file(tmp_path, mirror, 
 def test_users_own_sitecustomize_is_left_alone(tmp_path, mirror, key, built):
     bundle = _bundle(tmp_path, built, "python-magic")
     (bundle / "sitecustomize.py").write_text("# mine\n")
-    result = fetch_missing(bundle, _profile(mirror.url), keyring=key.keyring)
+    result = fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)))
     assert (bundle / "sitecustomize.py").read_text() == "# mine\n"
     assert result.hooks == [] and any("MAGIC=" in n for n in result.notes)
 
@@ -165,7 +166,7 @@ def test_patch_runpath(tmp_path, mirror, key, built):
     if not shutil.which("patchelf"):
         pytest.fail("--patch-runpath needs patchelf")
     bundle = _bundle(tmp_path, built)
-    result = fetch_missing(bundle, _profile(mirror.url), keyring=key.keyring, patch_runpath=True)
+    result = fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)), patch_runpath=True)
     assert set(result.runpath_patched) == {"pkg/_ext.so", "lib/libfoo.so.1", "lib/libbar.so.2"}
     assert read_elf(bundle / "pkg" / "_ext.so").runpath == ("$ORIGIN/../lib",)
     assert read_elf(bundle / "lib" / "libfoo.so.1").runpath == ("$ORIGIN",)
@@ -181,7 +182,7 @@ def test_patch_runpath_never_writes_through_a_hard_link(tmp_path, mirror, key, b
     cache_copy = tmp_path / "uv-cache-copy.so"
     os.link(ext, cache_copy)
     original = cache_copy.read_bytes()
-    fetch_missing(bundle, _profile(mirror.url), keyring=key.keyring, patch_runpath=True)
+    fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)), patch_runpath=True)
     assert read_elf(ext).runpath == ("$ORIGIN/../lib",)
     assert cache_copy.read_bytes() == original and cache_copy.stat().st_nlink == 1
 
@@ -191,7 +192,7 @@ def test_soname_no_package_provides(tmp_path, mirror, key, built):
                                link=[built["foo"]])
     bundle = _bundle(tmp_path, built, ext=ext)
     with pytest.raises(NoPackageError) as info:
-        fetch_missing(bundle, _profile(mirror.url), keyring=key.keyring)
+        fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)))
     assert info.value.exit_code == EXIT_DEBIAN
     assert "libnothere.so.9" in str(info.value) and "pkg/_ext.so" in str(info.value)
     record = json.loads((bundle / ".fcslim" / "libraries.json").read_text())
@@ -206,7 +207,7 @@ def test_glibc_libraries_are_refused(tmp_path, mirror, key, gcc):
     ext = build_shared_library(tmp_path / "x.so", "int f(void){return 0;}\n", needed=["libc_malloc_debug.so.0"])
     bundle = _bundle(tmp_path, {}, ext=ext)
     with pytest.raises(GlibcLibraryError, match="libc_malloc_debug.so.0") as info:
-        fetch_missing(bundle, _profile(mirror.url), keyring=key.keyring)
+        fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)))
     assert info.value.exit_code == EXIT_DEBIAN
 
 
@@ -238,11 +239,10 @@ def test_cli_fetch(tmp_path, mirror, key, built, monkeypatch):
 def test_unreachable_mirror_falls_back_to_cached_indexes(tmp_path, mirror, key, built):
     profile = _profile(mirror.url)
     first = _bundle(tmp_path / "a", built)
-    fetch_missing(first, profile, keyring=key.keyring)
+    fetch_missing(first, profile, trust=Trust((key.keyring,)))
     mirror.stop()
     second = _bundle(tmp_path / "b", built)
-    with pytest.warns(UserWarning, match="cached"):
-        result = fetch_missing(second, profile, keyring=key.keyring)
+    result = fetch_missing(second, profile, trust=Trust((key.keyring,)))
     assert (second / "lib" / "libfoo.so.1").is_file()
     assert any("cached" in w for w in result.warnings)
     record = json.loads((second / ".fcslim" / "libraries.json").read_text())

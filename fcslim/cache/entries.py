@@ -66,11 +66,14 @@ def read_meta(entry: Path) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else {"corrupt": True}
 
 
-def file_state(entry: Path, expected: str | None) -> bool | None:
-    """True for a good file entry, None when there is none, False when bad."""
+def file_state(entry: Path, expected: str | None, verify: bool = False) -> bool | None:
+    """True for a good file entry, None when there is none, False when bad.
+    ``verify`` checks the bytes against the SHA-256 recorded in the entry."""
     meta = read_meta(entry)
     if meta is None:
         return None
+    if verify and not expected:
+        expected = meta.get("sha256") or "missing"
     data = entry / DATA
     if meta.get("kind") != "file" or not data.is_file() or data.is_symlink():
         return False

@@ -126,15 +126,17 @@ class LocalCache:
         except OSError:
             pass  # a read-only shared cache still serves hits
 
-    def get_file(self, key: str, sha256: str | None = None) -> Path | None:
+    def get_file(self, key: str, sha256: str | None = None, *, verify: bool = False) -> Path | None:
         """The path of a complete file entry, or None.
 
         With ``sha256`` (always, in a blob namespace) the bytes are hashed and an
         entry that does not match is discarded and reported as a miss.
+        ``verify=True`` checks them against the SHA-256 recorded when the entry
+        was stored (entries that have no outside hash, e.g. parsed indexes).
         """
         expected = sha256.lower() if sha256 else (key if self.kind == "blob" else None)
         entry = self.entry_dir(key)
-        if not self._confirmed(key, lambda: file_state(entry, expected)):
+        if not self._confirmed(key, lambda: file_state(entry, expected, verify)):
             return None
         self._touch(entry)
         return entry / DATA

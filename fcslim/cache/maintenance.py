@@ -26,7 +26,8 @@ from fcslim.cache.locks import flock
 # holds the clean debootstrap roots, removed only when asked for by name.
 NAMESPACES: dict[str, str] = {
     "uv": "uv's wheel and resolution cache (UV_CACHE_DIR)",
-    "debian": "Debian indexes and .deb packages",
+    "debian": "Debian .deb packages and Packages/Contents indexes, keyed by their signed SHA-256",
+    "debian-index": "Debian Release files (checked again with gpgv on use) and parsed indexes",
     "slim": "per-distribution slim results",
     "bundles": "whole bundles for warm rebuilds",
     "roots": "clean debootstrap roots for in-target checks",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -11,6 +12,7 @@ import click
 from fcslim.core.errors import EXIT_INTERNAL, FcslimError
 from fcslim.core.files import location_error
 from fcslim.core.inputs import run_scope
+from fcslim.debian.signatures import Trust
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,3 +68,20 @@ runtime_option = click.option(
     show_default=True,
     help="Target runtime: a built-in name (see `fcslim runtimes`) or a profile JSON file.",
 )
+
+
+def debian_trust_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--debian-keyring / --allow-unsigned, for the verbs that fetch from Debian."""
+    fn = click.option(
+        "--allow-unsigned", is_flag=True,
+        help="Accept a Debian mirror whose Release is unsigned or signed by an unknown key (a private mirror); "
+             "a loud warning, recorded in the bundle. Indexes and packages are still checked against it.")(fn)
+    return click.option(
+        "--debian-keyring", "debian_keyrings", multiple=True, metavar="FILE",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Trust Release files signed by the keys in FILE (binary or armoured; repeatable) instead of "
+             "Debian's archive keyring.")(fn)
+
+
+def debian_trust(debian_keyrings: tuple[Path, ...], allow_unsigned: bool) -> Trust:
+    return Trust(keyrings=tuple(debian_keyrings), allow_unsigned=allow_unsigned)

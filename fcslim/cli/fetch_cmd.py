@@ -2,7 +2,8 @@
 target's Debian release.
 
 Exit 0 when nothing is missing afterwards; 7 (DebianError) when no package
-provides a soname, a checksum or signature fails, a .deb member would escape
+provides a soname, a checksum or signature fails (or the Release is unsigned
+and --allow-unsigned was not given), a .deb member would escape
 its tree, or the mirror has no packages for the target's architecture; 5 when
 the mirror is unreachable and nothing is cached; 3 for a bad runtime, a DIR that
 is not a directory, or --patch-runpath without patchelf.
@@ -18,7 +19,7 @@ import click
 
 from fcslim.fetch.closure import fetch_missing
 from fcslim.target.profile import load_profile
-from .common import handle_errors, runtime_option
+from .common import debian_trust, debian_trust_options, handle_errors, runtime_option
 
 
 def _kb(n: int) -> str:
@@ -30,12 +31,13 @@ def _kb(n: int) -> str:
 @runtime_option
 @click.option("--debian-mirror", "mirror", default=None, metavar="URL",
               help="Debian mirror to use instead of the profile's (e.g. http://archive.debian.org/debian).")
+@debian_trust_options
 @click.option("--patch-runpath", is_flag=True,
               help="Also add $ORIGIN-relative RUNPATH entries, for runtimes whose library path lacks lib/.")
 @click.option("--json", "as_json", is_flag=True, help="Print the record (.fcslim/libraries.json) as JSON.")
 @click.option("--debug", is_flag=True, hidden=True)
 @handle_errors
-def fetch(directory, runtime, mirror, patch_runpath, as_json, debug):
+def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_runpath, as_json, debug):
     """Fetch the libraries the bundle in DIRECTORY misses on a runtime from its
     Debian release: checked against the signed Release and the package
     checksums, only shared libraries, placed in lib/ under their soname,
@@ -43,7 +45,8 @@ def fetch(directory, runtime, mirror, patch_runpath, as_json, debug):
     profile = load_profile(runtime)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # warnings are in the result and printed below
-        result = fetch_missing(Path(directory), profile, mirror=mirror, patch_runpath=patch_runpath)
+        result = fetch_missing(Path(directory), profile, mirror=mirror, patch_runpath=patch_runpath,
+                               trust=debian_trust(debian_keyrings, allow_unsigned))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=1))
         return

@@ -16,7 +16,7 @@ from fcslim.report.limits import format_size
 from fcslim.report.render import render_text
 from fcslim.resolve.install import InstallOptions
 from fcslim.target.profile import load_profile
-from .common import handle_errors, runtime_option
+from .common import debian_trust, debian_trust_options, handle_errors, runtime_option
 from .report_cmd import gate_options, verbosity_options
 from .slim_cmd import slim_options, user_rules_from_options
 
@@ -68,6 +68,7 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
 @click.option("--patch-runpath", is_flag=True,
               help="Also give bundled ELF files a RUNPATH to the fetched libraries (runtimes without lib/ on their path).")
 @click.option("--debian-mirror", metavar="URL", help="Debian mirror for system libraries (overrides the runtime's).")
+@debian_trust_options
 @click.option("--no-slim", is_flag=True, help="Skip slimming.")
 @slim_options
 @gate_options
@@ -90,7 +91,8 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
 @click.option("--debug", is_flag=True, hidden=True)
 @handle_errors
 def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url, find_links, no_index,
-            allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, no_slim, keep, remove, config,
+            allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, debian_keyrings,
+            allow_unsigned, no_slim, keep, remove, config,
             skip_rules, python, no_verify, compile_, drop_sources, invalidation_mode, max_zip, max_unzipped, via,
             no_gate, pack_layout, handler, disk, pack_output, no_cache, as_json, quiet, verbose, debug) -> None:
     """Build the bundle for REQUIREMENTS (a requirements.txt, or a lock from
@@ -113,6 +115,7 @@ def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url
         fetch=not no_fetch,
         patch_runpath=patch_runpath,
         debian_mirror=debian_mirror,
+        debian_trust=debian_trust(debian_keyrings, allow_unsigned),
         slim=not no_slim,
         verify=not no_verify,
         compile=compile_,

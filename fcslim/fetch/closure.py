@@ -29,7 +29,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from fcslim.core.errors import DebianError, InputError
-from fcslim.debian.archive import DebianRelease, NoPackageError
+from fcslim.debian.archive import DebianRelease
+from fcslim.debian.errors import NoPackageError
+from fcslim.debian.signatures import Trust
 from fcslim.elf.facts import is_elf, read_elf, scan_tree
 from fcslim.elf.findings import MissingLibrary
 from fcslim.elf.graph import LibraryReport, analyse
@@ -89,7 +91,7 @@ def fetch_missing(
     lib_dir: str = "lib",
     patch_runpath: bool = False,
     release: DebianRelease | None = None,
-    keyring: Path | None = None,
+    trust: Trust | None = None,
     strict: bool = True,
     shim: bool = True,
     read_code: bool = True,
@@ -97,7 +99,9 @@ def fetch_missing(
     """Fetch every library the bundle at ``root`` misses on ``profile`` from
     the profile's Debian release (``mirror`` overrides its mirror), closed over
     the fetched libraries' own needs, into ``root/lib_dir``; write
-    ``.fcslim/libraries.json`` and return what was done.
+    ``.fcslim/libraries.json`` and return what was done.  ``trust`` says which
+    keyrings authenticate the release and whether an unsigned one is accepted
+    (default: Debian's archive keyring, unsigned refused).
 
     With ``strict`` (the default) a soname no package provides raises
     :class:`fcslim.debian.archive.NoPackageError` after the record is written,
@@ -113,7 +117,7 @@ def fetch_missing(
         raise InputError(f"Library directory {lib_dir!r} must be relative to the bundle and stay inside it.",
                          "Use the default 'lib'.")
     if release is None:
-        release = DebianRelease.for_profile(profile, mirror, keyring=keyring)
+        release = DebianRelease.for_profile(profile, mirror, trust=trust)
     system = system_libraries(profile)
     previous, previous_data, _previous_programs = previous_records(root)
     fetched: dict[str, FetchedLibrary] = dict(previous)
@@ -214,7 +218,8 @@ def fetch_missing(
         runpath_patched=runpath_patched,
         authentication=(release.authentication() if attempted
                         else read_record(root).get("debian", {}).get("authentication", {}) if final else {}),
-        warnings=release.warnings, notes=notes, hook_env=sorted(hook.env, key=lambda s: s.name),
+        warnings=release.warnings, notes=notes, trust=release.trust.to_dict(),
+        hook_env=sorted(hook.env, key=lambda s: s.name),
         hook_templates=hook.templates, code_needs=from_code.found, code_unresolved=from_code.unresolved,
     )
     if from_code.unresolved:

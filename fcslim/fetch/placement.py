@@ -14,14 +14,11 @@ import os
 from pathlib import Path
 
 from fcslim.core.errors import DebianError
-from fcslim.debian.archive import (
-    ArchitectureError,
-    DebArchive,
-    DebianRelease,
-    LibraryLocation,
-    PackageEntry,
-    licenses_from_copyright,
-)
+from fcslim.debian.archive import DebianRelease, LibraryLocation
+from fcslim.debian.deb822 import licenses_from_copyright
+from fcslim.debian.debfile import DebArchive
+from fcslim.debian.errors import ArchitectureError
+from fcslim.debian.indexes import PackageEntry
 from fcslim.elf.facts import read_elf
 from fcslim.fetch.record import FetchedLibrary
 from fcslim.target.profile import Profile

@@ -141,6 +141,7 @@ class FetchResult:
     runpath_patched: list[str]
     authentication: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    trust: dict[str, object] = field(default_factory=dict)  # Trust.to_dict(): keyrings, allow_unsigned
     notes: list[str] = field(default_factory=list)
     executables: list[FetchedExecutable] = field(default_factory=list)
     optional_missing: list[OptionalMissing] = field(default_factory=list)
@@ -166,7 +167,8 @@ class FetchResult:
         return {
             "schema": SCHEMA,
             "profile": self.profile,
-            "debian": {"release": self.release, "mirror": self.mirror, "authentication": self.authentication},
+            "debian": {"release": self.release, "mirror": self.mirror, "authentication": self.authentication,
+                       "trust": self.trust},
             "lib_dir": self.lib_dir,
             "fetched": [f.to_dict() for f in self.fetched],
             "data_files": [d.to_dict() for d in self.data_files],

@@ -25,7 +25,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from fcslim.core.resources import data_path
-from fcslim.debian.archive import DebArchive, DebianRelease, PackageEntry
+from fcslim.debian.archive import DebianRelease
+from fcslim.debian.debfile import DebArchive
+from fcslim.debian.indexes import PackageEntry
 from fcslim.fetch.placement import OpenPackages, write_file
 from fcslim.fetch.record import EnvSetting, FetchedDataFile
 

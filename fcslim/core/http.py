@@ -1,0 +1,204 @@
+"""The one HTTP client of fcslim's own code: GET with timeouts, retries and
+connection reuse, for http://, https:// and file:// URLs.
+
+Built on urllib3 (a well-kept, MIT-licensed library): its connection pool
+keeps one connection per host alive across the many small downloads of a
+fetch (a Release, two indexes, a dozen ``.deb`` files), and its ``Retry``
+backs off on connection errors and on 429/5xx answers (honouring
+``Retry-After``).  A body that breaks off half way is fetched again from the
+start.  Proxies come from the usual environment variables (``http_proxy``,
+``https_proxy``, ``no_proxy``), read by the standard library as urllib does.
+
+Errors: a URL that is not ``http(s)://host/...`` or ``file://...`` is an
+:class:`~fcslim.core.errors.InputError`; 404 and 410 raise
+:class:`NotFoundError`; anything else that fails is a
+:class:`~fcslim.core.errors.NetworkError` naming the URL and the reason.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import urllib3
+
+from .errors import InputError, NetworkError
+
+USER_AGENT = "fcslim (+https://pypi.org/project/fcslim/)"
+SCHEMES = ("http", "https", "file")
+RETRIES = 3
+_CHUNK = 1 << 20
+_RETRY_STATUS = (429, 500, 502, 503, 504)
+_NETWORK_HINT = "Check the network, the URL and any proxy settings (http_proxy, https_proxy)."
+
+
+class HttpError(NetworkError):
+    """A GET that failed: ``url`` and a short ``reason`` for callers that
+    word their own message (e.g. naming the Debian mirror)."""
+
+    def __init__(self, url: str, reason: str, hint: str):
+        self.url, self.reason = url, reason
+        super().__init__(f"Cannot get {url}: {reason}.", hint)
+
+
+class NotFoundError(HttpError):
+    """The server (or the file:// path) has no such file: HTTP 404 or 410."""
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """The body of a GET (None when the server said 304 Not Modified) and the
+    validators to send next time."""
+
+    data: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def check_url(url: str, what: str = "URL", hint: str | None = None) -> str:
+    """``url`` when it is an http(s):// URL with a host or a file:// URL;
+    otherwise an InputError naming it (``what`` says what the URL is for)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise InputError(f"The {what} {url!r} is not a valid URL ({exc}).",
+                         hint or "Give an http://, https:// or file:// URL.") from exc
+    if parts.scheme not in SCHEMES or (parts.scheme != "file" and not parts.hostname):
+        raise InputError(f"The {what} {url!r} is not an http://, https:// or file:// URL.",
+                         hint or "Give a URL such as http://deb.debian.org/debian or file:///srv/mirror.")
+    return url
+
+
+_pools_lock = threading.Lock()
+_pools: dict[str | None, urllib3.PoolManager] = {}
+
+
+def _pool(url: str) -> urllib3.PoolManager:
+    """The pool for ``url``: direct, or through the proxy the environment names."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and urllib.request.proxy_bypass(parts.hostname or ""):
+        proxy = None
+    with _pools_lock:
+        pool = _pools.get(proxy)
+        if pool is None:
+            # A refused or failed connection is retried once, immediately (a
+            # server that is down stays down; an offline run must fail fast and
+            # fall back to the cache); overloaded answers back off 0.5, 1, 2 s.
+            retries = urllib3.Retry(total=RETRIES, connect=1, read=RETRIES, status=RETRIES, redirect=5,
+                                    backoff_factor=0.5, status_forcelist=_RETRY_STATUS,
+                                    allowed_methods=frozenset({"GET"}), raise_on_status=False)
+            headers = {"User-Agent": USER_AGENT}
+            pool = (urllib3.ProxyManager(proxy, headers=headers, retries=retries) if proxy
+                    else urllib3.PoolManager(headers=headers, retries=retries))
+            _pools[proxy] = pool
+        return pool
+
+
+def _local_path(url: str) -> Path:
+    parts = urllib.parse.urlsplit(url)
+    return Path(urllib.request.url2pathname(urllib.parse.unquote(parts.path)))
+
+
+def get(url: str, *, timeout: float = 30.0, etag: str | None = None,
+        last_modified: str | None = None) -> HttpResult:
+    """GET ``url`` into memory (for small files: Release files, pages).  With
+    ``etag``/``last_modified`` the request is conditional and ``data`` is
+    None when the server answers 304."""
+    check_url(url)
+    if url.startswith("file:"):
+        return HttpResult(_read_local(url))
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    for attempt in range(RETRIES):
+        response = _request(url, timeout, headers)
+        try:
+            if response.status == 304:
+                return HttpResult(None, etag, last_modified)
+            body = response.data
+            return HttpResult(body, response.headers.get("ETag"), response.headers.get("Last-Modified"))
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError, OSError) as exc:
+            if attempt == RETRIES - 1:
+                raise _broken_body(url, exc) from exc
+        finally:
+            response.release_conn()
+    raise AssertionError("unreachable")
+
+
+def download(url: str, dest: Path, *, timeout: float = 30.0) -> int:
+    """Stream ``url`` into the file ``dest`` (created or truncated); the byte
+    count.  A body that breaks off is fetched again from the start."""
+    check_url(url)
+    if url.startswith("file:"):
+        source = _local_path(url)
+        try:
+            shutil.copyfile(source, dest)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise NotFoundError(url, "no such file", "Check the URL.") from exc
+        except OSError as exc:
+            raise HttpError(url, exc.strerror or str(exc), "Check the path and its permissions.") from exc
+        return dest.stat().st_size
+    for attempt in range(RETRIES):
+        response = _request(url, timeout, {})
+        try:
+            size = 0
+            with open(dest, "wb") as out:
+                for block in response.stream(_CHUNK):
+                    out.write(block)
+                    size += len(block)
+            return size
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError) as exc:
+            if attempt == RETRIES - 1:
+                raise _broken_body(url, exc) from exc
+        finally:
+            response.release_conn()
+    raise AssertionError("unreachable")
+
+
+def _request(url: str, timeout: float, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+    """The answer to a GET with status < 400 or 304 (body not yet read)."""
+    try:
+        response = _pool(url).request("GET", url, headers=headers, preload_content=False,
+                                      timeout=urllib3.Timeout(connect=min(timeout, 15.0), read=timeout))
+    except urllib3.exceptions.LocationParseError as exc:
+        raise InputError(f"{url!r} is not a valid URL ({exc}).", "Check the URL.") from exc
+    except urllib3.exceptions.MaxRetryError as exc:
+        raise HttpError(url, _describe(exc.reason or exc), _NETWORK_HINT) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise HttpError(url, _describe(exc), _NETWORK_HINT) from exc
+    if response.status == 304 or response.status < 400:
+        return response
+    response.drain_conn()
+    response.release_conn()
+    answer = f"HTTP {response.status} {response.reason or ''}".rstrip()
+    if response.status in (404, 410):
+        raise NotFoundError(url, answer, "Check the URL.")
+    raise HttpError(url, answer, "The server may be overloaded or refusing this client; try again later.")
+
+
+def _read_local(url: str) -> bytes:
+    try:
+        return _local_path(url).read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        raise NotFoundError(url, "no such file", "Check the URL.") from exc
+    except OSError as exc:
+        raise HttpError(url, exc.strerror or str(exc), "Check the path and its permissions.") from exc
+
+
+def _broken_body(url: str, exc: BaseException) -> HttpError:
+    return HttpError(url, f"the download broke off {RETRIES} times ({_describe(exc)})", _NETWORK_HINT)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    # urllib3 wraps the socket error in a long repr; keep its last, telling part
+    if "Failed to establish a new connection:" in text:
+        text = text.split("Failed to establish a new connection:", 1)[1]
+    return " ".join(text.split()).strip(" ')\"") or type(exc).__name__

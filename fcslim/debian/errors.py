@@ -1,0 +1,26 @@
+"""The Debian stage's errors (exit 7, or 5 for an unreachable mirror)."""
+
+from __future__ import annotations
+
+from ..core.errors import DebianError, NetworkError
+
+
+class ArchiveUnreachableError(NetworkError):
+    """The Debian mirror cannot be reached and nothing usable is cached."""
+
+
+class SignatureError(DebianError):
+    """A Release file that is unsigned, or whose signature does not verify
+    against the trusted keyring."""
+
+
+class ChecksumError(DebianError):
+    """An index or package that does not match its published SHA256 or size."""
+
+
+class ArchitectureError(DebianError):
+    """The mirror, the package or the library is for another architecture."""
+
+
+class NoPackageError(DebianError):
+    """No package of the release provides a soname."""

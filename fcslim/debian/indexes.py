@@ -1,0 +1,109 @@
+"""Packages and Contents indexes: what they say, parsed into the small maps
+fcslim keeps (package name -> newest entry; library file name -> where and in
+which packages)."""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+import posixpath
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterable
+
+from .deb822 import iter_stanzas
+from .versions import compare_versions
+
+
+@dataclass(frozen=True)
+class PackageEntry:
+    """One binary package as a Packages index lists it."""
+
+    name: str
+    version: str
+    architecture: str
+    filename: str
+    size: int
+    sha256: str
+    source: str
+    source_version: str
+    mirror: str
+    suite: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.mirror}/{self.filename}"
+
+
+_PACKAGE_FIELDS = frozenset(("Package", "Version", "Architecture", "Filename", "Size", "SHA256", "Source"))
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_packages(lines: Iterable[str], mirror: str, suite: str) -> dict[str, PackageEntry]:
+    """Package name -> newest entry, from the lines of a Packages index.
+    Stanzas without a file, a size or a well-formed SHA256 are skipped: a
+    package fcslim cannot verify is never offered."""
+    result: dict[str, PackageEntry] = {}
+    for fields in iter_stanzas(lines, _PACKAGE_FIELDS):
+        if not all(k in fields for k in ("Package", "Version", "Filename", "SHA256", "Size")):
+            continue
+        if not fields["Size"].isdigit() or not _SHA256.fullmatch(fields["SHA256"]):
+            continue
+        source = fields.get("Source", fields["Package"])
+        src_name, _, rest = source.partition(" ")
+        entry = PackageEntry(
+            name=fields["Package"], version=fields["Version"], architecture=fields.get("Architecture", ""),
+            filename=fields["Filename"], size=int(fields["Size"]), sha256=fields["SHA256"], source=src_name,
+            source_version=rest.strip(" ()") or fields["Version"], mirror=mirror, suite=suite,
+        )
+        old = result.get(entry.name)
+        if old is None or compare_versions(entry.version, old.version) > 0:
+            result[entry.name] = entry
+    return result
+
+
+_LIB_PREFIXES = ("lib/", "usr/lib/", "lib64/", "usr/lib64/")
+_SKIPPED_LIB_TREES = ("usr/lib/debug/", "usr/lib/python", "usr/lib/jvm/")
+_SO_NAME = re.compile(r"\.so(\.[0-9][^/]*)?$")
+
+
+def parse_contents(stream: Iterable[bytes]) -> dict[str, list[list[str]]]:
+    """File name -> [[path, package, ...], ...] for the shared libraries of a
+    Contents index: ``*.so`` and ``*.so.*`` files in the library directories and
+    at most two levels below them (``blas/libblas.so.3`` alternatives), never
+    debug symbols or Python extension modules."""
+    found: dict[str, list[list[str]]] = {}
+    for raw in stream:
+        if b".so" not in raw:
+            continue
+        line = raw.decode("utf-8", errors="replace").rstrip("\n")
+        parts = line.rsplit(None, 1)
+        if len(parts) != 2:
+            continue
+        path, locations = parts[0].strip(), parts[1]
+        if path.startswith("./"):
+            path = path[2:]
+        if not path.startswith(_LIB_PREFIXES) or path.startswith(_SKIPPED_LIB_TREES):
+            continue
+        if path.count("/") > 4:
+            continue
+        name = posixpath.basename(path)
+        if not _SO_NAME.search(name):
+            continue
+        packages = [loc.rsplit("/", 1)[-1] for loc in locations.split(",") if loc]
+        found.setdefault(name, []).append([path] + packages)
+    return found
+
+
+def open_index(path: Path, name: str, text: bool) -> IO:
+    """An index file opened for streaming, decompressed by its published name
+    (``.xz``, ``.gz`` or plain)."""
+    mode = "rt" if text else "rb"
+    encoding = "utf-8" if text else None
+    errors = "replace" if text else None
+    if name.endswith(".xz"):
+        return lzma.open(path, mode, encoding=encoding, errors=errors)
+    if name.endswith(".gz"):
+        return gzip.open(path, mode, encoding=encoding, errors=errors)
+    return open(path, mode, encoding=encoding, errors=errors)
