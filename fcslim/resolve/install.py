@@ -34,7 +34,8 @@ from fcslim.core.hashing import file_sha256
 from fcslim.resolve.failures import FailureContext, raise_for_failure
 from fcslim.resolve.index import Sources
 from fcslim.resolve.installed import InstalledDistribution, check_installed, read_installed
-from fcslim.resolve.lockfile import check_lock_target
+from fcslim.resolve.glibc import MAX_ROUNDS, ProjectFiles, constraint_lines, exact_file_requirements, exclusions, merge_constraints
+from fcslim.resolve.lockfile import LockedPin, check_lock_target, parse_pins
 from fcslim.resolve.requirements import RequirementsFile, parse_requirements
 from fcslim.resolve.sdist import check_sdists_pure
 from fcslim.resolve.uv import (
@@ -179,6 +180,7 @@ def install(requirements: Path, profile: Profile, dest: Path, options: InstallOp
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     env = uv_env(options.cache_dir, options.timeout)
+    built: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="fcslim-req-") as tmp:
         req_file, con_file = reqs.write_normalised(Path(tmp))
 
@@ -194,9 +196,9 @@ def install(requirements: Path, profile: Profile, dest: Path, options: InstallOp
                 out += ["--prerelease", "allow"]
             return out
 
-        if not reqs.requirements:
-            built: set[str] = set()
-        else:
+        if reqs.requirements and ctx.platform.above:
+            built = _install_exact_files(ctx, env, Path(tmp), req_file, con_file, dest, hashed)
+        elif reqs.requirements:
             _run, built = _run_with_sdist_retries(argv, ctx, env)
     for leftover in (".lock",):
         (dest / leftover).unlink(missing_ok=True)
@@ -219,6 +221,80 @@ def install(requirements: Path, profile: Profile, dest: Path, options: InstallOp
     )
 
 
+def _install_exact_files(ctx: _Context, env: dict[str, str], tmp: Path, req_file: Path, con_file: Path | None,
+                         dest: Path, hashed: bool) -> set[str]:
+    """Install for a glibc uv cannot name (:mod:`fcslim.resolve.glibc`): pins
+    the profile can load, each installed from the one file it would pick."""
+    files = ProjectFiles(ctx.sources, ctx.options.timeout)
+    environment = ctx.profile.marker_environment()
+    lines = [r for r in ctx.reqs.requirements if r.applies_to(environment)]
+    if ctx.reqs.hashed and all(r.is_pinned() for r in lines):
+        pins = [LockedPin(r.name, next(iter(r.requirement.specifier)).version, r.hashes) for r in lines]
+        built: set[str] = set()
+        lock: str | None = str(ctx.reqs.path)
+    else:
+        text, built = _compile_for_target(ctx, env, tmp, req_file, con_file, hashes=False, files=files)
+        pins, lock = parse_pins(text), None
+    exact_text, all_hashed = exact_file_requirements(pins, built, ctx.profile, files, lock=lock)
+    exact = tmp / "exact.txt"
+    exact.write_text(exact_text)
+    argv = [ctx.uv, "pip", "install", "--target", str(dest), "-r", str(exact), "--no-deps",
+            *target_args(ctx.profile, ctx.platform), *build_args(built), *ctx.sources.args(),
+            "--link-mode", ctx.options.link_mode, "--python", sys.executable]
+    if hashed or all_hashed:
+        argv.append("--require-hashes")
+    run = run_uv(argv, env)
+    if run.returncode != 0:
+        raise_for_failure(run, ctx.failure_context())
+    return built
+
+
+def _compile(ctx: _Context, env: dict[str, str], tmp: Path, req_file: Path, con_file: Path | None,
+             extra: dict[str, list[str]], *, hashes: bool) -> tuple[str, set[str]]:
+    """One ``uv pip compile``: the pinned text and what was built from sdists."""
+    out_file = tmp / "out.txt"
+    extra_file = tmp / "target-constraints.txt"
+    extra_file.write_text(constraint_lines(extra))
+
+    def argv(no_binary: set[str]) -> list[str]:
+        out = [ctx.uv, "pip", "compile", str(req_file), "-o", str(out_file), "--quiet",
+               *target_args(ctx.profile, ctx.platform), *build_args(no_binary), *ctx.sources.args(),
+               "--no-header", "--annotation-style", "split"]
+        if hashes:
+            out.append("--generate-hashes")
+        if con_file:
+            out += ["-c", str(con_file)]
+        if extra:
+            out += ["-c", str(extra_file)]
+        if ctx.options.pre or ctx.reqs.pre:
+            out += ["--prerelease", "allow"]
+        return out
+
+    _run, built = _run_with_sdist_retries(argv, ctx, env)
+    return out_file.read_text(), built
+
+
+def _compile_for_target(ctx: _Context, env: dict[str, str], tmp: Path, req_file: Path, con_file: Path | None,
+                        *, hashes: bool, files: ProjectFiles | None = None) -> tuple[str, set[str]]:
+    """Compile; for a glibc uv cannot name, again without what the profile
+    cannot load, until every pin can be loaded."""
+    extra: dict[str, list[str]] = {}
+    for _round in range(MAX_ROUNDS):
+        text, built = _compile(ctx, env, tmp, req_file, con_file, extra, hashes=hashes)
+        if not ctx.platform.above:
+            return text, built
+        files = files or ProjectFiles(ctx.sources, ctx.options.timeout)
+        more = exclusions(parse_pins(text), built, ctx.profile, files)
+        if not more:
+            return text, built
+        extra = merge_constraints(extra, more)
+    raise ResolutionError(
+        f"Resolving for {ctx.profile.name} (glibc {ctx.profile.glibc_version}) kept choosing versions without a "
+        f"wheel it can load, after {MAX_ROUNDS} rounds: {constraint_lines(extra).strip()}.",
+        "Pin these distributions to versions with manylinux wheels for that glibc and run again.",
+    )
+
+
 def compile_requirements(requirements: Path, profile: Profile, options: InstallOptions | None = None) -> str:
     """Pin ``requirements`` for ``profile`` with hashes (pip-tools format, no header)."""
     options = options or InstallOptions()
@@ -234,19 +310,7 @@ def compile_requirements(requirements: Path, profile: Profile, options: InstallO
         return ""
     with tempfile.TemporaryDirectory(prefix="fcslim-lock-") as tmp:
         req_file, con_file = reqs.write_normalised(Path(tmp))
-        out_file = Path(tmp) / "out.txt"
-
-        def argv(no_binary: set[str]) -> list[str]:
-            out = [ctx.uv, "pip", "compile", str(req_file), "-o", str(out_file), "--quiet",
-                   *target_args(profile, ctx.platform), *build_args(no_binary), *ctx.sources.args(),
-                   "--generate-hashes", "--no-header", "--annotation-style", "split"]
-            if con_file:
-                out += ["-c", str(con_file)]
-            if options.pre or reqs.pre:
-                out += ["--prerelease", "allow"]
-            return out
-
-        _run_with_sdist_retries(argv, ctx, env)
-        text = out_file.read_text()
-    # uv names the temporary file it read; name the user's instead.
+        text, _built = _compile_for_target(ctx, env, Path(tmp), req_file, con_file, hashes=True)
+        # uv names the temporary files it read; name the user's instead.
+        text = text.replace(str(Path(tmp) / "target-constraints.txt"), "fcslim's glibc constraints")
     return text.replace(str(req_file), str(requirements)).replace(f"-r {requirements}", f"-r {Path(requirements).name}")

@@ -90,7 +90,8 @@ def uv_platform(profile: Profile, uv: str | None = None) -> UvPlatform:
             f"platform uv {uv_version(uv_binary(uv))} can target (manylinux_2_{minors[0]}).",
             "Use a profile with glibc 2.17 or newer.",
         )
-    chosen = max(m for m in minors if m <= minor)
+    higher = [m for m in minors if m > minor]
+    chosen = minor if minor in minors else (min(higher) if higher else max(minors))
     return UvPlatform(f"{profile.arch}-manylinux_2_{chosen}", (2, chosen), chosen == minor, chosen > minor)
 
 
