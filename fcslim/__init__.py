@@ -33,13 +33,17 @@ _API = {
     "slim_tree": "fcslim.slim.apply",
     "verify_imports": "fcslim.verify.imports",
     "compile_bytecode": "fcslim.verify.bytecode",
+    "build_report": "fcslim.report.measure",
+    "pack_tree": "fcslim.pack.archive",
+    "plan_pack": "fcslim.pack.plan",
+    "pack_auto": "fcslim.pack.artifacts",
 }
 
 
 # API names never equal a stage subpackage's name (`fcslim.slim` is the
 # subpackage; the function is `slim_tree`): importing a submodule binds its
 # name on this package and would shadow a function of the same name.
-_ALIASES = {"slim_tree": "slim"}
+_ALIASES = {"slim_tree": "slim", "pack_tree": "pack"}
 
 
 def __getattr__(name: str) -> Any:

@@ -85,3 +85,15 @@ def debian_trust_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def debian_trust(debian_keyrings: tuple[Path, ...], allow_unsigned: bool) -> Trust:
     return Trust(keyrings=tuple(debian_keyrings), allow_unsigned=allow_unsigned)
+
+
+# Verbs that read a bundle (scan, fetch, slim, report, pack) check it against
+# the runtime it was built for, from its .fcslim/install.json, unless told.
+bundle_runtime_option = click.option(
+    "--runtime",
+    "-r",
+    "runtime",
+    default=None,
+    help="Target runtime: a built-in name (see `fcslim runtimes`) or a profile JSON file (default: the one the "
+         "bundle was built for, from its .fcslim/install.json, else fc-python3.10).",
+)

@@ -18,8 +18,8 @@ from pathlib import Path
 import click
 
 from fcslim.fetch.closure import fetch_missing
-from fcslim.target.profile import load_profile
-from .common import debian_trust, debian_trust_options, handle_errors, runtime_option
+from fcslim.target.profile import runtime_for
+from .common import bundle_runtime_option, debian_trust, debian_trust_options, handle_errors
 
 
 def _kb(n: int) -> str:
@@ -28,7 +28,7 @@ def _kb(n: int) -> str:
 
 @click.command("fetch")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@runtime_option
+@bundle_runtime_option
 @click.option("--debian-mirror", "mirror", default=None, metavar="URL",
               help="Debian mirror to use instead of the profile's (e.g. http://archive.debian.org/debian).")
 @debian_trust_options
@@ -42,7 +42,7 @@ def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_run
     Debian release: checked against the signed Release and the package
     checksums, only shared libraries, placed in lib/ under their soname,
     closed over their own needs, skipping what the runtime already has."""
-    profile = load_profile(runtime)
+    profile = runtime_for(runtime, directory)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # warnings are in the result and printed below
         result = fetch_missing(Path(directory), profile, mirror=mirror, patch_runpath=patch_runpath,

@@ -18,8 +18,8 @@ from fcslim.core import progress
 from fcslim.report.limits import check_limits
 from fcslim.report.render import append_step_summary, render_json, render_markdown, render_text
 from fcslim.report.measure import build_report
-from fcslim.target.profile import load_profile
-from .common import handle_errors, runtime_option
+from fcslim.target.profile import runtime_for
+from .common import bundle_runtime_option, handle_errors
 
 
 def verbosity_options(fn):
@@ -43,7 +43,7 @@ def gate_options(fn):
 
 @click.command("report")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@runtime_option
+@bundle_runtime_option
 @click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report (schema fcslim.report/1).")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print Markdown (for CI step summaries).")
 @click.option("--baseline", metavar="OLD.json|DIR", default=None,
@@ -66,7 +66,7 @@ def report(directory, runtime, as_json, as_markdown, baseline, max_zip, max_unzi
     if as_json and as_markdown:
         raise click.UsageError("Pass --json or --markdown, not both.")
     progress.configure(quiet=quiet, verbose=verbose)
-    profile = load_profile(runtime)
+    profile = runtime_for(runtime, directory)
     result = build_report(directory, profile, layout=layout, max_zip=max_zip, max_unzipped=max_unzipped, via=via,
                           baseline=baseline, top=top)
     markdown = render_markdown(result)

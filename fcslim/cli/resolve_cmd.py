@@ -11,6 +11,7 @@ from fcslim.core import progress
 from fcslim.pipeline import BuildOptions, build
 from fcslim.core.errors import InputError, SizeLimitError
 from fcslim.core.progress import reporter
+from fcslim.core.repeats import collapse_repeats
 from fcslim.pack.snippets import next_steps
 from fcslim.report.limits import format_size
 from fcslim.report.render import render_text
@@ -197,8 +198,13 @@ def _render(result, as_json: bool, handler: str | None = None) -> None:
         v = s.verified
         if v is not None and v.checked:
             click.echo(f"imports: {len(v.passed)} top-level modules import in {v.where}")
-    for warning in result.warnings:
-        reporter().warn(warning)
+    if result.cached and result.warnings:
+        # Said when the cached bundle was built; not again on every hit.
+        reporter().info(f"({len(result.warnings)} warnings when this bundle was first built: "
+                        f"{result.output}/.fcslim/warnings.json)")
+    else:
+        for warning in collapse_repeats(result.warnings):
+            reporter().warn(warning)
     click.echo(render_text(report).rstrip())
     if result.pack is not None:
         for archive in result.pack.archives:

@@ -24,8 +24,8 @@ import click
 from fcslim.elf.facts import scan_tree
 from fcslim.core.errors import EXIT_LOAD, InputError, LoadError
 from fcslim.elf.graph import LibraryReport, analyse
-from fcslim.target.profile import load_profile
-from .common import handle_errors, runtime_option
+from fcslim.target.profile import runtime_for
+from .common import bundle_runtime_option, handle_errors
 
 
 def render_text(report: LibraryReport, seconds: float) -> str:
@@ -72,7 +72,7 @@ def load_error(report: LibraryReport) -> LoadError:
 
 @click.command("scan")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@runtime_option
+@bundle_runtime_option
 @click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report on stdout.")
 @click.option("--no-files", is_flag=True, help="With --json, leave out the per-file facts.")
 @handle_errors
@@ -87,7 +87,7 @@ def scan(directory: Path, runtime: str, as_json: bool, no_files: bool) -> None:
     """
     if not directory.is_dir():
         raise InputError(f"{directory} is not a directory.", "Pass the bundle or site-packages directory to scan.")
-    profile = load_profile(runtime)
+    profile = runtime_for(runtime, directory)
     started = time.perf_counter()
     files = scan_tree(directory)
     report = analyse(directory, profile, files)

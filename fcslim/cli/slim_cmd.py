@@ -11,8 +11,9 @@ import click
 from fcslim.core.errors import InputError
 from fcslim.slim.apply import plan_slim, slim as run_slim
 from fcslim.slim.rules import cli_user_rules, load_user_rules, ruleset_for
-from fcslim.target.profile import load_profile
-from .common import handle_errors, runtime_option
+from fcslim.core.repeats import collapse_repeats
+from fcslim.target.profile import runtime_for
+from .common import bundle_runtime_option, handle_errors
 
 
 def _mb(n: int) -> str:
@@ -63,7 +64,7 @@ def slim_options(fn):
 
 @click.command("slim")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@runtime_option
+@bundle_runtime_option
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or result as JSON.")
 @slim_options
@@ -76,7 +77,7 @@ def slim(directory, runtime, dry_run, as_json, keep, remove, config, skip_rules,
     rule that breaks one is rolled back to the files at fault."""
     if drop_sources and not compile_:
         raise InputError("--drop-sources needs --compile.", "Add --compile, or leave --drop-sources out.")
-    profile = load_profile(runtime)
+    profile = runtime_for(runtime, directory)
     ruleset = ruleset_for(user_rules_from_options(config, keep, remove), skip_rules)
     root = Path(directory)
     if dry_run:
@@ -118,8 +119,7 @@ def slim(directory, runtime, dry_run, as_json, keep, remove, config, skip_rules,
                        f"in {c.where}" + (f"; {c.sources_removed} sources dropped" if c.drop_sources else ""))
         else:
             click.echo(f"compiled: no ({c.reason})")
-    for note in result.notes:
-        if not note.startswith("not verified"):
-            click.echo(f"note: {note}")
+    for note in collapse_repeats(n for n in result.notes if not n.startswith("not verified")):
+        click.echo(f"note: {note}")
     click.echo(f"total: {_mb(result.before_bytes)} -> {_mb(result.after_bytes)} "
                f"({result.after_bytes / max(result.before_bytes, 1):.2f}x); record in {root / '.fcslim' / 'slim.json'}")

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from fcslim.core.repeats import collapse_repeats
 from fcslim.core.errors import InputError, PackError
 from fcslim.core.files import atomic_file, check_replaceable
 from fcslim.core.inputs import in_run, note_input
@@ -454,8 +455,9 @@ def pack(
     epoch = zip_date_epoch(date_epoch)
     with rep.step(f"pack {root} ({layout} layout)"):
         listing = list_tree(root)
-        for link in listing.skipped_links:
-            rep.warn(f"left out {link.path} -> {link.target}: {link.reason}")
+        for line in collapse_repeats(f"left out {link.path} -> {link.target}: {link.reason}"
+                                     for link in listing.skipped_links):
+            rep.warn(line)
         result = PackResult(root, layout, profile, [], listing)
         if layout in ("code", "layer"):
             members = members_from_tree(listing, layout)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fcslim.core.errors import InputError
 from fcslim.core.progress import reporter as current_reporter
+from fcslim.core.repeats import collapse_repeats
 from fcslim.pack.archive import (
     COMPRESS_LEVEL,
     PackResult,
@@ -70,8 +71,9 @@ def pack_auto(root: str | os.PathLike, output: str | os.PathLike, plan: PackPlan
         listing = list_tree(root)
         by_path = {f.path: f for f in listing.files}
         result = PackResult(root, "layers", profile, [], listing)
-        for link in listing.skipped_links:
-            rep.warn(f"left out {link.path} -> {link.target}: {link.reason}")
+        for line in collapse_repeats(f"left out {link.path} -> {link.target}: {link.reason}"
+                                     for link in listing.skipped_links):
+            rep.warn(line)
         planned = {p for a in plan.artifacts for p in a.paths}
         missing = sorted(set(by_path) - planned)
         if missing:
