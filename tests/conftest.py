@@ -137,3 +137,39 @@ def debian_mirror(tmp_path, signing_key):
     fake.serve()
     yield fake
     fake.stop()
+
+@pytest.fixture(autouse=True)
+def no_remote_cache(monkeypatch):
+    """No test shares its results through a remote cache set in the caller's
+    environment; tests that want one configure it themselves."""
+    from fcslim.cache import store
+
+    monkeypatch.delenv("FCSLIM_CACHE_URL", raising=False)
+    monkeypatch.delenv("FCSLIM_CACHE_URL_REQUIRED", raising=False)
+    store.configure_remote(None)
+    yield
+    store.configure_remote(None)
+
+
+@pytest.fixture(scope="session")
+def object_store():
+    """A real S3-compatible server (moto) on loopback, signatures enforced (tests/support/objectstore.py)."""
+    pytest.importorskip("moto.server", reason="the object-storage tests need moto[server] (the test extra)")
+    pytest.importorskip("s3fs", reason="the object-storage tests need s3fs (the remote extra)")
+    from tests.support.objectstore import start_object_store
+
+    store = start_object_store()
+    yield store
+    store.server.stop()
+
+
+@pytest.fixture
+def s3_env(object_store, monkeypatch, tmp_path):
+    """The writer's credentials and the server's endpoint in the standard AWS_* variables."""
+    for name, value in object_store.writer.env(object_store.endpoint).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    return object_store

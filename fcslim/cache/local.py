@@ -38,7 +38,7 @@ import secrets
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from fcslim import __version__
 from fcslim.cache.entries import (
@@ -52,6 +52,8 @@ from fcslim.cache.fsops import (
 from fcslim.cache.keys import KEY_RE, LAYOUT_VERSION, OLD_MARK, TMP_MARK, check_key
 from fcslim.cache.location import cache_root
 from fcslim.cache.locks import exclusive_within, flock
+
+TreeManifest = tuple[dict[str, list[Any]], dict[str, str]]
 
 
 class LocalCache:
@@ -266,16 +268,22 @@ class LocalCache:
         place.  ``read_only=True`` strips write bits from the cached files so
         hard links handed out to callers cannot be edited by accident.
         """
-        self._check_key(key)
-        self._prepare()
         source_dir = Path(source_dir)
         if not source_dir.is_dir():
             raise NotADirectoryError(source_dir)
+        return self.put_tree_with(key, lambda tree: copy_tree_with_manifest(source_dir, tree), read_only=read_only)
+
+    def put_tree_with(self, key: str, fill: Callable[[Path], TreeManifest], *, read_only: bool = False) -> Path:
+        """Like :meth:`put_tree`, with ``fill(tree)`` creating the new directory
+        ``tree`` and returning its manifest ``({rel: [size, sha256, mtime_ns]},
+        {rel: link target})`` (e.g. an extraction from the remote store)."""
+        self._check_key(key)
+        self._prepare()
         with self.lock(key):
             staging = self._staging(key)
             try:
                 tree = staging / TREE
-                files, links = copy_tree_with_manifest(source_dir, tree)
+                files, links = fill(tree)
                 if read_only:
                     make_read_only(tree, files)
                 meta = {

@@ -1,24 +1,64 @@
 """The cache every fcslim stage uses: :class:`Cache`, one namespace of it.
 
 A :class:`Cache` is the local store of :mod:`fcslim.cache.local` (entries on
-this machine's disk, atomic, verified, locked per key).  This module is the
-public face of the package: stages import :class:`Cache`, :func:`cache_key` and
-the errors from here, whatever backs them.
+this machine's disk, atomic, verified, locked per key), read through and
+written back to a remote store (:mod:`fcslim.cache.remote`) when one is
+configured: local first, remote second.  A get that misses locally asks the
+remote, verifies every byte and keeps the entry locally; a put stores locally
+and then shares the entry.  This module is the public face of the package:
+stages import :class:`Cache`, :func:`cache_key` and the errors from here,
+whatever backs them.
+
+The remote comes from :func:`configure_remote` (the CLI's ``--cache-url``) or
+``$FCSLIM_CACHE_URL`` (``$FCSLIM_CACHE_URL_REQUIRED=1`` for strict mode).
 """
 
 from __future__ import annotations
 
-from fcslim.cache.entries import CacheEntry, CacheError, CacheIntegrityError
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+from fcslim.cache.entries import CacheEntry, CacheError, CacheIntegrityError, read_meta
 from fcslim.cache.fsops import directory_size
 from fcslim.cache.keys import LAYOUT_VERSION, cache_key
-from fcslim.cache.local import LocalCache
+from fcslim.cache.local import LocalCache, TreeManifest
 from fcslim.cache.maintenance import EXPLICIT_ONLY, NAMESPACES, NamespaceUsage, clean_namespace, usage
+from fcslim.cache.remote import RemoteCacheError, RemoteStore
 from fcslim.core.hashing import file_sha256
 
 __all__ = [
     "Cache", "CacheEntry", "CacheError", "CacheIntegrityError", "EXPLICIT_ONLY", "LAYOUT_VERSION", "NAMESPACES",
-    "NamespaceUsage", "cache_key", "clean_namespace", "directory_size", "file_sha256", "usage",
+    "NamespaceUsage", "RemoteCacheError", "cache_key", "clean_namespace", "configure_remote", "current_remote",
+    "directory_size", "file_sha256", "usage",
 ]
+
+URL_ENV = "FCSLIM_CACHE_URL"
+REQUIRED_ENV = "FCSLIM_CACHE_URL_REQUIRED"
+_remote_guard = threading.Lock()
+_configured: dict[str, RemoteStore | None] = {}
+
+
+def configure_remote(url: str | None, required: bool = False) -> RemoteStore | None:
+    """Use the remote at ``url`` (None: none) for every :class:`Cache` of this process."""
+    store = RemoteStore(url, required=required) if url else None
+    with _remote_guard:
+        _configured.clear()
+        _configured["store"] = store
+    return store
+
+
+def current_remote() -> RemoteStore | None:
+    """The configured remote, else one from ``$FCSLIM_CACHE_URL`` (made once), else None."""
+    with _remote_guard:
+        if "store" in _configured:
+            return _configured["store"]
+        url = os.environ.get(URL_ENV) or None
+        required = os.environ.get(REQUIRED_ENV, "") not in ("", "0")
+        _configured["store"] = RemoteStore(url, required=required) if url else None
+        return _configured["store"]
 
 
 class Cache(LocalCache):
@@ -26,4 +66,79 @@ class Cache(LocalCache):
 
     ``kind="blob"``: keys are the SHA-256 of the file bytes (e.g. .deb files
     keyed by the archive's checksum); every put and get checks it.
+    ``remote=False`` keeps a namespace on this machine whatever is configured.
     """
+
+    def __init__(self, namespace: str, root: Path | None = None, *, kind: str = "keyed", remote: bool = True):
+        super().__init__(namespace, root, kind=kind)
+        self.use_remote = remote
+
+    def _remote(self) -> RemoteStore | None:
+        return current_remote() if self.use_remote else None
+
+    def _scratch(self) -> Path:
+        return self.path / ".remote"
+
+    def get_file(self, key: str, sha256: str | None = None) -> Path | None:
+        found = super().get_file(key, sha256)
+        remote = self._remote()
+        if found is not None or remote is None:
+            return found
+        self._prepare()
+        scratch = self._scratch()
+        scratch.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f"{key[:16]}.", dir=scratch)
+        os.close(fd)
+        try:
+            ref = remote.fetch_file(self.namespace, key, Path(name))
+            if ref is None:
+                return None
+            try:
+                return super().put_file(key, Path(name), sha256 or ref.sha256, move=True)
+            except CacheIntegrityError:
+                return None  # the remote holds other bytes than the caller expects: a miss
+        finally:
+            Path(name).unlink(missing_ok=True)
+
+    def get_tree(self, key: str, *, verify: bool = False) -> Path | None:
+        found = super().get_tree(key, verify=verify)
+        remote = self._remote()
+        if found is not None or remote is None:
+            return found
+        ref = remote.read_ref(self.namespace, key)
+        if ref is None or ref.kind != "tree":
+            return None
+
+        def fill(tree: Path) -> TreeManifest:
+            got = remote.fetch_tree(self.namespace, key, tree, ref)
+            if got is None:
+                raise _Miss()
+            return got
+
+        try:
+            return super().put_tree_with(key, fill, read_only=ref.read_only)
+        except _Miss:
+            return None
+
+    def put_file(self, key: str, source: Path | bytes | BinaryIO, sha256: str | None = None, *,
+                 move: bool = False) -> Path:
+        path = super().put_file(key, source, sha256, move=move)
+        remote = self._remote()
+        if remote is not None:
+            meta = read_meta(path.parent) or {}
+            remote.upload_file(self.namespace, key, path, str(meta.get("sha256") or file_sha256(path)),
+                               path.stat().st_size)
+        return path
+
+    def put_tree(self, key: str, source_dir: Path, *, read_only: bool = False) -> Path:
+        tree = super().put_tree(key, source_dir, read_only=read_only)
+        remote = self._remote()
+        if remote is not None:
+            with self.lock(key, shared=True):
+                remote.upload_tree(self.namespace, key, tree, read_only=read_only, scratch=self._scratch())
+        return tree
+
+
+class _Miss(Exception):
+    """The remote had no usable copy: abandon the local entry being filled."""
+

@@ -1,17 +1,44 @@
-"""`fcslim cache info` and `fcslim cache clean`: see and empty fcslim's caches."""
+"""`fcslim cache info` and `fcslim cache clean`: see and empty fcslim's caches,
+and the ``--cache-url`` options every building verb shares."""
 
 from __future__ import annotations
 
+import functools
 import json
+from typing import Any, Callable
 
 import click
 
-from fcslim.cache.maintenance import EXPLICIT_ONLY, NAMESPACES, clean_namespace, usage
 from fcslim.cache.location import cache_root
+from fcslim.cache.maintenance import EXPLICIT_ONLY, NAMESPACES, clean_namespace, usage
+from fcslim.cache.remote_maintenance import clean_remote, remote_usage
+from fcslim.cache.store import REQUIRED_ENV, URL_ENV, configure_remote, current_remote
 from fcslim.core.errors import InputError
 from .common import handle_errors
 
 _DAY = 86400.0
+
+
+def remote_cache_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--cache-url URL`` ($FCSLIM_CACHE_URL) and ``--cache-url-required``
+    ($FCSLIM_CACHE_URL_REQUIRED=1): configure the remote cache, then run the
+    verb without those two arguments.  Put it under ``@handle_errors``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, cache_url: str | None, cache_url_required: bool, **kwargs: Any) -> Any:
+        if cache_url_required and not cache_url:
+            raise InputError("--cache-url-required was given without a remote cache.",
+                             f"Pass --cache-url URL or set ${URL_ENV}.")
+        configure_remote(cache_url or None, required=cache_url_required)
+        return fn(*args, **kwargs)
+
+    wrapper = click.option(
+        "--cache-url-required", is_flag=True, envvar=REQUIRED_ENV,
+        help="Fail (exit 12) instead of building locally when the remote cache cannot be used.")(wrapper)
+    return click.option(
+        "--cache-url", metavar="URL", envvar=URL_ENV, default=None,
+        help="A shared cache: s3://bucket/prefix/, oss://bucket/prefix/ or a directory. Read through and "
+             "written back after the local cache; a failing remote is one warning, never a failed build.")(wrapper)
 
 
 def _human(n: int) -> str:
@@ -25,18 +52,22 @@ def _human(n: int) -> str:
 
 @click.group("cache")
 def cache_group() -> None:
-    """Show or empty fcslim's caches ($FCSLIM_CACHE_DIR, else the platform cache dir)."""
+    """Show or empty fcslim's caches ($FCSLIM_CACHE_DIR, else the platform cache dir, and the remote
+    cache of --cache-url / $FCSLIM_CACHE_URL)."""
 
 
 @cache_group.command("info")
 @click.option("--json", "as_json", is_flag=True, help="Print the namespaces as JSON.")
 @handle_errors
+@remote_cache_options
 def info(as_json: bool) -> None:
-    """Where the cache is and how much each namespace holds."""
+    """Where the cache is and how much each namespace holds (and the remote's, when one is set)."""
     root = cache_root()
     rows = usage(root)
+    remote = current_remote()
+    remote_rows = remote_usage(remote) if remote is not None else None
     if as_json:
-        click.echo(json.dumps({
+        document: dict[str, Any] = {
             "root": str(root),
             "total_bytes": sum(r.bytes for r in rows),
             "namespaces": [
@@ -44,7 +75,11 @@ def info(as_json: bool) -> None:
                  "description": r.description}
                 for r in rows
             ],
-        }, indent=2))
+        }
+        if remote_rows is not None:
+            document["remote"] = {"url": remote_rows.url, "entries": remote_rows.refs,
+                                  "objects": remote_rows.objects, "bytes": remote_rows.bytes}
+        click.echo(json.dumps(document, indent=2))
         return
     click.echo(f"cache root: {root}")
     table = [("namespace", "size", "entries", "holds")]
@@ -55,23 +90,35 @@ def info(as_json: bool) -> None:
     for row in table:
         cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].rjust(widths[2]), row[3]]
         click.echo("  ".join(cells).rstrip())
+    if remote_rows is not None:
+        entries = ", ".join(f"{name} {count}" for name, count in sorted(remote_rows.refs.items())) or "no entries"
+        click.echo(f"remote: {remote_rows.url}  {_human(remote_rows.bytes)} in {remote_rows.objects} objects "
+                   f"({entries})")
 
 
 @cache_group.command("clean")
 @click.option("--older-than", "older_than_days", type=click.FloatRange(min=0), default=None, metavar="DAYS",
               help="Only remove entries not used for DAYS days (roots: not built within DAYS days).")
+@click.option("--remote", "clean_the_remote", is_flag=True,
+              help="Clean the remote cache (--cache-url / $FCSLIM_CACHE_URL) too; only keys under its "
+                   "fcslim-cache/ prefix are touched.")
 @click.argument("namespace", required=False)
 @handle_errors
-def clean(older_than_days: float | None, namespace: str | None) -> None:
+@remote_cache_options
+def clean(older_than_days: float | None, clean_the_remote: bool, namespace: str | None) -> None:
     """Remove cached entries: every namespace but `roots`, or only NAMESPACE.
 
     The clean Debian roots used to verify bundles are removed only when asked
     for by name (`fcslim cache clean roots`); rebuilding them takes minutes.
-    Entries another fcslim process holds are skipped.
+    Entries another fcslim process holds are skipped.  The remote cache is
+    cleaned only with --remote, since other machines share it.
     """
     root = cache_root()
     present = {r.name for r in usage(root)}
-    if namespace is not None and namespace not in present:
+    remote = current_remote()
+    if clean_the_remote and remote is None:
+        raise InputError("--remote was given, but no remote cache is set.", f"Pass --cache-url URL or set ${URL_ENV}.")
+    if namespace is not None and namespace not in present and not clean_the_remote:
         raise InputError(
             f"There is no cache namespace {namespace!r} under {root}.",
             f"Known namespaces: {', '.join(sorted(present | set(NAMESPACES)))}; `fcslim cache info` lists them.",
@@ -85,3 +132,6 @@ def clean(older_than_days: float | None, namespace: str | None) -> None:
         click.echo(f"{name}: freed {_human(freed)}")
     if len(names) > 1:
         click.echo(f"total: freed {_human(total)}")
+    if clean_the_remote and remote is not None:
+        removed, freed = clean_remote(remote, older_than, [namespace] if namespace else None)
+        click.echo(f"remote {remote.location.url}: removed {removed} entries, freed {_human(freed)}")

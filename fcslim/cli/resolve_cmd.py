@@ -17,6 +17,7 @@ from fcslim.report.limits import format_size
 from fcslim.report.render import render_text
 from fcslim.resolve.install import InstallOptions
 from fcslim.target.profile import load_profile
+from .cache_cmd import remote_cache_options
 from .common import debian_trust, debian_trust_options, handle_errors, runtime_option
 from .report_cmd import gate_options, verbosity_options
 from .slim_cmd import slim_options, user_rules_from_options
@@ -91,6 +92,7 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
 @verbosity_options
 @click.option("--debug", is_flag=True, hidden=True)
 @handle_errors
+@remote_cache_options
 def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url, find_links, no_index,
             allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, debian_keyrings,
             allow_unsigned, no_slim, keep, remove, config,

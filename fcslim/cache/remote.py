@@ -1,0 +1,317 @@
+"""The remote store: fcslim's cache entries on object storage or a shared directory.
+
+Layout under the URL's prefix (only these keys are ever read, written or
+removed; everything else in the bucket is left alone)::
+
+    fcslim-cache/v1/cas/<sha[:2]>/<sha256>    bytes: a file entry, or a tree as one tar
+    fcslim-cache/v1/refs/<namespace>/<key>    JSON: kind, sha256 and size of the content
+
+Races are harmless because content is addressed: a writer uploads the bytes
+under their own SHA-256 (a conditional put, ``If-None-Match: *``, on object
+stores; a temporary name and an atomic rename in a directory) and only then
+writes the small ref, which names a complete object whatever writer wins.  A
+reader hashes every byte it downloads and compares it with the ref; a
+mismatch is a miss (reported once per object) and the object is overwritten
+by the next writer.
+
+A remote that fails (down, slow past its timeouts, refusing our credentials
+or our writes) never fails a build: the first failure is one warning and the
+remote is not asked again in this process (reads and writes separately).
+With ``required=True`` (``--cache-url-required``) a failure is a
+:class:`RemoteCacheError` (exit 12) instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Callable
+
+from fcslim import __version__
+from fcslim.cache.local import TreeManifest
+from fcslim.cache.remote_url import RemoteLocation, open_filesystem, parse_location
+from fcslim.cache.treepack import UnsafeTreeError, extract_tree, write_tree
+from fcslim.core.errors import FcslimError
+from fcslim.core.progress import reporter
+
+ROOT = "fcslim-cache/v1"
+REF_SCHEMA = "fcslim.remote-ref/1"
+EXIT_REMOTE = 12
+_CHUNK = 1 << 20
+_BLOCK = 32 << 20  # read size of remote objects: few round trips per bundle
+# Errors that are bugs in fcslim, never a remote's fault: let them through.
+_BUGS = (TypeError, AttributeError, NameError, AssertionError, FcslimError)
+
+
+class RemoteCacheError(FcslimError):
+    """The remote cache failed and --cache-url-required forbids building without it (exit 12)."""
+
+    exit_code = EXIT_REMOTE
+
+
+class _Corrupt(Exception):
+    """Downloaded bytes do not match the ref (a miss, not a failure of the remote)."""
+
+
+@dataclass(frozen=True)
+class RemoteRef:
+    kind: str  # "file" | "tree"
+    sha256: str
+    size: int
+    read_only: bool = False
+
+
+class _HashingReader:
+    """A read-only stream that hashes and counts what passes through it."""
+
+    def __init__(self, raw: IO[bytes]):
+        self.raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(_CHUNK):
+            pass
+
+
+class RemoteStore:
+    """One remote cache (see the module docstring)."""
+
+    def __init__(self, url: str, *, required: bool = False, fs: Any = None):
+        self.location: RemoteLocation = parse_location(url)
+        self.required = required
+        self._fs = fs
+        self._guard = threading.Lock()
+        self.read_failed: str | None = None
+        self.write_failed: str | None = None
+        self.bad_objects: set[str] = set()
+        self.stats = {"hits": 0, "misses": 0, "uploads": 0, "corrupt": 0, "bytes_down": 0, "bytes_up": 0}
+
+    # -- plumbing
+
+    @property
+    def fs(self) -> Any:
+        if self._fs is None:
+            self._fs = open_filesystem(self.location)
+        return self._fs
+
+    def _path(self, *parts: str) -> str:
+        return self.location.path(ROOT, *parts)
+
+    def cas_path(self, sha256: str) -> str:
+        return self._path("cas", sha256[:2], sha256)
+
+    def ref_path(self, namespace: str, key: str) -> str:
+        return self._path("refs", namespace, key)
+
+    def _failed(self, writing: bool, what: str, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        message = (f"The remote cache {self.location.url} failed while {what} ({reason[:300]}).")
+        if self.required:
+            raise RemoteCacheError(message, "Check the URL, the credentials and the network, or drop "
+                                   "--cache-url-required to build locally when the remote is unavailable.") from exc
+        with self._guard:
+            first = self.read_failed is None and self.write_failed is None
+            if writing:
+                self.write_failed = self.write_failed or reason
+            else:
+                self.read_failed = self.read_failed or reason
+                self.write_failed = self.write_failed or reason  # a remote we cannot read is not written either
+        if first:
+            tail = ("results are built and kept locally only" if not writing
+                    else "results stay in the local cache and are not shared")
+            reporter().warn(f"{message} Carrying on without it: {tail}.")
+
+    def _corrupt(self, sha256: str, where: str, why: str) -> None:
+        with self._guard:
+            new = sha256 not in self.bad_objects
+            self.bad_objects.add(sha256)
+            self.stats["corrupt"] += 1
+        if new:
+            reporter().warn(f"The remote cache object {self.location.url_of(ROOT, 'cas', sha256[:2], sha256)} "
+                            f"({where}) {why}; treated as a miss, and the next upload replaces it.")
+
+    # -- reading
+
+    def read_ref(self, namespace: str, key: str) -> RemoteRef | None:
+        """The ref of ``key``, or None (a miss, a malformed ref, or a remote that failed)."""
+        if self.read_failed:
+            return None
+        try:
+            raw = self.fs.cat_file(self.ref_path(namespace, key))
+        except FileNotFoundError:
+            return None
+        except _BUGS:
+            raise
+        except Exception as exc:
+            self._failed(False, f"reading {namespace}/{key}", exc)
+            return None
+        try:
+            doc = json.loads(raw)
+            ref = RemoteRef(str(doc["kind"]), str(doc["sha256"]), int(doc["size"]), bool(doc.get("read_only")))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if doc.get("schema") != REF_SCHEMA or ref.kind not in ("file", "tree") or len(ref.sha256) != 64:
+            return None
+        return ref
+
+    def _download(self, namespace: str, key: str, kind: str, consume: Callable[[_HashingReader], Any],
+                  ref: RemoteRef | None = None) -> Any:
+        """Stream the content of ``key`` through ``consume``; its result, or None on a miss."""
+        ref = ref or self.read_ref(namespace, key)
+        if ref is None or ref.kind != kind or ref.sha256 in self.bad_objects:
+            self.stats["misses"] += 1
+            return None
+        try:
+            with self.fs.open(self.cas_path(ref.sha256), "rb", block_size=_BLOCK) as raw:
+                reader = _HashingReader(raw)
+                try:
+                    result = consume(reader)
+                    reader.drain()
+                except (UnsafeTreeError, OSError, EOFError, ValueError) as exc:
+                    if isinstance(exc, FileNotFoundError):
+                        raise
+                    reader.drain()  # judge the object by its bytes, not by what choked on them
+                    raise _Corrupt(str(exc)) from exc
+                if reader.size != ref.size or reader.digest.hexdigest() != ref.sha256:
+                    raise _Corrupt(f"has {reader.size} bytes with SHA-256 {reader.digest.hexdigest()}, "
+                                   f"not the {ref.size} bytes with SHA-256 {ref.sha256} its ref names")
+        except FileNotFoundError:
+            self.stats["misses"] += 1
+            return None
+        except _Corrupt as exc:
+            self._corrupt(ref.sha256, f"{namespace}/{key}", str(exc))
+            return None
+        except _BUGS:
+            raise
+        except Exception as exc:
+            self._failed(False, f"downloading {namespace}/{key}", exc)
+            return None
+        self.stats["hits"] += 1
+        self.stats["bytes_down"] += ref.size
+        self.touch(namespace, key, ref)
+        return result
+
+    def touch(self, namespace: str, key: str, ref: RemoteRef) -> None:
+        """Rewrite a ref after a hit, so ``cache clean --older-than`` sees it used (best effort)."""
+        if self.write_failed:
+            return
+        try:
+            self._put_bytes(self._ref_bytes(ref), self.ref_path(namespace, key))
+        except _BUGS:
+            raise
+        except Exception as exc:
+            self._failed(True, f"marking {namespace}/{key} used", exc)
+
+    @staticmethod
+    def _ref_bytes(ref: RemoteRef) -> bytes:
+        return json.dumps({"schema": REF_SCHEMA, "kind": ref.kind, "sha256": ref.sha256, "size": ref.size,
+                           "read_only": ref.read_only, "fcslim": __version__}, sort_keys=True).encode()
+
+    def fetch_file(self, namespace: str, key: str, into: Path) -> RemoteRef | None:
+        """Download file entry ``key`` to the new file ``into`` (removed again on a miss)."""
+        def consume(reader: _HashingReader) -> bool:
+            with open(into, "wb") as out:
+                for chunk in iter(lambda: reader.read(_CHUNK), b""):
+                    out.write(chunk)
+            return True
+
+        ref = self.read_ref(namespace, key)
+        if ref is None or self._download(namespace, key, "file", consume, ref) is None:
+            Path(into).unlink(missing_ok=True)
+            return None
+        return ref
+
+    def fetch_tree(self, namespace: str, key: str, into: Path, ref: RemoteRef | None = None) -> TreeManifest | None:
+        """Unpack tree entry ``key`` (whose ``ref`` the caller may have read) into
+        the new directory ``into``: its manifest, or None on a miss (the caller
+        removes ``into``)."""
+        return self._download(namespace, key, "tree", lambda reader: extract_tree(reader, into), ref)
+
+    # -- writing
+
+    def _upload(self, namespace: str, key: str, kind: str, path: Path, sha256: str, size: int,
+                read_only: bool) -> bool:
+        if self.write_failed:
+            return False
+        target = self.cas_path(sha256)
+        try:
+            replace = sha256 in self.bad_objects
+            if replace or not self.fs.exists(target):
+                self._put(path, target, create_only=not replace)
+                self.stats["bytes_up"] += size
+            ref = RemoteRef(kind, sha256, size, read_only)
+            self._put_bytes(self._ref_bytes(ref), self.ref_path(namespace, key))
+        except _BUGS:
+            raise
+        except Exception as exc:
+            self._failed(True, f"uploading {namespace}/{key}", exc)
+            return False
+        with self._guard:
+            self.bad_objects.discard(sha256)
+            self.stats["uploads"] += 1
+        return True
+
+    def _put(self, path: Path, target: str, create_only: bool) -> None:
+        """Publish a local file at ``target``: atomic rename in a directory, a
+        conditional put on an object store (a FileExistsError means another
+        writer published the same bytes first)."""
+        if self.location.scheme == "file":
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            partial = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+            try:
+                self.fs.put_file(str(path), partial)
+                os.replace(partial, target)
+            finally:
+                if os.path.exists(partial):
+                    os.unlink(partial)
+            return
+        try:
+            self.fs.put_file(str(path), target, mode="create" if create_only else "overwrite")
+        except FileExistsError:
+            pass
+
+    def _put_bytes(self, data: bytes, target: str) -> None:
+        if self.location.scheme == "file":
+            with tempfile.NamedTemporaryFile(delete=False) as handle:
+                handle.write(data)
+            try:
+                self._put(Path(handle.name), target, create_only=False)
+            finally:
+                Path(handle.name).unlink(missing_ok=True)
+            return
+        self.fs.pipe_file(target, data)
+
+    def upload_file(self, namespace: str, key: str, path: Path, sha256: str, size: int) -> bool:
+        """Share the local file entry at ``path`` (bytes already verified against ``sha256``)."""
+        return self._upload(namespace, key, "file", path, sha256, size, False)
+
+    def upload_tree(self, namespace: str, key: str, tree: Path, *, read_only: bool, scratch: Path) -> bool:
+        """Share the local tree entry at ``tree`` as one tar (written in ``scratch`` first)."""
+        if self.write_failed:
+            return False
+        scratch.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".upload-", suffix=".tar", dir=scratch)
+        try:
+            with os.fdopen(fd, "wb") as raw:
+                write_tree(tree, raw)
+            digest = hashlib.sha256()
+            with open(name, "rb") as handle:
+                for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                    digest.update(chunk)
+            return self._upload(namespace, key, "tree", Path(name), digest.hexdigest(), os.path.getsize(name),
+                                read_only)
+        finally:
+            os.unlink(name)
