@@ -79,8 +79,8 @@ class Cache(LocalCache):
     def _scratch(self) -> Path:
         return self.path / ".remote"
 
-    def get_file(self, key: str, sha256: str | None = None) -> Path | None:
-        found = super().get_file(key, sha256)
+    def get_file(self, key: str, sha256: str | None = None, *, verify: bool = False) -> Path | None:
+        found = super().get_file(key, sha256, verify=verify)
         remote = self._remote()
         if found is not None or remote is None:
             return found
