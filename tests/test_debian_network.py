@@ -9,7 +9,7 @@ import pytest
 from fcslim.core.hashing import file_sha256 as sha256_file
 from fcslim.debian.archive import DebianArchive, DebianRelease
 from fcslim.debian.debfile import DebArchive
-from fcslim.debian.errors import ArchitectureError, NoPackageError
+from fcslim.debian.errors import ArchitectureError, NoPackageError, SignatureError
 from fcslim.debian.signatures import Trust
 from fcslim.debian.versions import compare_versions
 from fcslim.target.profile import load_profile
@@ -58,3 +58,24 @@ def test_architecture_the_release_lacks():
         DebianArchive("http://deb.debian.org/debian", "bullseye", "riscv64").release
     # trixie is reachable and carries arm64
     assert "arm64" in DebianArchive("http://deb.debian.org/debian", "trixie", "arm64").release.architectures
+
+
+def test_bookworm_and_its_security_suite_are_signed_and_verified():
+    if not Trust().resolved_keyrings():
+        pytest.fail("the host has no Debian archive keyring (apt-get install debian-archive-keyring)")
+    bookworm = DebianRelease.for_profile(load_profile("debian12-python3.11"))
+    location = bookworm.locate("libzbar.so.0")
+    auth = bookworm.authentication()
+    assert auth["bookworm"].startswith("signed") and auth["bookworm-security"].startswith("signed"), auth
+    deb = bookworm.download(location.package)
+    assert sha256_file(deb) == location.package.sha256
+    with DebArchive(deb) as archive:
+        assert archive.read(location.path)[:4] == b"\x7fELF"
+
+
+def test_a_debian_mirror_is_not_trusted_with_a_foreign_keyring(tmp_path):
+    # Debian's own mirror, checked against a keyring that lacks its keys, is refused
+    empty = tmp_path / "empty.gpg"
+    empty.write_bytes(b"")
+    with pytest.raises(SignatureError, match="not in the trusted keyring|no signature gpgv accepts"):
+        DebianArchive("http://deb.debian.org/debian", "bookworm", "amd64", trust=Trust((empty,))).release

@@ -259,7 +259,7 @@ def test_cli_resolve_trust_options_and_the_bundle_cache(tmp_path, private_mirror
     (tmp_path / "requirements.txt").write_text("zzext\n")
     profile = _profile_file(tmp_path, private_mirror.url)
     base = ["resolve", "requirements.txt", "-r", str(profile), "-o", "build", "--no-index", "-f", str(links),
-            "--no-slim"]
+            "--no-slim", "--no-verify"]
     runner = CliRunner()
 
     def run(*extra):

@@ -73,6 +73,18 @@ def check_url(url: str, what: str = "URL", hint: str | None = None) -> str:
     return url
 
 
+BACKOFF = 0.5  # seconds; retries of overloaded answers wait 0, 2x, 4x this
+
+
+def _retries() -> urllib3.Retry:
+    # A refused or failed connection is retried once, immediately (a server
+    # that is down stays down; an offline run must fail fast and fall back to
+    # the cache); overloaded answers (429, 5xx) back off, honouring Retry-After.
+    return urllib3.Retry(total=RETRIES, connect=1, read=RETRIES, status=RETRIES, redirect=5,
+                         backoff_factor=BACKOFF, status_forcelist=_RETRY_STATUS,
+                         allowed_methods=frozenset({"GET"}), raise_on_status=False)
+
+
 _pools_lock = threading.Lock()
 _pools: dict[str | None, urllib3.PoolManager] = {}
 
@@ -86,15 +98,8 @@ def _pool(url: str) -> urllib3.PoolManager:
     with _pools_lock:
         pool = _pools.get(proxy)
         if pool is None:
-            # A refused or failed connection is retried once, immediately (a
-            # server that is down stays down; an offline run must fail fast and
-            # fall back to the cache); overloaded answers back off 0.5, 1, 2 s.
-            retries = urllib3.Retry(total=RETRIES, connect=1, read=RETRIES, status=RETRIES, redirect=5,
-                                    backoff_factor=0.5, status_forcelist=_RETRY_STATUS,
-                                    allowed_methods=frozenset({"GET"}), raise_on_status=False)
             headers = {"User-Agent": USER_AGENT}
-            pool = (urllib3.ProxyManager(proxy, headers=headers, retries=retries) if proxy
-                    else urllib3.PoolManager(headers=headers, retries=retries))
+            pool = urllib3.ProxyManager(proxy, headers=headers) if proxy else urllib3.PoolManager(headers=headers)
             _pools[proxy] = pool
         return pool
 
@@ -165,7 +170,7 @@ def download(url: str, dest: Path, *, timeout: float = 30.0) -> int:
 def _request(url: str, timeout: float, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
     """The answer to a GET with status < 400 or 304 (body not yet read)."""
     try:
-        response = _pool(url).request("GET", url, headers=headers, preload_content=False,
+        response = _pool(url).request("GET", url, headers=headers, preload_content=False, retries=_retries(),
                                       timeout=urllib3.Timeout(connect=min(timeout, 15.0), read=timeout))
     except urllib3.exceptions.LocationParseError as exc:
         raise InputError(f"{url!r} is not a valid URL ({exc}).", "Check the URL.") from exc
