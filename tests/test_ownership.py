@@ -146,3 +146,34 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_slim_works_only_on_package_trees_and_bundles(world, links):
+    project = world / "home" / "user" / "proj"
+    for name in ("docs", "tests", "examples"):
+        (project / name).mkdir()
+        (project / name / "x.py").write_text("")
+    (project / "ext.c").write_text("int x;\n")
+    (project / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+    refused(world, links, "slim", str(project), "--no-verify", match="looks like a project root")
+    plain = world / "plain"
+    (plain / "docs").mkdir(parents=True)
+    (plain / "docs" / "a.md").write_text("mine\n")
+    refused(world, links, "slim", str(plain), "--no-verify", match="not an installed package tree")
+    # the plan alone changes nothing, so it is allowed anywhere
+    assert run("slim", str(plain), "--dry-run", links=links)[0] == EXIT_OK
+
+    # an installed package tree (pip/uv --target) and an fcslim bundle are slimmed
+    site = world / "site"
+    (site / "pkg-1.0.dist-info").mkdir(parents=True)
+    (site / "pkg" / "tests").mkdir(parents=True)
+    (site / "pkg" / "__init__.py").write_text("")
+    (site / "pkg" / "tests" / "test_x.py").write_text("")
+    code, text = run("slim", str(site), "--no-verify", links=links)
+    assert code == EXIT_OK, text
+    assert not (site / "pkg" / "tests").exists()
+    assert run("resolve", "reqs/req.txt", "-o", "build", *FAST, links=links)[0] == EXIT_OK
+    code, text = run("slim", "build", "--no-verify", links=links)
+    assert code == EXIT_OK, text
+    # its ownership record stays true, so the next build may replace it
+    assert run("resolve", "reqs/req.txt", "-o", "build", *FAST, links=links)[0] == EXIT_OK

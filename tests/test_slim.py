@@ -301,6 +301,7 @@ def test_strip_debug_only_where_debug_sections_exist(tmp_path, profile, gcc, ver
 def test_strip_missing_is_reported(tmp_path, profile, gcc, monkeypatch, verifier):
     root = tmp_path / "b"
     build_shared_object(gcc, root / "m" / "_x.so", debug=True)
+    add_distribution(root, "m", "1.0", {"m/__init__.py": ""})  # slim works on installed package trees
     monkeypatch.setattr(slim_mod, "strip_tool", lambda arch=None: None)
     plan = plan_slim(root, profile)
     entry = next(r for r in plan.rules if r.name == "debug-info")

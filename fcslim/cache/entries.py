@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fcslim.cache.fsops import tree_listing
-from fcslim.core.errors import EXIT_INTERNAL, FcslimError, InputError
+from fcslim.core.errors import EXIT_INTERNAL, FcslimError, LocationError
 from fcslim.core.hashing import file_sha256
 
 NAMESPACE_FILE = ".fcslim-namespace.json"
@@ -28,8 +28,8 @@ CACHEDIR_TAG = (
 )
 
 
-class CacheError(InputError):
-    """The cache directory cannot be used (exit 3: fix FCSLIM_CACHE_DIR)."""
+class CacheError(LocationError):
+    """The cache directory cannot be used (exit 11: fix FCSLIM_CACHE_DIR)."""
 
 
 class CacheIntegrityError(FcslimError):

@@ -50,7 +50,8 @@ from fcslim.cache.fsops import (
     write_data, write_json_durably,
 )
 from fcslim.cache.keys import KEY_RE, LAYOUT_VERSION, OLD_MARK, TMP_MARK, check_key
-from fcslim.cache.location import cache_root
+from fcslim.cache.location import cache_root, check_cache_root
+from fcslim.core.files import atomic_write
 from fcslim.cache.locks import exclusive_within, flock
 
 TreeManifest = tuple[dict[str, list[Any]], dict[str, str]]
@@ -82,6 +83,7 @@ class LocalCache:
     def _prepare(self) -> None:
         if self._prepared:
             return
+        check_cache_root(self.root)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             tag = self.root / "CACHEDIR.TAG"
@@ -89,9 +91,8 @@ class LocalCache:
                 tag.write_text(CACHEDIR_TAG)
             marker = self.path / NAMESPACE_FILE
             if not marker.exists():
-                tmp = marker.with_name(f"{marker.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
-                tmp.write_text(json.dumps({"layout": LAYOUT_VERSION, "kind": self.kind}) + "\n")
-                os.replace(tmp, marker)
+                atomic_write(marker, json.dumps({"layout": LAYOUT_VERSION, "kind": self.kind}) + "\n",
+                             role="cache marker")
         except OSError as exc:
             raise CacheError(
                 f"The fcslim cache directory {self.path} cannot be written ({exc.strerror or exc}).",

@@ -62,8 +62,11 @@ def location_error(exc: OSError, path: str | os.PathLike | None = None, role: st
         return None
     what, hint = known
     what = what.format(access="writable" if writing else "accessible")
-    where = path if path is not None else (exc.filename or "a path")
-    detail = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(where) else ""
+    where = os.path.abspath(path if path is not None else (exc.filename or "."))
+    # The file that failed, when it is not just fcslim's temporary or staging name for ``where``
+    failed = str(exc.filename or "")
+    ours = failed.endswith(TMP_SUFFIX) or ".fcslim-staging-" in os.path.basename(failed)
+    detail = f" ({failed})" if failed and not ours and os.path.abspath(failed) != where else ""
     error = LocationError(f"The {role} {where}{detail} {what}.", hint)
     error.__cause__ = exc
     return error

@@ -35,6 +35,7 @@ from fcslim.core.inputs import current_inputs
 RECORDS_DIR = ".fcslim"
 OWNER_RECORD = "owner.json"
 RUN_PROOF = "run.json"
+STAGING_TREE = "tree"
 STAGING_MARK = ".fcslim-staging-"
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git", "s.yaml", "template.yml", "requirements.txt")
 _REGENERATED = ("__pycache__",)
@@ -94,7 +95,18 @@ def owned_entries(root: Path) -> set[str] | None:
 
 
 def is_fcslim_tree(root: Path) -> bool:
-    return owned_entries(root) is not None
+    """A bundle fcslim built, or one this process is building (the tree of a
+    staging directory whose run proof is this process's)."""
+    root = Path(root)
+    if owned_entries(root) is not None:
+        return True
+    if root.name != STAGING_TREE or STAGING_MARK not in root.parent.name:
+        return False
+    try:
+        proof = json.loads((root.parent / RUN_PROOF).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(proof, dict) and proof == _run_proof()
 
 
 def _unknown(root: Path, owned: set[str]) -> list[str]:
@@ -257,7 +269,7 @@ def staged_directory(output: str | os.PathLike) -> Iterator[Path]:
         staging.mkdir()
     try:
         atomic_write(staging / RUN_PROOF, json.dumps(_run_proof()) + "\n", role="staging record", durable=False)
-        tree = staging / "tree"
+        tree = staging / STAGING_TREE
         tree.mkdir()
         yield tree
         write_owner_record(tree)

@@ -10,9 +10,9 @@ package's copyright file to ``<lib_dir>/licenses/<package>/copyright``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from fcslim.core.files import atomic_write
 from fcslim.core.errors import DebianError
 from fcslim.debian.archive import DebianRelease, LibraryLocation
 from fcslim.debian.deb822 import licenses_from_copyright
@@ -59,11 +59,7 @@ class OpenPackages:
 
 
 def write_file(dest: Path, data: bytes, mode: int) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.fcslim-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.chmod(tmp, mode)
-    os.replace(tmp, dest)
+    atomic_write(dest, data, mode=mode, role="fetched file", durable=False)
 
 
 def copy_copyright(root: Path, lib_dir: str, deb: DebArchive, package: str) -> tuple[str, str | None]:

@@ -8,10 +8,11 @@ and :func:`protected_paths`.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fcslim.core.files import atomic_write
+from fcslim.core.output import refresh_owner_record
 from fcslim.elf.findings import LoadProblem, MissingLibrary
 
 SCHEMA = 1
@@ -199,11 +200,9 @@ def read_record(root: Path) -> dict:
 
 
 def write_record(result: FetchResult) -> Path:
-    path = result.record_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    os.replace(tmp, path)
+    path = atomic_write(result.record_path, json.dumps(result.to_dict(), indent=1) + "\n", role="fetch record",
+                        durable=False)
+    refresh_owner_record(result.root)
     return path
 
 

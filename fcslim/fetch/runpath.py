@@ -9,12 +9,12 @@ place, so a file hard-linked out of a cache is first given its own inode.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import shutil
 import subprocess
 from pathlib import Path
 
+from fcslim.core.files import copy_over
 from fcslim.core.errors import InputError, LoadError
 from fcslim.elf.facts import read_elf
 from fcslim.elf.graph import LibraryReport
@@ -24,9 +24,7 @@ def own_copy(path: Path) -> None:
     """Give ``path`` an inode of its own before patchelf edits it in place:
     installs hard-link files out of uv's cache, which must never change."""
     if path.stat().st_nlink > 1:
-        tmp = path.with_name(f".{path.name}.fcslim-unshare")
-        shutil.copy2(path, tmp)
-        os.replace(tmp, path)
+        copy_over(path, path)
 
 
 def patch_runpaths(root: Path, lib_dir: str, report: LibraryReport, fetched_paths: set[str]) -> list[str]:

@@ -7,6 +7,7 @@ index itself why no wheel fits (:mod:`fcslim.resolve.diagnose`).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from fcslim.core.errors import (
     ResolutionError,
     UnknownPackageError,
 )
+from fcslim.core.files import location_error
 from fcslim.resolve.diagnose import diagnose_no_wheel
 from fcslim.resolve.index import Sources, index_files
 from fcslim.resolve.requirements import RequirementsFile
@@ -80,6 +82,12 @@ def error_for(failure: Classified, ctx: FailureContext, returncode: int = 1) -> 
             "Check the network, a proxy (HTTPS_PROXY) or the --index-url; to work offline pass "
             "--no-index --find-links DIR with the wheels you need.",
         )
+    if kind is Failure.HOST:
+        code = int(failure.details["errno"])
+        host = location_error(OSError(code, os.strerror(code)), failure.details["path"] or None,
+                              "file uv was writing")
+        if host is not None:
+            return host
     if kind is Failure.REQUIREMENT_SYNTAX:
         return InputError(f"A requirement in {reqs.path} is not valid: {failure.details['problem']}",
                           "Fix that requirement line and run again.")

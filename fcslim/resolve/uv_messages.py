@@ -15,6 +15,7 @@ and names the distributions involved; the resolver turns that into an
 from __future__ import annotations
 
 import enum
+import errno
 import re
 from dataclasses import dataclass, field
 
@@ -77,6 +78,7 @@ class Failure(enum.Enum):
     UNKNOWN_PACKAGE = "unknown-package"
     NO_WHEEL = "no-wheel"
     CONFLICT = "conflict"
+    HOST = "host"  # the file system refused a write (read-only, permission, full disk)
     OTHER = "other"
 
 
@@ -104,6 +106,8 @@ _UNKNOWN = re.compile(_NAME + r" was not found in the (?:package registry|provid
 _HASH_MISMATCH = re.compile(r"Hash mismatch for `([^`=<>!~ ]+)")
 _MISSING_HASH = re.compile(r"no trusted hash was provided for: (.+)")
 _BUILD = re.compile(r"^Failed to (?:build|download and build) `([^`=\s]+)")
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+_PATH = re.compile(r"(?:to|at|in|directory|file) `(/[^`]+)`")
 _URL = re.compile(r"(https?://[^\s`'\")]+|file://[^\s`'\")]+)")
 # (phrase in a cause, reason as fcslim says it), in order of precedence
 NETWORK_REASONS = (
@@ -117,6 +121,9 @@ NETWORK_REASONS = (
     ("error sending request", "request failed"),
     ("Could not connect", "connection failed"),
 )
+
+
+HOST_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR}
 
 
 def names_in(pattern: re.Pattern, text: str) -> list[str]:
@@ -160,6 +167,11 @@ def classify(stderr: str, returncode: int = 1) -> Classified:
         if url:
             details["url"] = url.group(1).rstrip(".,:")
         return Classified(Failure.NETWORK, text, details=details)
+    host = _OS_ERROR.search(text)
+    if host and int(host.group(1)) in HOST_ERRNOS:
+        path = _PATH.search(text)
+        return Classified(Failure.HOST, text, details={"errno": host.group(1),
+                                                      "path": path.group(1) if path else ""})
     syntax = re.search(r"Couldn't parse requirement in `[^`]*` at position \d+ ?(.*)", text)
     if syntax:
         return Classified(Failure.REQUIREMENT_SYNTAX, text, details={"problem": syntax.group(1).strip()})

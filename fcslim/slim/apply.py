@@ -22,7 +22,6 @@ import platform
 import shutil
 import struct
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -36,6 +35,8 @@ from fcslim.fetch.record import protected_paths
 from fcslim.verify import imports as verify_mod
 from fcslim.verify.bytecode import CompileResult, compile_bytecode
 from fcslim.core.errors import VerifyError
+from fcslim.core.files import atomic_write, copy_over, move
+from fcslim.core.output import check_slim_target, refresh_owner_record
 from fcslim.slim.rules import Rule, RuleSet, default_ruleset
 
 RECORD_DIR = ".fcslim"
@@ -440,20 +441,20 @@ class _Tree:
                     self.strip_failures[action.path] = problem
                     return False
                 shutil.copy2(live, original)
-            _replace_with_copy(stripped, live)
+            copy_over(stripped, live)
             return True
         target = self._removed(action.path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(live, target)
+        move(live, target)
         return True
 
     def _revert(self, action: Action) -> None:
         live = self.root / action.path
         if action.kind == "strip-debug":
-            _replace_with_copy(self.backup / "original" / action.path, live)
+            copy_over(self.backup / "original" / action.path, live)
             return
         live.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._removed(action.path), live)
+        move(self._removed(action.path), live)
 
     def set_applied(self, wanted: Iterable[Action]) -> None:
         wanted = {a for a in set(wanted) if a.path not in self.strip_failures}
@@ -484,25 +485,18 @@ class _Tree:
                 live = self.root / rel
                 if not live.exists():
                     live.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(removed / rel, live)
+                    move(removed / rel, live)
                     restored.append(rel)
         original = self.backup / "original"
         if original.exists():
             for rel in tree_files(original):
-                _replace_with_copy(original / rel, self.root / rel)
+                copy_over(original / rel, self.root / rel)
                 restored.append(rel)
         self.discard_backup()
         return restored
 
     def discard_backup(self) -> None:
         shutil.rmtree(self.backup, ignore_errors=True)
-
-
-def _replace_with_copy(src: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".fcslim-")
-    os.close(fd)
-    shutil.copy2(src, tmp)
-    os.replace(tmp, dest)
 
 
 # -- results --------------------------------------------------------------
@@ -563,11 +557,9 @@ class SlimResult:
 
 
 def write_record(root: Path, result: SlimResult) -> Path:
-    path = Path(root) / RECORD_DIR / "slim.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.record(), indent=1, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    path = atomic_write(Path(root) / RECORD_DIR / "slim.json",
+                        json.dumps(result.record(), indent=1, sort_keys=False) + "\n", role="slim record", durable=False)
+    refresh_owner_record(root)
     return path
 
 
@@ -612,6 +604,8 @@ def slim(root: Path, profile, *, rules: RuleSet | None = None, verify: bool = Tr
     """
     root = Path(root).resolve()
     plan = plan_slim(root, profile, rules)
+    if not dry_run:
+        check_slim_target(root)
     if dry_run:
         return SlimResult(plan, False, plan.before_bytes, plan.before_bytes - plan.bytes, rules=plan.rules)
 
@@ -774,7 +768,7 @@ def _compile_step(root, profile, python, drop_sources, mode, verifier, modules, 
             for rel in tree_files(backup):
                 src = root / rel
                 src.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(backup / rel, src)
+                move(backup / rel, src)
                 legacy = src.with_suffix(".pyc")
                 if legacy.exists():
                     legacy.unlink()

@@ -27,6 +27,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fcslim.core.files import move
 from fcslim.verify import interpreters
 
 from fcslim.verify import rootfs
@@ -177,7 +178,7 @@ def compile_bytecode(root: Path, profile, python: str | None = None, drop_source
                 if backup_dir is not None:
                     target = Path(backup_dir) / rel
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(src, target)
+                    move(src, target)
                 else:
                     src.unlink()
     if drop_sources:
