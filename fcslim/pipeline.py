@@ -23,14 +23,15 @@ import hashlib
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fcslim.core.errors import LoadError, SizeLimitError
+from fcslim.core.errors import InputError, LoadError, SizeLimitError
 from fcslim.core.hashing import file_sha256
 from fcslim.resolve.lock import LockResult, existing_lock_is_current, lock_text
-from fcslim.resolve.lockfile import check_lock_output, parse_pins, write_atomically
+from fcslim.resolve.inputs import REQUIREMENTS, InputSpec, materialise, open_input
+from fcslim.resolve.lockfile import check_lock_output, lock_format, lock_pins, write_atomically
 from fcslim.core.files import atomic_write
 from fcslim.core.inputs import in_run, note_input
 from fcslim.core.output import check_output_dir, staged_directory
@@ -58,7 +59,7 @@ class BuildOptions:
     the bundle is installed from it with hashes checked.
     """
 
-    requirements: Path
+    requirements: Path | InputSpec  # a path is recognised by its name (see resolve.inputs.open_input)
     profile: Profile
     output: Path
     install: InstallOptions = field(default_factory=InstallOptions)
@@ -184,6 +185,15 @@ class _Stages:
             finally:
                 self.seconds[name] = round(time.monotonic() - started, 3)
 
+    def attempt(self, name: str, fn, *args, **kwargs):
+        """Run ``fn`` unannounced; only a truthy result (a hit) is shown and timed."""
+        started = time.monotonic()
+        outcome = fn(*args, **kwargs)
+        if outcome:
+            self.seconds[name] = round(time.monotonic() - started, 3)
+            reporter().done(name, self.seconds[name])
+        return outcome
+
 
 def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result: BuildResult, stages: _Stages):
     from fcslim.fetch.closure import fetch_missing
@@ -264,9 +274,12 @@ def default_pack_output(output: Path, layout: str) -> Path:
     return output.with_name(output.name + ("" if layout in ("code", "auto") else f"-{layout}") + ".zip")
 
 
-def note_build_inputs(options: BuildOptions, profile: Profile) -> None:
+def note_build_inputs(spec: InputSpec, profile: Profile, options: BuildOptions) -> None:
     """Every file and directory this build reads: none may be written by it."""
-    parse_requirements(options.requirements)  # notes the file and every -r/-c include
+    if spec.kind == REQUIREMENTS and spec.path is not None:
+        parse_requirements(spec.path)  # notes the file and every -r/-c include
+    for path in spec.protected:
+        note_input(path)
     if profile.source not in ("built-in", ""):
         note_input(Path(profile.source))
     for location in options.install.find_links:
@@ -286,7 +299,8 @@ def build(options: BuildOptions) -> BuildResult:
     profile = options.profile
     if options.debian_mirror:
         profile = profile.with_debian_mirror(options.debian_mirror)
-    note_build_inputs(options, profile)
+    spec = options.requirements if isinstance(options.requirements, InputSpec) else open_input(options.requirements)
+    note_build_inputs(spec, profile, options)
     output = check_output_dir(options.output)
     if options.lock:
         check_lock_output(Path(options.lock))
@@ -301,32 +315,45 @@ def build(options: BuildOptions) -> BuildResult:
     pending_lock_text: str | None = None
     result = BuildResult(output=output, profile=profile, install=None)
     with tempfile.TemporaryDirectory(prefix="fcslim-build-") as tmp:
-        install_from = Path(options.requirements)
+        given = materialise(spec, profile, Path(tmp) / "input")
+        result.warnings.extend(given.notes)
+        install_options = replace(options.install, no_deps=True) if spec.exact else options.install
+        install_from = given.path
         if options.lock:
-            if existing_lock_is_current(options.lock, options.requirements, profile):
-                install_from = Path(options.lock)
-                text = install_from.read_text()
-                lock_result = LockResult(install_from, profile, parse_pins(text), file_sha256(install_from),
+            if spec.exact:
+                raise InputError(f"{spec.display} is already a lock of exact files; --lock would only copy it.",
+                                 "Leave out --lock, or pass the loose input (pyproject.toml, requirements.in).")
+            fmt = lock_format(Path(options.lock))
+            if existing_lock_is_current(options.lock, given.path, profile):
+                lock_path = Path(options.lock)
+                text = lock_path.read_text()
+                lock_result = LockResult(lock_path, profile, lock_pins(text, fmt), file_sha256(lock_path),
                                          reused=True)
             else:
                 pending_lock_text, source_sha = stages.run(
-                    "lock", lock_text, options.requirements, profile, options.install)
-                install_from = Path(tmp) / Path(options.lock).name
-                install_from.write_text(pending_lock_text)
-                lock_result = LockResult(Path(options.lock), profile, parse_pins(pending_lock_text),
-                                         file_sha256(install_from), source_sha)
+                    "lock", lock_text, given.path, profile, options.install, fmt, spec.display)
+                lock_path = Path(tmp) / Path(options.lock).name
+                lock_path.write_text(pending_lock_text)
+                lock_result = LockResult(Path(options.lock), profile, lock_pins(pending_lock_text, fmt),
+                                         file_sha256(lock_path), source_sha)
+            install_from = lock_path
+            if fmt == "pylock.toml":  # installed as any pylock.toml is: exactly its files
+                install_from = materialise(open_input(lock_path), profile, Path(tmp) / "lock").path
+                install_options = replace(options.install, no_deps=True)
         result.lock = lock_result
 
         key = stages.run("bundle cache key", bundle_cache_key, options, profile, install_from) \
             if options.cache else None
         result.cache_key = key
         with staged_directory(output) as staging:
-            if key and stages.run("restore from bundle cache", restore_bundle, key, staging):
+            if key and stages.attempt("restored from the bundle cache", restore_bundle, key, staging):
                 result.cached = True
             else:
-                installed = stages.run("install", install, install_from, profile, staging, options.install)
+                installed = stages.run("install", install, install_from, profile, staging, install_options)
                 if options.lock:
                     installed.requirements_path = Path(options.lock)
+                elif install_from != spec.path:
+                    installed.requirements_path = spec.path or Path("<stdin>")
                 result.install = installed
                 write_record(staging, INSTALL_RECORD, install_record(installed))
                 _fetch_stage(staging, profile, options, result, stages)

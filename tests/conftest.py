@@ -1,18 +1,96 @@
 """Fixtures shared by the whole suite.
 
-Expensive things are built once per run and cached outside the repository under
-``$FCSLIM_CACHE_DIR`` (``.ci/run`` points it at a persistent directory): clean
-Debian roots, uv's wheel cache, Debian indexes and packages.
+The suite never touches the user's own caches: before anything runs, fcslim's
+cache (``FCSLIM_CACHE_DIR``), uv's (``UV_CACHE_DIR``) and the XDG cache
+directory are pointed at a test cache outside the repository and outside the
+user's cache directories: ``$FCSLIM_TEST_CACHE_DIR`` (``.ci/run`` sets it to a
+persistent directory), else ``/tmp/fcslim-test-cache-<uid>``.  Expensive
+things are built there once and reused by later runs: clean Debian roots,
+uv's wheel cache, Debian indexes and packages.  At the end of the session the
+user's default fcslim cache is compared with its state at the start; a change
+fails the run under ``.ci/run`` (``FCSLIM_TEST_STRICT_CACHE=1``) and is reported
+otherwise (on a shared machine another process may be using it).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from fcslim.verify import rootfs
+
+def suite_cache_dir() -> Path:
+    """Where the suite keeps its caches (never the user's)."""
+    explicit = os.environ.get("FCSLIM_TEST_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    return Path(tempfile.gettempdir()) / f"fcslim-test-cache-{os.getuid()}"
+
+
+def user_cache_dirs() -> list[Path]:
+    """The user's own caches, read from the environment before the suite
+    changes it: fcslim's default cache and, when set, ``$FCSLIM_CACHE_DIR``.
+    (Only the default one is watched at the end: other processes on a shared
+    machine may use an explicit cache directory while the suite runs.)"""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    found = [(Path(xdg) if xdg else Path.home() / ".cache") / "fcslim"]
+    if os.environ.get("FCSLIM_CACHE_DIR"):
+        found.append(Path(os.environ["FCSLIM_CACHE_DIR"]).expanduser())
+    return [p.resolve() for p in found]
+
+
+def snapshot(directory: Path, depth: int = 3) -> dict[str, tuple[int, int]]:
+    """Names, sizes and mtimes of the first ``depth`` levels under ``directory``."""
+    out: dict[str, tuple[int, int]] = {}
+    if not directory.is_dir():
+        return out
+    for root, dirs, files in os.walk(directory):
+        rel = Path(root).relative_to(directory)
+        if len(rel.parts) >= depth:
+            dirs[:] = []
+        for name in dirs + files:
+            try:
+                st = os.lstat(Path(root) / name)
+            except OSError:
+                continue
+            out[str(rel / name)] = (st.st_size if name in files else 0, st.st_mtime_ns)
+    return out
+
+
+_TEST_CACHE = suite_cache_dir()
+USER_CACHES = tuple(p for p in user_cache_dirs() if _TEST_CACHE != p and _TEST_CACHE not in p.parents)
+_WATCHED = USER_CACHES[:1]
+_BEFORE = {str(p): snapshot(p) for p in _WATCHED}
+_TEST_CACHE.mkdir(parents=True, exist_ok=True)
+os.environ["FCSLIM_CACHE_DIR"] = str(_TEST_CACHE)
+os.environ["UV_CACHE_DIR"] = str(_TEST_CACHE / "uv")
+os.environ["XDG_CACHE_HOME"] = str(_TEST_CACHE / "xdg")
+os.environ["FCSLIM_TEST_CACHE_DIR"] = str(_TEST_CACHE)  # xdist workers inherit the same directory
+
+from fcslim.verify import rootfs  # noqa: E402  (after the environment above: nothing may see the user's cache)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if any test wrote into the user's own caches."""
+    changed = []
+    for path in _WATCHED:
+        after = snapshot(path)
+        before = _BEFORE[str(path)]
+        diff = sorted(set(after) ^ set(before) | {k for k in after if k in before and after[k] != before[k]})
+        if diff:
+            changed.append(f"{path}: {', '.join(diff[:5])}")
+    if changed:
+        # Strict in CI (.ci/run sets FCSLIM_TEST_STRICT_CACHE): nothing else runs
+        # there.  On a shared workstation another process may use that cache
+        # meanwhile, so only say so.
+        strict = os.environ.get("FCSLIM_TEST_STRICT_CACHE") == "1"
+        print(f"\n{'error' if strict else 'warning'}: the user's own fcslim cache changed during the test run "
+              f"(by this suite, or by another process): " + "; ".join(changed))
+        if strict:
+            session.exitstatus = 1
 
 
 def pytest_collection_modifyitems(config, items):

@@ -128,7 +128,7 @@ def test_cli_resolve_lock_and_exit_codes(project, links, cache, monkeypatch):
     assert summary["install"]["requirements"]["hash_checked"] is True
 
     (project / "bad.txt").write_text("alpha\nnot valid !!\n")
-    bad = cli(["resolve", "bad.txt", "-r", "fc-python3.10", "-o", "build", *base], project)
+    bad = cli(["resolve", "bad.txt", "-R", "fc-python3.10", "-o", "build", *base], project)
     assert bad.exit_code == EXIT_INPUT and "bad.txt:2" in bad.output
 
     unknown = cli(["resolve", "requirements.txt", "-r", "fc-python3.01", "-o", "build", *base], project)
@@ -136,7 +136,7 @@ def test_cli_resolve_lock_and_exit_codes(project, links, cache, monkeypatch):
     assert all(name in unknown.output for name in builtin_profiles())
 
     (project / "glibc.txt").write_text("newglibc==2.0\n")
-    nowheel = cli(["resolve", "glibc.txt", "-r", "fc-python3.10", "-o", "build", *base], project)
+    nowheel = cli(["resolve", "glibc.txt", "-R", "fc-python3.10", "-o", "build", *base], project)
     assert nowheel.exit_code == EXIT_RESOLUTION and "manylinux_2_34" in nowheel.output
     assert "Traceback" not in nowheel.output
 

@@ -222,17 +222,17 @@ def test_cli_fetch(tmp_path, mirror, key, built, monkeypatch):
     assert ok.exit_code == 0, ok.output
     assert "lib/libfoo.so.1" in ok.output and "libfoo1 1.2.3-1" in ok.output and "(testrel: signed)" in ok.output
 
-    as_json = runner.invoke(fetch_command, [str(bundle), "-r", str(profile_path), "--debian-mirror", mirror.url,
+    as_json = runner.invoke(fetch_command, [str(bundle), "-R", str(profile_path), "--debian-mirror", mirror.url,
                                             "--json"])
     assert json.loads(as_json.output)["fetched"][1]["package"] == "libfoo1"
 
     odd = build_shared_library(tmp_path / "odd.so", "int f(void){return 0;}\n", needed=["libnothere.so.9"])
     (bundle / "pkg" / "odd.so").write_bytes(odd.read_bytes())
-    missing = runner.invoke(fetch_command, [str(bundle), "-r", str(profile_path), "--debian-mirror", mirror.url])
+    missing = runner.invoke(fetch_command, [str(bundle), "-R", str(profile_path), "--debian-mirror", mirror.url])
     assert missing.exit_code == EXIT_DEBIAN and "libnothere.so.9" in missing.output
 
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "fresh-cache"))
-    down = runner.invoke(fetch_command, [str(bundle), "-r", str(profile_path), "--debian-mirror", unreachable_url()])
+    down = runner.invoke(fetch_command, [str(bundle), "-R", str(profile_path), "--debian-mirror", unreachable_url()])
     assert down.exit_code == EXIT_NETWORK and "Cannot reach the Debian mirror" in down.output
 
 

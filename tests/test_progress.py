@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from fcslim.core.progress import NORMAL, QUIET, VERBOSE, Reporter, configure, reporter
+from fcslim.core.progress import NORMAL, QUIET, VERBOSE, Reporter, configure, format_seconds, reporter
 
 
 class FakeTTY(io.StringIO):
@@ -22,12 +22,33 @@ def run_steps(rep: Reporter) -> None:
     rep.warn("careful")
 
 
-def test_not_a_tty_prints_steps_but_no_bars_or_escapes(monkeypatch):
+def test_not_a_tty_prints_one_plain_line_per_finished_step(monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
     out = io.StringIO()
     run_steps(Reporter(NORMAL, out))
-    text = out.getvalue()
-    assert text == "==> compress\ndone\nwarning: careful\n"
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("compress: ") and lines[0].endswith(" s")
+    assert lines[1:] == ["done", "warning: careful"]
+    assert "\033" not in out.getvalue() and "\r" not in out.getvalue() and "==>" not in out.getvalue()
+
+
+def test_a_step_inside_a_step_is_a_detail():
+    out = io.StringIO()
+    rep = Reporter(NORMAL, out)
+    with rep.step("measure"):
+        with rep.step("measure sizes"):
+            pass
+    assert [line.split(":")[0] for line in out.getvalue().splitlines()] == ["measure"]
+    loud = io.StringIO()
+    rep = Reporter(VERBOSE, loud)
+    with rep.step("measure"):
+        with rep.step("measure sizes"):
+            pass
+    assert "  measure sizes: " in loud.getvalue() and loud.getvalue().count("==>") == 1
+
+
+def test_step_times_are_formatted_for_what_they_measure():
+    assert format_seconds(0.4213) == "0.42 s" and format_seconds(2.13) == "2.1 s" and format_seconds(718.04) == "718 s"
 
 
 def test_a_tty_draws_bars_and_colour_unless_no_color(monkeypatch):

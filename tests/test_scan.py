@@ -44,7 +44,7 @@ def test_scan_ok_tree_exits_zero(good_tree):
 
 
 def test_scan_reports_missing_and_unloadable_and_exits_6(bad_tree):
-    result = run(bad_tree, "-r", "fc-python3.10")
+    result = run(bad_tree, "-R", "fc-python3.10")
     assert result.exit_code == EXIT_LOAD
     assert "libabsent.so.2  needed by pkg/_needy.so" in result.output
     assert "pkg/_new.so  [glibc-too-new]" in result.output and "GLIBC_2.99" in result.output
@@ -52,7 +52,7 @@ def test_scan_reports_missing_and_unloadable_and_exits_6(bad_tree):
 
 
 def test_scan_json_is_versioned_and_complete(bad_tree):
-    result = run(bad_tree, "-r", "fc-python3.10", "--json")
+    result = run(bad_tree, "-R", "fc-python3.10", "--json")
     assert result.exit_code == EXIT_LOAD
     data = json.loads(result.stdout)
     assert data["schema"] == 1 and data["ok"] is False and data["runtime"] == "fc-python3.10"
@@ -65,5 +65,5 @@ def test_scan_json_is_versioned_and_complete(bad_tree):
 
 def test_scan_bad_arguments(tmp_path):
     assert run(tmp_path / "nope").exit_code == EXIT_INPUT
-    result = run(tmp_path, "-r", "no-such-runtime")
+    result = run(tmp_path, "-R", "no-such-runtime")
     assert result.exit_code == EXIT_INPUT and "Unknown runtime" in result.output

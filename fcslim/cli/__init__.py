@@ -58,8 +58,8 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, _SHORT_HELP[name]) for name in COMMANDS])
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="fcslim")
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})  # = common.CONTEXT_SETTINGS
+@click.version_option(__version__, "-V", "--version", prog_name="fcslim")
 def main() -> None:
     """Build Python dependency bundles for a serverless runtime, prove they load
     there, slim them and pack them."""

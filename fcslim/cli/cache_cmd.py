@@ -14,7 +14,7 @@ from fcslim.cache.maintenance import EXPLICIT_ONLY, NAMESPACES, clean_namespace,
 from fcslim.cache.remote_maintenance import clean_remote, remote_usage
 from fcslim.cache.store import REQUIRED_ENV, URL_ENV, configure_remote, current_remote
 from fcslim.core.errors import InputError
-from .common import handle_errors
+from .common import CONTEXT_SETTINGS, debug_option, handle_errors, json_option, verbosity_options
 
 _DAY = 86400.0
 
@@ -50,15 +50,17 @@ def _human(n: int) -> str:
     return f"{n} B"
 
 
-@click.group("cache")
+@click.group("cache", context_settings=CONTEXT_SETTINGS)
 def cache_group() -> None:
     """Show or empty fcslim's caches ($FCSLIM_CACHE_DIR, else the platform cache dir, and the remote
     cache of --cache-url / $FCSLIM_CACHE_URL)."""
 
 
-@cache_group.command("info")
-@click.option("--json", "as_json", is_flag=True, help="Print the namespaces as JSON.")
+@cache_group.command("info", context_settings=CONTEXT_SETTINGS)
 @handle_errors
+@json_option("Print the namespaces as JSON.")
+@verbosity_options
+@debug_option
 @remote_cache_options
 def info(as_json: bool) -> None:
     """Where the cache is and how much each namespace holds (and the remote's, when one is set)."""
@@ -96,16 +98,19 @@ def info(as_json: bool) -> None:
                    f"({entries})")
 
 
-@cache_group.command("clean")
+@cache_group.command("clean", context_settings=CONTEXT_SETTINGS)
+@handle_errors
 @click.option("--older-than", "older_than_days", type=click.FloatRange(min=0), default=None, metavar="DAYS",
               help="Only remove entries not used for DAYS days (roots: not built within DAYS days).")
 @click.option("--remote", "clean_the_remote", is_flag=True,
               help="Clean the remote cache (--cache-url / $FCSLIM_CACHE_URL) too; only keys under its "
                    "fcslim-cache/ prefix are touched.")
 @click.argument("namespace", required=False)
-@handle_errors
+@json_option("Print what was freed as JSON.")
+@verbosity_options
+@debug_option
 @remote_cache_options
-def clean(older_than_days: float | None, clean_the_remote: bool, namespace: str | None) -> None:
+def clean(older_than_days: float | None, clean_the_remote: bool, namespace: str | None, as_json: bool) -> None:
     """Remove cached entries: every namespace but `roots`, or only NAMESPACE.
 
     The clean Debian roots used to verify bundles are removed only when asked
@@ -126,11 +131,16 @@ def clean(older_than_days: float | None, clean_the_remote: bool, namespace: str 
     names = [namespace] if namespace else [n for n in NAMESPACES if n not in EXPLICIT_ONLY]
     older_than = None if older_than_days is None else older_than_days * _DAY
     total = 0
+    freed_by: dict[str, int] = {}
     for name in names:
         freed = clean_namespace(name, older_than, root)
         total += freed
-        click.echo(f"{name}: freed {_human(freed)}")
-    if len(names) > 1:
+        freed_by[name] = freed
+        if not as_json:
+            click.echo(f"{name}: freed {_human(freed)}")
+    if as_json:
+        click.echo(json.dumps({"root": str(root), "freed_bytes": freed_by, "total_freed_bytes": total}, indent=2))
+    elif len(names) > 1:
         click.echo(f"total: freed {_human(total)}")
     if clean_the_remote and remote is not None:
         removed, freed = clean_remote(remote, older_than, [namespace] if namespace else None)

@@ -19,25 +19,36 @@ import click
 
 from fcslim.fetch.closure import fetch_missing
 from fcslim.target.profile import runtime_for
-from .common import bundle_runtime_option, debian_trust, debian_trust_options, handle_errors
+from .common import (
+    BUNDLE_RUNTIME,
+    CONTEXT_SETTINGS,
+    debian_trust,
+    debian_trust_options,
+    debug_option,
+    handle_errors,
+    json_option,
+    runtime_options,
+    verbosity_options,
+)
 
 
 def _kb(n: int) -> str:
     return f"{n / 1024:,.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:,.1f} MB"
 
 
-@click.command("fetch")
+@click.command("fetch", context_settings=CONTEXT_SETTINGS)
+@handle_errors
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@bundle_runtime_option
+@runtime_options(default=None, default_help=BUNDLE_RUNTIME)
 @click.option("--debian-mirror", "mirror", default=None, metavar="URL",
               help="Debian mirror to use instead of the profile's (e.g. http://archive.debian.org/debian).")
 @debian_trust_options
 @click.option("--patch-runpath", is_flag=True,
               help="Also add $ORIGIN-relative RUNPATH entries, for runtimes whose library path lacks lib/.")
-@click.option("--json", "as_json", is_flag=True, help="Print the record (.fcslim/libraries.json) as JSON.")
-@click.option("--debug", is_flag=True, hidden=True)
-@handle_errors
-def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_runpath, as_json, debug):
+@json_option("Print the record (.fcslim/libraries.json) as JSON.")
+@verbosity_options
+@debug_option
+def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_runpath, as_json):
     """Fetch the libraries the bundle in DIRECTORY misses on a runtime from its
     Debian release: checked against the signed Release and the package
     checksums, only shared libraries, placed in lib/ under their soname,

@@ -18,6 +18,7 @@ input.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -30,14 +31,15 @@ from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
 from fcslim.report.limits import format_size
 from fcslim.report.measure import build_report
 from fcslim.target.profile import runtime_for
-from .common import handle_errors
-from .report_cmd import gate_options, verbosity_options
+from .common import CONTEXT_SETTINGS, debug_option, handle_errors, json_option, runtime_options, verbosity_options
+from .report_cmd import gate_options
 
 DEFAULT_RUNTIME = "fc-python3.10"
 LAYOUT_CHOICES = ("auto", "code", "layer", "split")
 
 
-@click.command("pack")
+@click.command("pack", context_settings=CONTEXT_SETTINGS)
+@handle_errors
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--layout", type=click.Choice(LAYOUT_CHOICES), default="code", show_default=True,
               help="auto: the fewest zips that fit the runtime (code zip alone, else layers, else split); "
@@ -46,9 +48,8 @@ LAYOUT_CHOICES = ("auto", "code", "layer", "split")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The zip to write (split: the code zip; the dependencies go to <stem>.deps.zip; auto: layers "
                    "go to <stem>.layer1.zip ...).")
-@click.option("--runtime", "-r", default=None,
-              help="Target runtime: a built-in name or a profile JSON (default: the one in --from, else the one the "
-                   f"bundle was built for, else {DEFAULT_RUNTIME}).")
+@runtime_options(default=None, default_help="the one in --from, else the one the bundle was built for, else "
+                                             f"{DEFAULT_RUNTIME}")
 @click.option("--from", "from_project", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A Serverless Devs s.yaml: take the runtime and the function's code directory from it.")
 @click.option("--resource", default=None, help="With --from: which function resource, when there are several.")
@@ -71,13 +72,13 @@ LAYOUT_CHOICES = ("auto", "code", "layer", "split")
               help="Print a ready-to-paste fragment for Serverless Devs s.yaml (fc3) or Funcraft template.yml.")
 @gate_options
 @click.option("--no-gate", is_flag=True, help="Do not check the zips against size limits.")
+@json_option("Print the archives written as JSON (schema fcslim.pack/1).")
 @verbosity_options
-@click.option("--debug", is_flag=True, hidden=True)
-@handle_errors
+@debug_option
 def pack(directory, layout, output, runtime, from_project, resource, code_dir, no_code, handler, disk, deps_output,
-         deps_url, url_env, no_manifest, snippet, max_zip, max_unzipped, via, no_gate, quiet, verbose, debug):
+         deps_url, url_env, no_manifest, snippet, max_zip, max_unzipped, via, no_gate, as_json):
     """Pack the bundle in DIRECTORY into deterministic zips for the runtime."""
-    rep = progress.configure(quiet=quiet, verbose=verbose)
+    rep = progress.reporter()
     function = read_serverless_devs(from_project, resource) if from_project else None
     profile = runtime_for(runtime or (function.profile_name if function else None), directory, DEFAULT_RUNTIME)
     if snippet and profile.provider != "fc":
@@ -110,7 +111,19 @@ def pack(directory, layout, output, runtime, from_project, resource, code_dir, n
         options = {"handler": handler} if handler else {}
         if function and function.function_name:
             options["name"] = function.function_name
-        click.echo(make_snippet(result, snippet, **options), nl=False)
+        snippet_text = make_snippet(result, snippet, **options)
+        if not as_json:
+            click.echo(snippet_text, nl=False)
+    if as_json:
+        click.echo(json.dumps({
+            "schema": "fcslim.pack/1",
+            "layout": result.layout,
+            "runtime": profile.name,
+            "archives": [a.to_dict() for a in result.archives],
+            "manifest": str(result.manifest_path) if result.manifest_path else None,
+            "preload": list(result.preload) if result.layout == "split" else None,
+            "snippet": snippet_text if snippet else None,
+        }, indent=2))
     if not no_gate:
         gate_bundle(report, profile, outcome, request)
     for line in next_steps(result, handler=handler, snippet_shown=snippet):

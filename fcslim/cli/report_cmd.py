@@ -14,18 +14,19 @@ from pathlib import Path
 
 import click
 
-from fcslim.core import progress
 from fcslim.report.limits import check_limits
 from fcslim.report.render import append_step_summary, render_json, render_markdown, render_text
 from fcslim.report.measure import build_report
 from fcslim.target.profile import runtime_for
-from .common import bundle_runtime_option, handle_errors
-
-
-def verbosity_options(fn):
-    fn = click.option("-v", "--verbose", count=True, help="Say more: details and step timings.")(fn)
-    fn = click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")(fn)
-    return fn
+from .common import (
+    BUNDLE_RUNTIME,
+    CONTEXT_SETTINGS,
+    debug_option,
+    handle_errors,
+    json_option,
+    runtime_options,
+    verbosity_options,
+)
 
 
 def gate_options(fn):
@@ -41,33 +42,32 @@ def gate_options(fn):
     return fn
 
 
-@click.command("report")
+@click.command("report", context_settings=CONTEXT_SETTINGS)
+@handle_errors
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@bundle_runtime_option
-@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report (schema fcslim.report/1).")
+@runtime_options(default=None, default_help=BUNDLE_RUNTIME)
+@json_option("Print the versioned JSON report (schema fcslim.report/1).")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print Markdown (for CI step summaries).")
 @click.option("--baseline", metavar="OLD.json|DIR", default=None,
               help="An earlier `fcslim report --json` file or bundle directory: show what grew and by how much.")
 @gate_options
-@click.option("--layout", type=click.Choice(["code", "layer"]), default="code", show_default=True,
-              help="The zip whose exact size is measured.")
+@click.option("--layout", type=click.Choice(["code", "layer", "split"]), default="code", show_default=True,
+              help="The zip whose exact size is measured (split: its dependency zip, which has the code layout).")
 @click.option("--top", type=click.IntRange(1, 1000), default=20, show_default=True, help="How many largest files to list.")
 @click.option("--all-files", is_flag=True, help="With --json, include every file (for later --baseline comparisons).")
 @click.option("--no-gate", is_flag=True, help="Report only: exit 0 even when over a limit.")
 @click.option("--no-step-summary", is_flag=True, help="Do not append to $GITHUB_STEP_SUMMARY.")
 @verbosity_options
-@click.option("--debug", is_flag=True, hidden=True)
-@handle_errors
+@debug_option
 def report(directory, runtime, as_json, as_markdown, baseline, max_zip, max_unzipped, via, layout, top, all_files,
-           no_gate, no_step_summary, quiet, verbose, debug):
+           no_gate, no_step_summary):
     """Sizes of the bundle in DIRECTORY: per distribution and category, the
     largest files, before/after slimming, the exact zipped size and the headroom
     against the runtime's limits."""
     if as_json and as_markdown:
         raise click.UsageError("Pass --json or --markdown, not both.")
-    progress.configure(quiet=quiet, verbose=verbose)
     profile = runtime_for(runtime, directory)
-    result = build_report(directory, profile, layout=layout, max_zip=max_zip, max_unzipped=max_unzipped, via=via,
+    result = build_report(directory, profile, layout="code" if layout == "split" else layout, max_zip=max_zip, max_unzipped=max_unzipped, via=via,
                           baseline=baseline, top=top)
     markdown = render_markdown(result)
     if as_json:

@@ -7,19 +7,29 @@ from pathlib import Path
 
 import click
 
-from fcslim.core import progress
 from fcslim.pipeline import BuildOptions, build
 from fcslim.core.errors import InputError, SizeLimitError
-from fcslim.core.progress import reporter
 from fcslim.core.repeats import collapse_repeats
+from fcslim.core.progress import format_seconds, reporter
 from fcslim.pack.snippets import next_steps
 from fcslim.report.limits import format_size
 from fcslim.report.render import render_text
 from fcslim.resolve.install import InstallOptions
 from fcslim.target.profile import load_profile
+from fcslim.pack.snippets import SNIPPET_FORMATS, snippet as make_snippet
+from .common import (
+    CONTEXT_SETTINGS,
+    debian_trust,
+    debian_trust_options,
+    debug_option,
+    handle_errors,
+    input_options,
+    json_option,
+    runtime_options,
+    verbosity_options,
+)
+from .report_cmd import gate_options
 from .cache_cmd import remote_cache_options
-from .common import debian_trust, debian_trust_options, handle_errors, runtime_option
-from .report_cmd import gate_options, verbosity_options
 from .slim_cmd import slim_options, user_rules_from_options
 
 
@@ -57,13 +67,14 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
     )
 
 
-@click.command("resolve")
-@click.argument("requirements", type=click.Path(path_type=Path, dir_okay=False))
-@runtime_option
+@click.command("resolve", context_settings=CONTEXT_SETTINGS)
+@handle_errors
+@input_options
+@runtime_options(legacy_short=False)
 @click.option("--output", "-o", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="The bundle directory; replaced as a whole, only when the build succeeds.")
 @click.option("--lock", "lock_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Pin REQUIREMENTS for the runtime into this lock (kept if already current) and install from it "
+              help="Pin INPUT for the runtime into this lock (kept if already current) and install from it "
                    "with hashes checked.")
 @index_options
 @click.option("--no-fetch", is_flag=True, help="Do not fetch missing system libraries (only report them).")
@@ -87,30 +98,34 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
                    "up to 10GB).")
 @click.option("--pack-output", type=click.Path(path_type=Path, dir_okay=False),
               help="Where --pack writes its zip (default: beside the output, e.g. build.zip).")
+@click.option("--snippet", type=click.Choice(SNIPPET_FORMATS), default=None,
+              help="Print a ready-to-paste s.yaml (fc3) or template.yml fragment for the packed bundle "
+                   "(packs the code layout unless --pack says otherwise).")
 @click.option("--no-cache", is_flag=True, help="Build from scratch: neither use nor fill the bundle cache.")
-@click.option("--json", "as_json", is_flag=True, help="Print the build's size report as JSON.")
+@json_option("Print the whole build as JSON (schema fcslim.build/1).")
 @verbosity_options
-@click.option("--debug", is_flag=True, hidden=True)
-@handle_errors
+@debug_option
 @remote_cache_options
-def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url, find_links, no_index,
+def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find_links, no_index,
             allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, debian_keyrings,
             allow_unsigned, no_slim, keep, remove, config,
             skip_rules, python, no_verify, compile_, drop_sources, invalidation_mode, max_zip, max_unzipped, via,
-            no_gate, pack_layout, handler, disk, pack_output, no_cache, as_json, quiet, verbose, debug) -> None:
-    """Build the bundle for REQUIREMENTS (a requirements.txt, or a lock from
-    `fcslim lock`) for the target runtime into --output: install wheels chosen
+            no_gate, pack_layout, handler, disk, pack_output, snippet, no_cache, as_json) -> None:
+    """Build the bundle for INPUT (a requirements.txt or lock from `fcslim
+    lock`, a pyproject.toml, a uv.lock, a pylock.toml, or - for requirements on
+    standard input) for the target runtime into --output: install wheels chosen
     for the runtime (markers, Requires-Python and tags judged for it, not this
     host), fetch the system libraries it lacks from its Debian release, slim
     with imports proven in the target, report sizes and gate on its limits.
 
     The output directory is replaced only when every step succeeded."""
-    progress.configure(quiet=quiet, verbose=verbose)
     if drop_sources and not compile_:
         raise InputError("--drop-sources needs --compile.", "Add --compile, or leave --drop-sources out.")
     profile = load_profile(runtime)
+    if snippet and not pack_layout:
+        pack_layout = "code"
     options = BuildOptions(
-        requirements=requirements,
+        requirements=source,
         profile=profile,
         output=output,
         install=install_options(index_url, extra_index_url, find_links, no_index, allow_pure_sdist, pre, link_mode),
@@ -144,6 +159,8 @@ def resolve(requirements, runtime, output, lock_file, index_url, extra_index_url
             _render(exc.result, as_json, handler)
         raise
     _render(result, as_json, handler)
+    if snippet and result.pack is not None and not as_json:
+        click.echo(make_snippet(result.pack, snippet, **({"handler": handler} if handler else {})), nl=False)
 
 
 def build_summary(result) -> dict:
@@ -179,11 +196,7 @@ def _render(result, as_json: bool, handler: str | None = None) -> None:
     if as_json:
         click.echo(json.dumps(build_summary(result), indent=2))
         return
-    dists = result.distributions
-    source = "from the bundle cache" if result.cached else (
-        "hash-checked from a lock" if result.install and result.install.hash_checked else "resolved")
-    click.echo(f"{len(dists)} distributions for {result.profile.name} ({source}) in {result.output} "
-               f"({result.seconds:.1f}s)")
+    click.echo(headline(result))
     if result.install is not None:
         for d in result.install.distributions:
             click.echo(f"  {d.name}=={d.version}  {d.wheel}")
@@ -215,6 +228,23 @@ def _render(result, as_json: bool, handler: str | None = None) -> None:
                        f"{format_size(archive.unzipped_bytes)} unzipped{limit}")
     if result.lock and not result.lock.reused:
         click.echo(f"lock written: {result.lock.output}")
+    click.echo(f"bundle in {result.output}; the whole build took {format_seconds(result.seconds)}")
     if result.pack is not None and all(a.ok for a in result.pack.archives):
         for line in next_steps(result.pack, handler=handler):
             click.echo(line)
+
+
+def headline(result) -> str:
+    """The first line: how many distributions, how they came, and the time of
+    that step alone ("resolved and installed 33 distributions … in 2.1 s", not
+    the whole build's)."""
+    n, name = len(result.distributions), result.profile.name
+    seconds = result.stage_seconds
+    if result.cached:
+        took = seconds.get("restored from the bundle cache")
+        return (f"restored {n} distributions for {name} from the bundle cache"
+                + (f" in {format_seconds(took)}" if took is not None else ""))
+    took = seconds.get("install")
+    how = (f"installed {n} distributions hash-checked from a lock" if result.install and result.install.hash_checked
+           else f"resolved and installed {n} distributions")
+    return f"{how} for {name}" + (f" in {format_seconds(took)}" if took is not None else "")

@@ -7,17 +7,19 @@ import json
 import click
 
 from fcslim.target.profile import builtin_profiles, load_profile
-from .common import handle_errors
+from .common import CONTEXT_SETTINGS, debug_option, handle_errors, json_option, verbosity_options
 
 
 def _mb(value: int | None) -> str:
     return "-" if value is None else f"{value // (1024 * 1024)} MB"
 
 
-@click.command("runtimes")
-@click.option("--json", "as_json", is_flag=True, help="Print the profiles as JSON.")
-@click.argument("name", required=False)
+@click.command("runtimes", context_settings=CONTEXT_SETTINGS)
 @handle_errors
+@json_option("Print the profiles as JSON.")
+@click.argument("name", required=False)
+@verbosity_options
+@debug_option
 def runtimes(as_json: bool, name: str | None) -> None:
     """List built-in runtime profiles, or show one (NAME or a profile file)."""
     profiles = [load_profile(name)] if name else list(builtin_profiles().values())

@@ -25,7 +25,15 @@ from fcslim.elf.facts import scan_tree
 from fcslim.core.errors import EXIT_LOAD, InputError, LoadError
 from fcslim.elf.graph import LibraryReport, analyse
 from fcslim.target.profile import runtime_for
-from .common import bundle_runtime_option, handle_errors
+from .common import (
+    BUNDLE_RUNTIME,
+    CONTEXT_SETTINGS,
+    debug_option,
+    handle_errors,
+    json_option,
+    runtime_options,
+    verbosity_options,
+)
 
 
 def render_text(report: LibraryReport, seconds: float) -> str:
@@ -70,12 +78,14 @@ def load_error(report: LibraryReport) -> LoadError:
     )
 
 
-@click.command("scan")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@bundle_runtime_option
-@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report on stdout.")
-@click.option("--no-files", is_flag=True, help="With --json, leave out the per-file facts.")
+@click.command("scan", context_settings=CONTEXT_SETTINGS)
 @handle_errors
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@runtime_options(default=None, default_help=BUNDLE_RUNTIME)
+@json_option("Print the versioned JSON report on stdout.")
+@click.option("--no-files", is_flag=True, help="With --json, leave out the per-file facts.")
+@verbosity_options
+@debug_option
 def scan(directory: Path, runtime: str, as_json: bool, no_files: bool) -> None:
     """Check that every ELF file in DIRECTORY can load on the target runtime.
 

@@ -13,7 +13,15 @@ from fcslim.slim.apply import plan_slim, slim as run_slim
 from fcslim.slim.rules import cli_user_rules, load_user_rules, ruleset_for
 from fcslim.core.repeats import collapse_repeats
 from fcslim.target.profile import runtime_for
-from .common import bundle_runtime_option, handle_errors
+from .common import (
+    BUNDLE_RUNTIME,
+    CONTEXT_SETTINGS,
+    debug_option,
+    handle_errors,
+    json_option,
+    runtime_options,
+    verbosity_options,
+)
 
 
 def _mb(n: int) -> str:
@@ -62,16 +70,17 @@ def slim_options(fn):
     return fn
 
 
-@click.command("slim")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@bundle_runtime_option
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan or result as JSON.")
-@slim_options
-@click.option("--debug", is_flag=True, hidden=True)
+@click.command("slim", context_settings=CONTEXT_SETTINGS)
 @handle_errors
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@runtime_options(default=None, default_help=BUNDLE_RUNTIME)
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@json_option("Print the plan or result as JSON.")
+@slim_options
+@verbosity_options
+@debug_option
 def slim(directory, runtime, dry_run, as_json, keep, remove, config, skip_rules, python, no_verify,
-         compile_, drop_sources, invalidation_mode, debug):
+         compile_, drop_sources, invalidation_mode):
     """Slim the bundle in DIRECTORY for a runtime: each rule, why it exists and
     what it removes; imports are checked in the target before and after, and a
     rule that breaks one is rolled back to the files at fault."""

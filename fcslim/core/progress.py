@@ -4,12 +4,14 @@ One :class:`Reporter` per run, shared by every stage through :func:`reporter`.
 Stages announce steps and advance bars; the reporter decides what the user sees:
 
 * ``quiet`` (``-q``): warnings only;
-* ``normal``: one line per step, and a live bar while a long step runs;
+* ``normal``: on a terminal, one line per step and a live bar while a long
+  step runs; in a log (not a terminal), one plain line per finished step with
+  its time (``install: 2.1 s``) and nothing else;
 * ``verbose`` (``-v``): also details and how long each step took.
 
-Bars and carriage returns are drawn only when the stream is a terminal: in CI
-logs and pipes a step prints its start line and nothing else, so no progress
-noise.  ``NO_COLOR`` (any non-empty value, see no-color.org) or a non-terminal
+Bars and carriage returns are drawn only when the stream is a terminal, so
+CI logs carry no progress noise.  Step names say what the step does and
+never name a path (staging directories are an implementation detail).  ``NO_COLOR`` (any non-empty value, see no-color.org) or a non-terminal
 stream turns colour off.
 
     rep = progress.reporter()
@@ -89,6 +91,7 @@ class Reporter:
         if color is None:
             color = self.tty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
         self.color = color
+        self._depth = 0
 
     @property
     def draws_bars(self) -> bool:
@@ -116,16 +119,54 @@ class Reporter:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        """Announce a step; in verbose mode say how long it took."""
-        if self.verbosity >= NORMAL:
+        """One step of the run, named for what it does (never for a path).
+
+        On a terminal: ``==> name`` when it starts (bars follow), and its time
+        when it took a second or more.  In a log (not a terminal): one plain
+        line when it finished, ``name: 2.1 s``, and nothing while it runs.
+        Verbose: both lines, always.  A step inside another is a detail."""
+        if self._depth:
+            started = time.perf_counter()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            self.detail(f"{name}: {format_seconds(time.perf_counter() - started)}")
+            return
+        if self.verbosity >= VERBOSE or (self.tty and self.verbosity >= NORMAL):
             self._write(self._paint("step", "==> ") + name)
         started = time.perf_counter()
-        yield
-        if self.verbosity >= VERBOSE:
-            self._write(self._paint("dim", f"    {name}: {time.perf_counter() - started:.2f}s"))
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        elapsed = time.perf_counter() - started
+        if self.verbosity >= VERBOSE or (self.tty and self.verbosity >= NORMAL and elapsed >= 1.0):
+            self._write(self._paint("dim", f"    {name}: {format_seconds(elapsed)}"))
+        elif self.verbosity >= NORMAL and not self.tty:
+            self._write(f"{name}: {format_seconds(elapsed)}")
+
+    def done(self, name: str, seconds: float) -> None:
+        """A step that is only worth a line once it is known to have happened
+        (a cache hit): one line, after the fact."""
+        if self.verbosity < NORMAL:
+            return
+        if self.tty or self.verbosity >= VERBOSE:
+            self._write(self._paint("step", "==> ") + f"{name} ({format_seconds(seconds)})")
+        else:
+            self._write(f"{name}: {format_seconds(seconds)}")
 
     def bar(self, total: int, label: str, unit: str = "B") -> Bar:
         return Bar(self, total, label, unit)
+
+
+def format_seconds(seconds: float) -> str:
+    """``0.42 s``, ``2.1 s``, ``718 s``: what a step line shows."""
+    if seconds < 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds:.1f} s" if seconds < 100 else f"{seconds:.0f} s"
 
 
 def _human(n: float) -> str:

@@ -453,7 +453,7 @@ def pack(
         note_input(code_dir)
     check_pack_outputs(root, output, layout, Path(deps_output) if deps_output else None, manifest)
     epoch = zip_date_epoch(date_epoch)
-    with rep.step(f"pack {root} ({layout} layout)"):
+    with rep.step(f"pack ({layout} layout)"):
         listing = list_tree(root)
         for line in collapse_repeats(f"left out {link.path} -> {link.target}: {link.reason}"
                                      for link in listing.skipped_links):

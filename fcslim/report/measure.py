@@ -519,7 +519,7 @@ def build_report(
     root = Path(root)
     if layout not in ("code", "layer"):
         raise InputError(f"Reports measure the code or layer zip, not {layout!r}.", "Use --layout code or layer.")
-    with rep.step(f"measure {root}"):
+    with rep.step("measure sizes"):
         listing = list_tree(root)
         libraries_record = _read_record(root, "libraries.json") or {}
         libraries = {str(lib.get("path")): lib for lib in libraries_record.get("fetched") or []

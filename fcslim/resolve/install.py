@@ -76,6 +76,7 @@ class InstallOptions:
     link_mode: str = "hardlink"
     uv: str | None = None
     timeout: float = 15.0
+    no_deps: bool = False  # install exactly the listed files (a uv.lock or pylock.toml): resolve nothing
 
 
 @dataclass
@@ -192,6 +193,8 @@ def install(requirements: Path, profile: Profile, dest: Path, options: InstallOp
                 out += ["-c", str(con_file)]
             if hashed:
                 out.append("--require-hashes")
+            if options.no_deps:
+                out.append("--no-deps")
             if options.pre or reqs.pre:
                 out += ["--prerelease", "allow"]
             return out
@@ -295,8 +298,27 @@ def _compile_for_target(ctx: _Context, env: dict[str, str], tmp: Path, req_file:
     )
 
 
-def compile_requirements(requirements: Path, profile: Profile, options: InstallOptions | None = None) -> str:
-    """Pin ``requirements`` for ``profile`` with hashes (pip-tools format, no header)."""
+def _pylock_of_pins(ctx: _Context, env: dict[str, str], tmp: Path, pinned: str) -> str:
+    """The PEP 751 form of ``pinned`` (pip-tools text): exactly those versions
+    (``--no-deps``: the pins are the whole closure), with uv's wheels and hashes."""
+    pins = tmp / "pins.txt"
+    pins.write_text("".join(f"{p.name}=={p.version}\n" for p in parse_pins(pinned)))
+    out = tmp / "pylock.toml"
+    argv = [ctx.uv, "pip", "compile", str(pins), "-o", str(out), "--quiet", "--no-deps", "--generate-hashes",
+            *target_args(ctx.profile, ctx.platform), *build_args(set()), *ctx.sources.args()]
+    if ctx.options.pre or ctx.reqs.pre:
+        argv += ["--prerelease", "allow"]
+    run = run_uv(argv, env)
+    if run.returncode != 0:
+        raise_for_failure(run, ctx.failure_context())
+    return out.read_text()
+
+
+def compile_requirements(requirements: Path, profile: Profile, options: InstallOptions | None = None,
+                         fmt: str = "requirements.txt") -> str:
+    """Pin ``requirements`` for ``profile`` with hashes: pip-tools format (no
+    header), or PEP 751 with ``fmt="pylock.toml"`` (the same pins, with the
+    wheels uv lists for the target; the reader picks the profile's)."""
     options = options or InstallOptions()
     reqs = parse_requirements(requirements)
     if reqs.hashed:
@@ -307,10 +329,12 @@ def compile_requirements(requirements: Path, profile: Profile, options: InstallO
     ctx = _context(reqs, profile, options)
     env = uv_env(options.cache_dir, options.timeout)
     if not reqs.requirements:
-        return ""
+        return 'lock-version = "1.0"\ncreated-by = "fcslim"\n' if fmt == "pylock.toml" else ""
     with tempfile.TemporaryDirectory(prefix="fcslim-lock-") as tmp:
         req_file, con_file = reqs.write_normalised(Path(tmp))
         text, _built = _compile_for_target(ctx, env, Path(tmp), req_file, con_file, hashes=True)
         # uv names the temporary files it read; name the user's instead.
         text = text.replace(str(Path(tmp) / "target-constraints.txt"), "fcslim's glibc constraints")
+        if fmt == "pylock.toml":
+            text = _pylock_of_pins(ctx, env, Path(tmp), text)
     return text.replace(str(req_file), str(requirements)).replace(f"-r {requirements}", f"-r {Path(requirements).name}")

@@ -16,8 +16,9 @@ from fcslim.resolve.install import InstallOptions, compile_requirements
 from fcslim.resolve.lockfile import (
     LockedPin,
     check_lock_output,
+    lock_format,
     lock_header,
-    parse_pins,
+    lock_pins,
     read_lock_source,
     read_lock_target,
     target_differences,
@@ -41,11 +42,17 @@ class LockResult:
 
 
 
-def lock_text(requirements_in: Path, profile: Profile, options: InstallOptions | None = None) -> tuple[str, str]:
-    """Resolve ``requirements_in`` for ``profile``; returns (lock text, source sha256)."""
+def lock_text(requirements_in: Path, profile: Profile, options: InstallOptions | None = None,
+              fmt: str = "requirements.txt", source_name: str | None = None) -> tuple[str, str]:
+    """Resolve ``requirements_in`` for ``profile``; returns (lock text, source sha256).
+
+    ``fmt`` is "requirements.txt" (pip-tools) or "pylock.toml" (PEP 751, uv's
+    output for the target); both start with the same comment header (TOML
+    comments: PEP 751 readers skip them).  ``source_name`` names the user's
+    input there when ``requirements_in`` was made from one (pyproject.toml)."""
     source_sha = parse_requirements(requirements_in).sha256()
-    body = compile_requirements(requirements_in, profile, options)
-    return lock_header(profile, Path(requirements_in), source_sha) + body, source_sha
+    body = compile_requirements(requirements_in, profile, options, fmt)
+    return lock_header(profile, Path(source_name or requirements_in), source_sha) + body, source_sha
 
 
 def existing_lock_is_current(output: Path, requirements_in: Path, profile: Profile) -> bool:
@@ -67,8 +74,10 @@ def existing_lock_is_current(output: Path, requirements_in: Path, profile: Profi
 
 
 @in_run
-def lock(requirements_in: Path, profile: Profile, output: Path, options: InstallOptions | None = None, *, reuse: bool = False) -> LockResult:
-    """Write a lock of ``requirements_in`` for ``profile`` to ``output``.
+def lock(requirements_in: Path, profile: Profile, output: Path, options: InstallOptions | None = None, *,
+         reuse: bool = False, source_name: str | None = None) -> LockResult:
+    """Write a lock of ``requirements_in`` for ``profile`` to ``output``, in the
+    format its name asks for (:func:`fcslim.resolve.lockfile.lock_format`).
 
     The file is replaced in one rename, only after resolution succeeded.  With
     ``reuse``, an ``output`` already locked from the same input for the same
@@ -85,8 +94,8 @@ def lock(requirements_in: Path, profile: Profile, output: Path, options: Install
     check_lock_output(output)
     if reuse and existing_lock_is_current(output, requirements_in, profile):
         text = output.read_text()
-        return LockResult(output, profile, parse_pins(text), file_sha256(output),
+        return LockResult(output, profile, lock_pins(text, lock_format(output)), file_sha256(output),
                           read_lock_source(text.splitlines()) or "", reused=True)
-    text, source_sha = lock_text(requirements_in, profile, options)
+    text, source_sha = lock_text(requirements_in, profile, options, lock_format(output), source_name)
     write_atomically(output, text)
-    return LockResult(output, profile, parse_pins(text), file_sha256(output), source_sha)
+    return LockResult(output, profile, lock_pins(text, lock_format(output)), file_sha256(output), source_sha)

@@ -32,6 +32,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from fcslim.core.errors import InputError
 from fcslim.core.files import atomic_write, check_replaceable
+from fcslim.resolve.pylock import is_pylock_name, pylock_pins
 from fcslim.resolve.requirements import RequirementsFile
 from fcslim.target.profile import Profile
 
@@ -94,15 +95,33 @@ def check_lock_target(reqs: RequirementsFile, profile: Profile) -> None:
     recorded = read_lock_target(reqs.header)
     if recorded is None:
         return  # a lock from pip-compile or by hand: hashes are still checked
+    check_recorded_target(recorded, profile, reqs.path)
+
+
+def check_recorded_target(recorded: dict, profile: Profile, path: Path) -> None:
+    """Refuse the lock at ``path`` (either format) when the target it records is not ``profile``."""
     differ = target_differences(recorded, profile)
     if differ:
         raise InputError(
-            f"The lock {reqs.path} was made for {recorded.get('runtime', 'another runtime')}, not "
+            f"The lock {path} was made for {recorded.get('runtime', 'another runtime')}, not "
             f"{profile.name}: {'; '.join(differ)}. Markers, Requires-Python and wheel tags were judged for that "
             "target, so its pins may be wrong here.",
             f"Re-create it with `fcslim lock <requirements.in> --runtime {profile.name}`, or build for "
             f"--runtime {recorded.get('runtime', 'the runtime it names')}.",
         )
+
+
+def lock_format(output: Path) -> str:
+    """The format a lock file's name asks for: PEP 751 for ``pylock.toml`` and
+    ``pylock.<name>.toml``, pip-tools otherwise."""
+    return "pylock.toml" if is_pylock_name(Path(output).name) else "requirements.txt"
+
+
+def lock_pins(text: str, fmt: str) -> list[LockedPin]:
+    """The pins of a lock's text in either format."""
+    if fmt == "pylock.toml":
+        return [LockedPin(name, version, hashes) for name, version, hashes in pylock_pins(text)]
+    return parse_pins(text)
 
 
 def parse_pins(text: str) -> list[LockedPin]:

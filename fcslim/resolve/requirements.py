@@ -19,20 +19,19 @@ requirements are refused: a bundle holds built distributions.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from fcslim.core.errors import InputError, RequirementSyntaxError
 from fcslim.core.inputs import note_input
+from fcslim.resolve.reqmodel import RequirementLine, RequirementsFile
 
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -54,100 +53,12 @@ _FLAG_OPTIONS = {"--no-index": "no_index", "--pre": "pre", "--prefer-binary": "i
 _REFUSED_OPTIONS = {"-e", "--editable"}
 
 
-@dataclass(frozen=True)
-class RequirementLine:
-    """One requirement, with where it came from."""
+def parse_requirements(path: Path | str, *, base: Path | None = None, display: str | None = None) -> RequirementsFile:
+    """Parse ``path`` and the files it includes; every error names file and line.
 
-    requirement: Requirement
-    hashes: tuple[str, ...]
-    source: Path
-    line: int
-    text: str
-
-    @property
-    def name(self) -> str:
-        return canonicalize_name(self.requirement.name)
-
-    @property
-    def where(self) -> str:
-        return f"{self.source}:{self.line}"
-
-    def applies_to(self, environment: dict[str, str]) -> bool:
-        """Whether its marker holds in ``environment`` (a target's marker values)."""
-        marker = self.requirement.marker
-        return marker is None or marker.evaluate(dict(environment, extra=""))
-
-    def is_pinned(self) -> bool:
-        specs = list(self.requirement.specifier)
-        return len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version
-
-    def normalised(self) -> str:
-        """The line as the resolver gets it: requirement, then its hashes."""
-        parts = [str(self.requirement)]
-        parts.extend(f"--hash={h}" for h in self.hashes)
-        return " \\\n    ".join(parts)
-
-
-@dataclass
-class RequirementsFile:
-    """Everything read from a requirement file and the files it includes."""
-
-    path: Path
-    requirements: list[RequirementLine] = field(default_factory=list)
-    constraints: list[RequirementLine] = field(default_factory=list)
-    index_url: str | None = None
-    extra_index_urls: list[str] = field(default_factory=list)
-    find_links: list[str] = field(default_factory=list)
-    no_index: bool = False
-    pre: bool = False
-    require_hashes: bool = False
-    no_binary: list[str] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-    header: list[str] = field(default_factory=list)
-
-    @property
-    def hashed(self) -> bool:
-        """True for a lock: any hash makes pip (and fcslim) require them all."""
-        return self.require_hashes or any(r.hashes for r in self.requirements)
-
-    def locate_all(self, name: str) -> list[RequirementLine]:
-        """Every line that names distribution ``name``."""
-        wanted = canonicalize_name(name)
-        return [line for line in self.requirements + self.constraints if line.name == wanted]
-
-    def locate(self, name: str) -> RequirementLine | None:
-        """The first line that names distribution ``name``."""
-        wanted = canonicalize_name(name)
-        for line in self.requirements + self.constraints:
-            if line.name == wanted:
-                return line
-        return None
-
-    def names(self) -> list[str]:
-        return [r.name for r in self.requirements]
-
-    def sha256(self) -> str:
-        """Digest over every file read, in reading order."""
-        digest = hashlib.sha256()
-        for path in self.files:
-            digest.update(path.read_bytes())
-        return digest.hexdigest()
-
-    def write_normalised(self, directory: Path) -> tuple[Path, Path | None]:
-        """Write requirements (and constraints, if any) for the resolver;
-        returns their paths."""
-        directory.mkdir(parents=True, exist_ok=True)
-        req_path = directory / "requirements.txt"
-        req_path.write_text("".join(f"{r.normalised()}\n" for r in self.requirements))
-        con_path = None
-        if self.constraints:
-            con_path = directory / "constraints.txt"
-            con_path.write_text("".join(f"{r.normalised()}\n" for r in self.constraints))
-        return req_path, con_path
-
-
-def parse_requirements(path: Path | str) -> RequirementsFile:
-    """Parse ``path`` and the files it includes; every error names file and line."""
+    ``base`` is where relative paths in ``path`` itself start (default: its
+    directory; standard input uses the current directory) and ``display`` its
+    name in messages (``<stdin>``)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(
@@ -155,7 +66,7 @@ def parse_requirements(path: Path | str) -> RequirementsFile:
             "Pass the path of a requirements.txt (or a lock written by `fcslim lock`).",
         )
     result = RequirementsFile(path=path)
-    _parse_into(result, path, constraint=False, chain=())
+    _parse_into(result, path, constraint=False, chain=(), parent=base, shown=display)
     return result
 
 
@@ -214,7 +125,10 @@ def _expand(text: str, where: str) -> str:
     return _ENV_VAR.sub(replace, text)
 
 
-def _parse_into(result: RequirementsFile, path: Path, *, constraint: bool, chain: tuple[Path, ...]) -> None:
+def _parse_into(result: RequirementsFile, path: Path, *, constraint: bool, chain: tuple[Path, ...],
+                parent: Path | None = None, shown: str | None = None) -> None:
+    parent = parent or path.parent
+    shown = shown or str(path)
     resolved = path.resolve()
     if resolved in chain:
         cycle = " -> ".join(str(p) for p in chain + (resolved,))
@@ -225,7 +139,7 @@ def _parse_into(result: RequirementsFile, path: Path, *, constraint: bool, chain
     if not chain:
         result.header = _header_comments(path)
     for number, text in _logical_lines(path):
-        where = f"{path}:{number}"
+        where = f"{shown}:{number}"
         text = _expand(text, where)
         if text.startswith("-") and not text.startswith("--hash"):
             try:
@@ -233,9 +147,9 @@ def _parse_into(result: RequirementsFile, path: Path, *, constraint: bool, chain
             except ValueError as exc:
                 raise RequirementSyntaxError(f"{where}: cannot split {text!r} ({exc}).",
                                              "Fix the quoting on that line.") from exc
-            _parse_option_line(result, path, number, tokens, constraint, chain + (resolved,))
+            _parse_option_line(result, path, number, tokens, constraint, chain + (resolved,), parent, shown)
             continue
-        line = _parse_requirement_line(path, number, text)
+        line = _parse_requirement_line(path, number, text, parent, shown)
         (result.constraints if constraint else result.requirements).append(line)
 
 
@@ -255,8 +169,8 @@ def _split_option(tokens: list[str], where: str) -> tuple[str, str | None, list[
 
 
 def _parse_option_line(result: RequirementsFile, path: Path, number: int, tokens: list[str],
-                       constraint: bool, chain: tuple[Path, ...]) -> None:
-    where = f"{path}:{number}"
+                       constraint: bool, chain: tuple[Path, ...], parent: Path, shown: str) -> None:
+    where = f"{shown}:{number}"
     name, value, rest = _split_option(tokens, where)
     if name in _REFUSED_OPTIONS:
         raise RequirementSyntaxError(
@@ -276,7 +190,7 @@ def _parse_option_line(result: RequirementsFile, path: Path, number: int, tokens
     if name in _FLAG_OPTIONS and value is not None:
         raise RequirementSyntaxError(f"{where}: option {name} takes no value.", f"Write just `{name}`.")
     if kind in ("requirement", "constraint"):
-        included = _local_path(value, path.parent)
+        included = _local_path(value, parent)
         if not included.is_file():
             raise InputError(f"{where}: included file {value} ({included}) does not exist.",
                              "Fix the path; it is relative to the file that includes it.")
@@ -286,7 +200,7 @@ def _parse_option_line(result: RequirementsFile, path: Path, number: int, tokens
     elif kind == "extra_index_url":
         result.extra_index_urls.append(value)  # type: ignore[arg-type]
     elif kind == "find_links":
-        result.find_links.append(_location(value, path.parent))  # type: ignore[arg-type]
+        result.find_links.append(_location(value, parent))  # type: ignore[arg-type]
     elif kind == "no_index":
         result.no_index = True
     elif kind == "pre":
@@ -314,8 +228,8 @@ def _location(value: str, base: Path) -> str:
     return str(local)
 
 
-def _parse_requirement_line(path: Path, number: int, text: str) -> RequirementLine:
-    where = f"{path}:{number}"
+def _parse_requirement_line(path: Path, number: int, text: str, parent: Path, shown: str) -> RequirementLine:
+    where = f"{shown}:{number}"
     hashes: list[str] = []
     body_parts: list[str] = []
     tokens = text.split()
@@ -339,7 +253,7 @@ def _parse_requirement_line(path: Path, number: int, text: str) -> RequirementLi
             body_parts.append(token)
         i += 1
     body = " ".join(body_parts)
-    requirement = _wheel_path_requirement(body, path.parent, where)
+    requirement = _wheel_path_requirement(body, parent, where)
     if requirement is None:
         try:
             requirement = Requirement(body)
@@ -357,7 +271,7 @@ def _parse_requirement_line(path: Path, number: int, text: str) -> RequirementLi
                 "Write a version after the operator, e.g. `name==1.2`.",
             )
         if requirement.url:
-            requirement = _absolute_url_requirement(requirement, path.parent, where)
+            requirement = _absolute_url_requirement(requirement, parent, where)
     return RequirementLine(requirement=requirement, hashes=tuple(hashes), source=path, line=number, text=text)
 
 

@@ -1,0 +1,149 @@
+"""What a user hands fcslim to build from, and how each form reaches the resolver.
+
+``open_input`` recognises the form by name (and ``-`` for standard input):
+
+* a requirements file (``requirements.txt``, ``*.in``, a pip-tools lock): used as it is;
+* ``-``: requirements read from standard input (paths in it are relative to
+  the current directory);
+* ``pyproject.toml``: ``[project] dependencies`` plus ``--extra``/``--group``;
+* ``uv.lock`` and ``pylock.toml`` (PEP 751): exact pins; the target's wheel of
+  each package is installed with its hash checked and nothing else resolved.
+
+``materialise`` turns any of them into one pip requirement file in a private
+directory, which is what the resolver, the lock writer and the bundle cache
+key read.  The same input always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from fcslim.core.errors import InputError
+from fcslim.core.inputs import note_input
+from fcslim.target.profile import Profile
+from fcslim.resolve.locked import LockedSet, hashed_requirements
+from fcslim.resolve.lockfile import check_recorded_target, read_lock_target
+from fcslim.resolve.pylock import is_pylock_name, read_pylock
+from fcslim.resolve.pyproject import project_requirements
+from fcslim.resolve.requirements import parse_requirements
+from fcslim.resolve.uvlock import read_uv_lock
+
+REQUIREMENTS, STDIN, PYPROJECT, UV_LOCK, PYLOCK = "requirements", "stdin", "pyproject.toml", "uv.lock", "pylock.toml"
+EXACT_FORMATS = (UV_LOCK, PYLOCK)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One build input: its form, its file (None for stdin) and the selection."""
+
+    kind: str
+    path: Path | None
+    text: str | None = None  # standard input's contents
+    extras: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+    @property
+    def display(self) -> str:
+        return "<stdin>" if self.path is None else str(self.path)
+
+    @property
+    def exact(self) -> bool:
+        """A lock of exact files: install them, resolve nothing."""
+        return self.kind in EXACT_FORMATS
+
+    @property
+    def protected(self) -> list[Path]:
+        """Files the run reads and must never write."""
+        return [] if self.path is None else [self.path]
+
+
+@dataclass
+class Materialised:
+    """The input as a pip requirement file for one target."""
+
+    path: Path
+    spec: InputSpec
+    locked: LockedSet | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def input_kind(path: Path) -> str:
+    name = path.name
+    if name == "uv.lock":
+        return UV_LOCK
+    if is_pylock_name(name):
+        return PYLOCK
+    if name == "pyproject.toml":
+        return PYPROJECT
+    return REQUIREMENTS
+
+
+def open_input(value: str | Path, extras: tuple[str, ...] = (), groups: tuple[str, ...] = (),
+               stdin: IO[str] | None = None) -> InputSpec:
+    """Recognise the input ``value`` names; ``-`` reads ``stdin`` now."""
+    if str(value) == "-":
+        if stdin is None:
+            raise InputError("`-` means requirements on standard input, but none was given.",
+                             "Pipe a requirements file in (`cat requirements.txt | fcslim resolve - ...`).")
+        kind, path, text = STDIN, None, stdin.read()
+    else:
+        path = Path(value)
+        if path.is_dir() and (path / "pyproject.toml").is_file():
+            path = path / "pyproject.toml"
+        kind, text = input_kind(path), None
+        if not path.is_file():
+            raise InputError(f"Input {path} does not exist or is not a file.",
+                             "Pass a requirements.txt, pyproject.toml, uv.lock or pylock.toml (or `-` for stdin).")
+    note_input(path)  # a run never writes what it reads
+    if (extras or groups) and kind in (REQUIREMENTS, STDIN):
+        raise InputError(f"--extra and --group select from pyproject.toml, uv.lock or pylock.toml, not from "
+                         f"{'standard input' if path is None else path.name}.",
+                         "Write the extra into the requirement (`name[extra]`), or pass the project's file.")
+    return InputSpec(kind, path, text, tuple(extras), tuple(groups))
+
+
+def materialise(spec: InputSpec, profile: Profile, directory: Path) -> Materialised:
+    """Write ``spec`` for ``profile`` as a requirement file under ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if spec.kind == REQUIREMENTS:
+        assert spec.path is not None
+        return Materialised(spec.path, spec)
+    if spec.kind == STDIN:
+        raw = directory / "stdin.txt"
+        raw.write_text(spec.text or "")
+        parsed = parse_requirements(raw, base=Path.cwd(), display="<stdin>")
+        parsed.write_normalised(directory)  # constraints.txt, which the text names
+        out = directory / "stdin.requirements.txt"
+        out.write_text(parsed.to_text())
+        return Materialised(out, spec)
+    assert spec.path is not None
+    if spec.kind == PYPROJECT:
+        found = project_requirements(spec.path, spec.path.read_text(encoding="utf-8-sig"), spec.extras, spec.groups)
+        out = directory / "pyproject.requirements.txt"
+        out.write_text("".join(f"{r.text}\n" for r in found))
+        return Materialised(out, spec)
+    if spec.kind == UV_LOCK:
+        locked = read_uv_lock(spec.path, profile, spec.extras, spec.groups)
+    else:
+        recorded = read_lock_target(_header(spec.path))
+        if recorded is not None:
+            check_recorded_target(recorded, profile, spec.path)
+        locked = read_pylock(spec.path, profile, spec.extras, spec.groups or None)
+    text, unhashed = hashed_requirements(locked, profile)
+    out = directory / f"{spec.path.name}.requirements.txt"
+    out.write_text(text)
+    notes = [f"{spec.path.name} gives no digest for the local wheels of {', '.join(unhashed)}; "
+             "they were installed as found."] if unhashed else []
+    return Materialised(out, spec, locked, notes)
+
+
+def _header(path: Path) -> list[str]:
+    """The leading comment lines of a lock (where fcslim records its target)."""
+    out = []
+    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+        if not line.startswith("#"):
+            break
+        out.append(line)
+    return out
