@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 
 from fcslim.report.limits import check_limits
+from fcslim.core import progress
+from fcslim.report.html import write_html
 from fcslim.report.render import append_step_summary, render_json, render_markdown, render_text
 from fcslim.report.measure import build_report
 from fcslim.target.profile import runtime_for
@@ -48,6 +50,8 @@ def gate_options(fn):
 @runtime_options(default=None, default_help=BUNDLE_RUNTIME)
 @json_option("Print the versioned JSON report (schema fcslim.report/1).")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print Markdown (for CI step summaries).")
+@click.option("--html", "html_file", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE",
+              help="Also write a self-contained HTML page (inline CSS and SVG, nothing from the network).")
 @click.option("--baseline", metavar="OLD.json|DIR", default=None,
               help="An earlier `fcslim report --json` file or bundle directory: show what grew and by how much.")
 @gate_options
@@ -59,16 +63,19 @@ def gate_options(fn):
 @click.option("--no-step-summary", is_flag=True, help="Do not append to $GITHUB_STEP_SUMMARY.")
 @verbosity_options
 @debug_option
-def report(directory, runtime, as_json, as_markdown, baseline, max_zip, max_unzipped, via, layout, top, all_files,
-           no_gate, no_step_summary):
+def report(directory, runtime, as_json, as_markdown, html_file, baseline, max_zip, max_unzipped, via, layout, top,
+           all_files, no_gate, no_step_summary):
     """Sizes of the bundle in DIRECTORY: per distribution and category, the
     largest files, before/after slimming, the exact zipped size and the headroom
     against the runtime's limits."""
     if as_json and as_markdown:
         raise click.UsageError("Pass --json or --markdown, not both.")
     profile = runtime_for(runtime, directory)
-    result = build_report(directory, profile, layout="code" if layout == "split" else layout, max_zip=max_zip, max_unzipped=max_unzipped, via=via,
-                          baseline=baseline, top=top)
+    result = build_report(directory, profile, layout="code" if layout == "split" else layout, max_zip=max_zip,
+                          max_unzipped=max_unzipped, via=via, baseline=baseline, top=top)
+    if html_file is not None:
+        written = write_html(result, html_file)
+        progress.reporter().info(f"HTML report: {written}")
     markdown = render_markdown(result)
     if as_json:
         click.echo(render_json(result, include_files=all_files), nl=False)

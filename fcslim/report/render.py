@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+from fcslim.report.chart import mermaid_charts
 from fcslim.report.limits import format_size
 from fcslim.report.measure import CATEGORIES, CATEGORY_LABELS, SizeReport
 
@@ -152,6 +153,9 @@ def render_markdown(report: SizeReport, max_rows: int = 15) -> str:
     rows = [[CATEGORY_LABELS[c], format_size(report.categories[c].deflated), format_size(report.categories[c].bytes)]
             for c in CATEGORIES if c in report.categories]
     out += _md_table(["category", "zipped", "unzipped"], rows, {1, 2})
+    charts = mermaid_charts(report)
+    if charts:
+        out += ["", *charts]
     if report.baseline:
         b = report.baseline
         out += ["", f"**Change since baseline:** zip {format_size(b.zip_after - b.zip_before, signed=True)}, "
