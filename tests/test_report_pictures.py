@@ -5,7 +5,6 @@ Chromium; the test is skipped, saying so, where Chromium is not installed)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
