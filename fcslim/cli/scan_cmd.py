@@ -2,11 +2,13 @@
 
 Exit 0 when everything loads; 6 (LoadError) when a library is missing or a file
 cannot load (too-new symbol version, wrong machine or class, malformed ELF);
+11 (LocationError) when the only problem is files or directories it could not
+read (listed with kind "unreadable": nothing is skipped silently);
 3 for a bad runtime or a DIR that is not a directory.
 
 ``--json`` prints ``LibraryReport.to_dict()``: ``{"schema": 1, "root",
 "runtime", "arch", "glibc", "system_image", "ok", "summary": {"elf_files",
-"elf_bytes", "needs", "bundle", "system", "missing", "unloadable"}, "missing":
+"elf_bytes", "needs", "bundle", "system", "missing", "unloadable", "unreadable"}, "missing":
 [{"soname", "needed_by"}], "unloadable": [{"path", "kind", "detail"}],
 "dlopen": {distribution: [soname]}, "resolved": [{"needer", "soname",
 "provider"}], "load_order": [path], "files": [ElfFile.to_dict()]}``.
@@ -22,7 +24,7 @@ from pathlib import Path
 import click
 
 from fcslim.elf.facts import scan_tree
-from fcslim.core.errors import EXIT_LOAD, InputError, LoadError
+from fcslim.core.errors import FcslimError, InputError, LoadError, LocationError
 from fcslim.elf.graph import LibraryReport, analyse
 from fcslim.target.profile import runtime_for
 from .common import (
@@ -45,10 +47,16 @@ def render_text(report: LibraryReport, seconds: float) -> str:
             shown = ", ".join(item.needed_by[:3])
             more = f" and {len(item.needed_by) - 3} more" if len(item.needed_by) > 3 else ""
             lines.append(f"  {item.soname}  needed by {shown}{more}")
-    if report.unloadable:
-        lines.append(f"Files that cannot load ({len(report.unloadable)}):")
-        for problem in report.unloadable:
+    unloadable = [p for p in report.unloadable if p.kind != "unreadable"]
+    unreadable = [p for p in report.unloadable if p.kind == "unreadable"]
+    if unloadable:
+        lines.append(f"Files that cannot load ({len(unloadable)}):")
+        for problem in unloadable:
             lines.append(f"  {problem.path}  [{problem.kind}] {problem.detail}")
+    if unreadable:
+        lines.append(f"Files that could not be read, so whether they load is unknown ({len(unreadable)}):")
+        for problem in unreadable:
+            lines.append(f"  {problem.path}  {problem.detail}")
     if report.dlopen:
         loaded = "; ".join(f"{d}: {', '.join(s)}" for d, s in report.dlopen.items())
         lines.append(f"Loaded by name at run time: {loaded}")
@@ -57,13 +65,28 @@ def render_text(report: LibraryReport, seconds: float) -> str:
         f"{summary['elf_files']} ELF files ({mb:.1f} MB) for {report.profile.name} "
         f"({report.profile.arch}, glibc {report.profile.glibc_version}, {report.image.name}): "
         f"{summary['needs']} needs, {summary['bundle']} from the bundle, {summary['system']} from the system, "
-        f"{summary['missing']} missing, {summary['unloadable']} unloadable files; scanned in {seconds:.2f}s."
+        f"{summary['missing']} missing, {summary['unloadable'] - summary['unreadable']} unloadable files, "
+        f"{summary['unreadable']} unreadable; scanned in {seconds:.2f}s."
     )
-    lines.append("OK: everything can load." if report.ok else "NOT OK: something cannot load on the target.")
+    if report.ok:
+        lines.append("OK: everything can load.")
+    elif len(unreadable) == len(report.unloadable) and not report.missing:
+        lines.append("NOT OK: some files could not be read, so the scan cannot say that everything loads.")
+    else:
+        lines.append("NOT OK: something cannot load on the target.")
     return "\n".join(lines)
 
 
-def load_error(report: LibraryReport) -> LoadError:
+def load_error(report: LibraryReport) -> FcslimError:
+    """Exit 6 when something cannot load; exit 11 when the only problem is
+    files the scan could not read (the environment's doing)."""
+    unreadable = [p for p in report.unloadable if p.kind == "unreadable"]
+    if unreadable and len(unreadable) == len(report.unloadable) and not report.missing:
+        first = unreadable[0]
+        return LocationError(
+            f"{len(unreadable)} file(s) under {report.root} could not be read (first: {first.path}: "
+            f"{first.detail}), so the scan cannot say whether they load on {report.profile.name}.",
+            "Run the scan as a user who can read them, or fix their permissions (chmod a+r).")
     parts = []
     if report.missing:
         parts.append(f"{len(report.missing)} missing librar{'y' if len(report.missing) == 1 else 'ies'} "
@@ -105,7 +128,7 @@ def scan(directory: Path, runtime: str, as_json: bool, no_files: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict(include_files=not no_files), indent=2))
         if not report.ok:
-            sys.exit(EXIT_LOAD)
+            sys.exit(load_error(report).exit_code)
         return
     click.echo(render_text(report, seconds))
     if not report.ok:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -110,6 +110,7 @@ def machine_name(e_machine: int) -> str:
 
 
 _FILE_TYPES = {0: "NONE", 1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE"}
+UNREADABLE = "UNREADABLE"  # the file_type of a file the scan could not read
 
 
 @dataclass(frozen=True)
@@ -283,15 +284,19 @@ def read_elf(path: str | os.PathLike, root: str | os.PathLike | None = None) -> 
     )
 
 
-def iter_elf_paths(root: str | os.PathLike) -> Iterator[Path]:
+def iter_elf_paths(root: str | os.PathLike, unreadable: list[tuple[Path, str]] | None = None) -> Iterator[Path]:
     """Every regular ELF file under ``root`` (symlinks are not followed and not
-    yielded: their targets are scanned once, under their own name)."""
+    yielded: their targets are scanned once, under their own name).  Files and
+    directories that cannot be read are appended to ``unreadable`` as (path,
+    reason) when it is given: nothing is skipped silently."""
     stack = [Path(root)]
     while stack:
         directory = stack.pop()
         try:
             entries = list(os.scandir(directory))
-        except OSError:
+        except OSError as exc:
+            if unreadable is not None:
+                unreadable.append((directory, exc.strerror or str(exc)))
             continue
         for entry in entries:
             if entry.is_symlink():
@@ -300,13 +305,40 @@ def iter_elf_paths(root: str | os.PathLike) -> Iterator[Path]:
                 if directory == Path(root) and entry.name in SKIPPED_DIRS:
                     continue
                 stack.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False) and is_elf(entry.path):
-                yield Path(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                try:
+                    with open(entry.path, "rb") as handle:
+                        magic = handle.read(4)
+                except OSError as exc:
+                    if unreadable is not None:
+                        unreadable.append((Path(entry.path), exc.strerror or str(exc)))
+                    continue
+                if magic == ELF_MAGIC:
+                    yield Path(entry.path)
+
+
+def unreadable_file(path: Path, root: Path, reason: str) -> ElfFile:
+    """The entry for a file (or directory) the scan could not read: whether it
+    would load cannot be told, so it counts as a problem of kind ``unreadable``."""
+    try:
+        size = path.stat().st_size if path.is_file() else 0
+    except OSError:
+        size = 0
+    broken = _broken(_relative(path, root), size, None, f"cannot be read ({reason})")
+    return replace(broken, file_type=UNREADABLE)
 
 
 def scan_tree(root: str | os.PathLike) -> list[ElfFile]:
-    """Every ELF file under ``root``, sorted by relative path."""
+    """Every ELF file under ``root``, sorted by relative path, and an
+    :data:`UNREADABLE` entry for each file or directory that could not be read."""
     root_path = Path(root)
-    files = [read_elf(path, root_path) for path in iter_elf_paths(root_path)]
+    problems: list[tuple[Path, str]] = []
+    files = []
+    for path in iter_elf_paths(root_path, problems):
+        try:
+            files.append(read_elf(path, root_path))
+        except OSError as exc:
+            problems.append((path, exc.strerror or str(exc)))
+    files.extend(unreadable_file(path, root_path, reason) for path, reason in problems)
     files.sort(key=lambda f: f.path)
     return files

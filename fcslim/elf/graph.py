@@ -40,7 +40,7 @@ from typing import Iterable
 
 import networkx as nx
 
-from fcslim.elf.facts import ElfFile, scan_tree
+from fcslim.elf.facts import UNREADABLE, ElfFile, scan_tree
 from fcslim.elf.findings import LoadProblem, MissingLibrary
 from fcslim.elf.policy import SystemImage, dlopen_groups, system_image
 from fcslim.elf.resolver import Resolver
@@ -103,13 +103,14 @@ class LibraryReport:
     def summary(self) -> dict:
         providers = list(self.resolved.values())
         return {
-            "elf_files": len(self.files),
-            "elf_bytes": sum(f.size for f in self.files),
+            "elf_files": sum(1 for f in self.files if f.file_type != UNREADABLE),
+            "elf_bytes": sum(f.size for f in self.files if f.file_type != UNREADABLE),
             "needs": len(providers),
             "bundle": sum(1 for p in providers if p.startswith("bundle:")),
             "system": sum(1 for p in providers if p == "system"),
             "missing": len(self.missing),
             "unloadable": len(self.unloadable),
+            "unreadable": sum(1 for p in self.unloadable if p.kind == "unreadable"),
         }
 
     def to_dict(self, include_files: bool = True) -> dict:
@@ -156,7 +157,8 @@ def analyse(root: str | os.PathLike, profile: Profile, files: list[ElfFile] | No
     for facts in files:
         graph.add_node(("file", facts.path), kind="file", size=facts.size)
         if facts.error:
-            problems.append(LoadProblem(facts.path, "malformed", facts.error))
+            kind = "unreadable" if facts.file_type == UNREADABLE else "malformed"
+            problems.append(LoadProblem(facts.path, kind, facts.error))
             continue
         if facts.file_type not in _LOADABLE_TYPES:
             continue  # object files and core dumps are never loaded
