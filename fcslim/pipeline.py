@@ -35,6 +35,7 @@ from fcslim.resolve.lockfile import check_lock_output, lock_format, lock_pins, w
 from fcslim.core.files import atomic_write
 from fcslim.core.inputs import in_run, note_input
 from fcslim.core.output import check_output_dir, staged_directory
+from fcslim.debian.archive import check_mirror_url
 from fcslim.debian.signatures import Trust
 from fcslim.core.progress import reporter
 from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
@@ -297,8 +298,8 @@ def build(options: BuildOptions) -> BuildResult:
 
     started = time.monotonic()
     profile = options.profile
-    if options.debian_mirror:
-        profile = profile.with_debian_mirror(options.debian_mirror)
+    if options.debian_mirror:  # checked before anything is installed
+        profile = profile.with_debian_mirror(check_mirror_url(options.debian_mirror))
     spec = options.requirements if isinstance(options.requirements, InputSpec) else open_input(options.requirements)
     note_build_inputs(spec, profile, options)
     output = check_output_dir(options.output)

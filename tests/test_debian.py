@@ -26,6 +26,7 @@ from fcslim.debian.indexes import parse_contents
 from fcslim.debian.signatures import Trust
 from fcslim.debian.sonames import rank_candidates, soname_package_stem
 from fcslim.debian.versions import compare_versions
+from fcslim.cli import main as cli_main
 from fcslim.cli.fetch_cmd import fetch as fetch_command
 from fcslim.core.errors import EXIT_DEBIAN, EXIT_INPUT, DebianError, InputError, UnsafeArchiveError
 
@@ -313,3 +314,9 @@ def test_malformed_mirror_url_through_the_cli(tmp_path):
     result = CliRunner().invoke(fetch_command, [str(tmp_path), "--debian-mirror", "ftp//nope"])
     assert result.exit_code == EXIT_INPUT, result.output
     assert "ftp//nope" in result.output and "Traceback" not in result.output
+    (tmp_path / "requirements.txt").write_text("alpha\n")
+    (tmp_path / "links").mkdir()
+    resolve = CliRunner().invoke(cli_main, ["resolve", str(tmp_path / "requirements.txt"), "-o", str(tmp_path / "out"),
+                                            "--no-index", "-f", str(tmp_path / "links"), "--debian-mirror", "ftp//nope"])
+    assert resolve.exit_code == EXIT_INPUT, resolve.output  # refused before anything is installed
+    assert "ftp//nope" in resolve.output and not (tmp_path / "out").exists()

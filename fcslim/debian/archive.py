@@ -37,6 +37,12 @@ from .versions import compare_versions
 
 _MIRROR_HINT = ("Pass --debian-mirror (or set the profile's debian.mirror) as an http:// or https:// URL "
                 "such as http://deb.debian.org/debian, or file:///path/to/mirror.")
+
+
+def check_mirror_url(url: str) -> str:
+    """``url`` without a trailing slash, when it can be a Debian mirror;
+    otherwise an InputError (exit 3) naming it."""
+    return http.check_url(str(url), "Debian mirror", _MIRROR_HINT).rstrip("/")
 # The package fields a parsed Packages map keeps, in this order (mirror and
 # suite are filled in on load: the same index may be served by several mirrors).
 _ROW = ("version", "architecture", "filename", "size", "sha256", "source", "source_version")
@@ -58,7 +64,7 @@ class DebianArchive:
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.mirror = http.check_url(str(self.mirror), "Debian mirror", _MIRROR_HINT).rstrip("/")
+        self.mirror = check_mirror_url(self.mirror)
         self.store = DebianStore(self.cache_root)
         self._release: ReleaseFile | None = None
         self._packages: dict[str, PackageEntry] | None = None
