@@ -210,3 +210,22 @@ def test_unknown_extra_or_group_names_the_known_ones(project, tmp_path):
     result = CliRunner().invoke(main, ["resolve", str(project / "uv.lock"), "--extra", "nope", "-o",
                                        str(tmp_path / "o")], catch_exceptions=False)
     assert result.exit_code == EXIT_INPUT
+
+
+def test_resolve_lock_writes_and_reuses_a_pylock(project, index, cache, tmp_path, quiet):
+    from fcslim.pipeline import BuildOptions, build
+
+    def run(output: str):
+        return build(BuildOptions(requirements=project / "pyproject.toml", profile=load_profile("fc-python3.10"),
+                                  output=tmp_path / output, install=options(index, cache), lock=tmp_path / "pylock.toml",
+                                  fetch=False, slim=False, verify=False, cache=False, gate=False))
+
+    first = run("a")
+    assert {d.name: d.version for d in first.distributions} == BASE_310
+    assert first.install.hash_checked and not first.lock.reused
+    text = (tmp_path / "pylock.toml").read_text()
+    assert text.startswith("# Pinned for fc-python3.10") and "[[packages]]" in text
+    assert {p.name: p.version for p in first.lock.pins} == BASE_310
+    second = run("b")
+    assert second.lock.reused and {d.name: d.version for d in second.distributions} == BASE_310
+    assert (tmp_path / "pylock.toml").read_text() == text
