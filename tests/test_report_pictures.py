@@ -4,7 +4,9 @@ Chromium; the test is skipped, saying so, where Chromium is not installed)."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -16,10 +18,19 @@ from fcslim.report.html import render_html, write_html
 from fcslim.report.measure import build_report
 from fcslim.report.render import render_markdown
 from fcslim.target.profile import load_profile
-from tests.support.browser import chromium, dump_dom, png_colours, screenshot
+from tests.support.browser import chromium, dump_dom, png_colours, render_mermaid, screenshot
+from tests.conftest import suite_cache_dir
 from tests.test_pack_support import make_bundle, write
 
 FC = load_profile("fc-python3.10")
+
+
+def mermaid_js() -> Path | None:
+    """Mermaid's browser build: $FCSLIM_MERMAID_JS, else the one .ci/run installs
+    with npm into the suite's cache."""
+    explicit = os.environ.get("FCSLIM_MERMAID_JS")
+    path = Path(explicit) if explicit else suite_cache_dir() / "npm/node_modules/mermaid/dist/mermaid.min.js"
+    return path if path.is_file() else None
 
 
 @pytest.fixture
@@ -100,3 +111,13 @@ def test_chromium_draws_the_page(report, tmp_path):
         rgb = tuple(int(PALETTE[category][i:i + 2], 16) for i in (1, 3, 5))
         assert colours.get(rgb, 0) > 50, f"{category} ({PALETTE[category]}) is not drawn"
     assert len(colours) > 20  # text, cards, tables: not a blank page
+
+
+@pytest.mark.skipif(chromium() is None or mermaid_js() is None,
+                    reason="needs headless Chromium and Mermaid's browser build (npm install mermaid; .ci/run does it "
+                           "into the suite's cache, or set FCSLIM_MERMAID_JS)")
+def test_the_mermaid_blocks_render_as_pies_in_mermaid(report, tmp_path):
+    blocks = re.findall(r"```mermaid\n(.*?)```", render_markdown(report), re.S)
+    assert render_mermaid(blocks, mermaid_js(), tmp_path) == ["pie", "pie"]
+    # and the check can fail: a broken block is reported as an error diagram
+    assert render_mermaid(["pie showData title x\n    numpy : x\n"], mermaid_js(), tmp_path) == ["error"]

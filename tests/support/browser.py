@@ -3,10 +3,13 @@ reader to check what it drew.
 
     shot = screenshot(page, out_png, width=1100, height=1400)
     colours = png_colours(shot)        # {(r, g, b), ...}
+    kinds = render_mermaid(blocks, mermaid_js, tmp)   # ["pie", "pie"] (or "error")
 """
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 import struct
 import subprocess
@@ -113,3 +116,25 @@ def png_colours(png: Path) -> dict[tuple[int, int, int], int]:
             key = (row[x], row[x + 1], row[x + 2])
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def render_mermaid(blocks: list[str], mermaid_js: Path, workdir: Path) -> list[str]:
+    """Render Mermaid ``blocks`` with the real Mermaid library in Chromium; the
+    kind of diagram each became ("pie", …, or "error" for a syntax error)."""
+    page = Path(workdir) / "mermaid.html"
+    pres = "".join(f'<pre class="mermaid">\n{html.escape(block)}</pre>\n' for block in blocks)
+    page.write_text('<!DOCTYPE html><html><head><meta charset="utf-8">'
+                    f'<script src="{Path(mermaid_js).resolve().as_uri()}"></script></head><body>\n{pres}'
+                    '<script>mermaid.initialize({startOnLoad: false});'
+                    'mermaid.run({querySelector: "pre.mermaid", suppressErrors: true})'
+                    '.then(() => document.body.setAttribute("data-done", "1"));</script></body></html>\n')
+    browser = chromium()
+    if browser is None:
+        raise FileNotFoundError("no Chromium on PATH")
+    with tempfile.TemporaryDirectory(prefix="fcslim-chromium-") as profile:
+        run = subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=15000",
+                              "--allow-file-access-from-files", "--dump-dom", page.as_uri()],
+                             capture_output=True, text=True, timeout=120, check=False)
+    if run.returncode != 0 or 'data-done="1"' not in run.stdout:
+        raise RuntimeError(f"Mermaid did not finish in Chromium ({run.returncode}): {run.stderr[-2000:]}")
+    return re.findall(r'aria-roledescription="([a-zA-Z-]+)"', run.stdout)
