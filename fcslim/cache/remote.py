@@ -37,22 +37,19 @@ from fcslim import __version__
 from fcslim.cache.local import TreeManifest
 from fcslim.cache.remote_url import RemoteLocation, open_filesystem, parse_location
 from fcslim.cache.treepack import UnsafeTreeError, extract_tree, write_tree
-from fcslim.core.errors import FcslimError
+from fcslim.core.errors import FcslimError, RemoteError
 from fcslim.core.progress import reporter
 
 ROOT = "fcslim-cache/v1"
 REF_SCHEMA = "fcslim.remote-ref/1"
-EXIT_REMOTE = 12
 _CHUNK = 1 << 20
 _BLOCK = 32 << 20  # read size of remote objects: few round trips per bundle
 # Errors that are bugs in fcslim, never a remote's fault: let them through.
 _BUGS = (TypeError, AttributeError, NameError, AssertionError, FcslimError)
 
 
-class RemoteCacheError(FcslimError):
+class RemoteCacheError(RemoteError):
     """The remote cache failed and --cache-url-required forbids building without it (exit 12)."""
-
-    exit_code = EXIT_REMOTE
 
 
 class _Corrupt(Exception):

@@ -65,6 +65,9 @@ LAYOUT_CHOICES = ("auto", "code", "layer", "split")
 @click.option("--deps-url", default=None,
               help="split: the dependency zip's URL, written into fcslim_deps.json (default: read $FCSLIM_DEPS_URL "
                    "at cold start).")
+@click.option("--upload", "upload_url", metavar="URL", default=None,
+              help="split: upload the dependency zip to s3://bucket/prefix/ or oss://bucket/prefix/ as <sha256>.zip "
+                   "and point the loader at it (a GET signed with the function's own credentials).")
 @click.option("--url-env", default="FCSLIM_DEPS_URL", show_default=True,
               help="split: the environment variable the loader reads the URL from.")
 @click.option("--no-manifest", is_flag=True, help="Do not write <output>.manifest.json.")
@@ -76,7 +79,7 @@ LAYOUT_CHOICES = ("auto", "code", "layer", "split")
 @verbosity_options
 @debug_option
 def pack(directory, layout, output, runtime, from_project, resource, code_dir, no_code, handler, disk, deps_output,
-         deps_url, url_env, no_manifest, snippet, max_zip, max_unzipped, via, no_gate, as_json):
+         deps_url, upload_url, url_env, no_manifest, snippet, max_zip, max_unzipped, via, no_gate, as_json):
     """Pack the bundle in DIRECTORY into deterministic zips for the runtime."""
     rep = progress.reporter()
     function = read_serverless_devs(from_project, resource) if from_project else None
@@ -90,7 +93,10 @@ def pack(directory, layout, output, runtime, from_project, resource, code_dir, n
     if (deps_output or url_env != "FCSLIM_DEPS_URL" or no_manifest) and layout == "auto":
         raise InputError("--deps-output, --url-env and --no-manifest go with an explicit --layout.",
                          "Pass --layout split (or code/layer), or leave those options out.")
-    request = PackRequest(layout, output, via, max_zip, max_unzipped, disk, handler, code_dir, deps_url)
+    if upload_url and layout not in ("split", "auto"):
+        raise InputError(f"--upload is for the split layout, not --layout {layout}.",
+                         "Pass --layout split (or auto), or leave --upload out.")
+    request = PackRequest(layout, output, via, max_zip, max_unzipped, disk, handler, code_dir, deps_url, upload_url)
     if layout == "auto":
         report = build_report(directory, profile)
         outcome = pack_bundle(directory, report, profile, request, gate=not no_gate)

@@ -24,6 +24,8 @@ Exit codes (also listed in the README):
 10  pack / hand-off: the pack or loader could not be written
 11  environment: a place fcslim must write is read-only, not writable, not a
     directory, or full (output, lock, zip, cache)
+12  remote storage: the remote cache failed under --cache-url-required, or
+    `pack --upload` could not upload the dependency zip
 ==  ==========================================================================
 """
 
@@ -41,6 +43,7 @@ EXIT_VERIFY = 8
 EXIT_SIZE = 9
 EXIT_PACK = 10
 EXIT_ENVIRONMENT = 11
+EXIT_REMOTE = 12
 
 
 class FcslimError(Exception):
@@ -159,3 +162,10 @@ class LocationError(FcslimError):
     disk (exit 11).  Nothing is wrong with the input or with fcslim."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+class RemoteError(FcslimError):
+    """Object storage (the remote cache, an upload target) failed where it may
+    not (exit 12): a remote cache is otherwise optional and only warned about."""
+
+    exit_code = EXIT_REMOTE

@@ -427,6 +427,7 @@ def pack(
     manifest: bool = True,
     reporter=None,
     handler: str | None = None,
+    upload: str | None = None,
 ) -> PackResult:
     """Pack bundle ``root`` into ``output`` in ``layout``.
 
@@ -436,7 +437,9 @@ def pack(
     ``<output stem>.deps.zip``) and the loader reads its URL from ``$url_env``
     at cold start, or ``deps_url`` when given; ``handler`` (``index.handler``)
     is the function's own handler, which the loader's ``fcslim_loader.handler``
-    calls once the dependencies are in place.  ``manifest`` writes
+    calls once the dependencies are in place; ``upload`` (``s3://bucket/prefix/``
+    or ``oss://…``) puts the dependency zip there under its SHA-256 and points
+    the loader at it (:mod:`fcslim.pack.upload`).  ``manifest`` writes
     ``<output>.manifest.json`` (see :mod:`fcslim.pack.handoff`).
     """
     from fcslim.core.progress import reporter as current_reporter
@@ -469,7 +472,7 @@ def pack(
             result.archives.append(archive)
         else:
             _pack_split(result, output, profile, Path(deps_output) if deps_output else deps_archive_path(output),
-                        deps_url, url_env, epoch, level, Path(code_dir) if code_dir else None, rep, handler)
+                        deps_url, url_env, epoch, level, Path(code_dir) if code_dir else None, rep, handler, upload)
         if manifest:
             from fcslim.pack.handoff import manifest_path, write_manifest
 
@@ -478,7 +481,8 @@ def pack(
 
 
 def _pack_split(result: PackResult, output: Path, profile, deps_output: Path, deps_url, url_env,
-                epoch: int, level: int, code_dir: Path | None, rep, handler: str | None = None) -> None:
+                epoch: int, level: int, code_dir: Path | None, rep, handler: str | None = None,
+                upload: str | None = None) -> None:
     from fcslim.pack import loader
 
     listing = result.listing
@@ -491,8 +495,15 @@ def _pack_split(result: PackResult, output: Path, profile, deps_output: Path, de
     if note:
         result.notes.append(note)
         rep.warn(note)
+    uploaded = None
+    if upload:
+        # Imported here: fsspec costs ~0.1 s to import (python -X importtime), for uploads only.
+        from fcslim.pack.upload import upload_deps
+
+        with rep.step(f"upload {deps.path.name} to {upload}"):
+            uploaded = upload_deps(deps.path, deps.sha256, upload).to_dict()
     config = loader.deps_config(deps, preload=order, url=deps_url, url_env=url_env, preload_source=source,
-                                handler=handler)
+                                handler=handler, uploaded=uploaded)
     result.deps_config = config
     config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
     source_bytes = loader.loader_source().encode()
@@ -500,6 +511,9 @@ def _pack_split(result: PackResult, output: Path, profile, deps_output: Path, de
         ZipMember(loader.LOADER_MODULE + ".py", len(source_bytes), data=source_bytes),
         ZipMember(loader.CONFIG_NAME, len(config_bytes), data=config_bytes),
     ]
+    if uploaded is not None:
+        signing_bytes = loader.signing_source().encode()
+        code_members.append(ZipMember(loader.SIGNING_MODULE + ".py", len(signing_bytes), data=signing_bytes))
     if code_dir is not None:
         code_members += user_code_members(code_dir, {m.name for m in code_members})
     code = write_zip(code_members, output, date_epoch=epoch, level=level)

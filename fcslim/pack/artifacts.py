@@ -52,14 +52,16 @@ def assign_limits(result: PackResult, profile: Profile, limits: PlanLimits) -> N
 def pack_auto(root: str | os.PathLike, output: str | os.PathLike, plan: PackPlan, profile: Profile, *,
               code_dir: str | os.PathLike | None = None, deps_url: str | None = None,
               url_env: str = "FCSLIM_DEPS_URL", handler: str | None = None, date_epoch: int | str | None = None,
-              level: int = COMPRESS_LEVEL, manifest: bool = True, reporter=None) -> PackResult:
+              level: int = COMPRESS_LEVEL, manifest: bool = True, reporter=None,
+              upload: str | None = None) -> PackResult:
     """Write ``plan``'s artifacts for bundle ``root``: the code zip at
     ``output``, layers as ``<stem>.layer1.zip`` …, the split layout's
     dependency zip as ``<stem>.deps.zip``."""
     if plan.layout in ("code", "split"):
         return pack(root, output, plan.layout, profile, code_dir=code_dir, deps_url=deps_url, url_env=url_env,
                     date_epoch=date_epoch, level=level, manifest=manifest, reporter=reporter,
-                    handler=handler if plan.layout == "split" else None)
+                    handler=handler if plan.layout == "split" else None,
+                    upload=upload if plan.layout == "split" else None)
     if plan.layout != "layers":
         raise InputError(f"Unknown planned layout {plan.layout!r}.", "Plan with fcslim.pack.plan.plan_pack.")
     rep = reporter or current_reporter()

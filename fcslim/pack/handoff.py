@@ -70,7 +70,7 @@ def required_environment(layout: str, profile, has_libraries: bool, deps_config:
     a search path the runtime lacks, or the split loader's URL variable."""
     env: dict[str, str] = {}
     if layout == "split":
-        if deps_config and not deps_config.get("url"):
+        if deps_config and not deps_config.get("url") and not deps_config.get("object"):
             env[deps_config["url_env"]] = f"<URL of {deps_config['archive']}: OSS/S3 presigned or HTTPS>"
         return env
     if profile is None:

@@ -39,6 +39,7 @@ from typing import Iterable
 
 
 LOADER_MODULE = "fcslim_loader"
+SIGNING_MODULE = "fcslim_loader_signing"  # shipped with `pack --upload` packs
 CONFIG_NAME = "fcslim_deps.json"
 DEPS_SCHEMA = "fcslim.deps/1"
 DEFAULT_URL_ENV = "FCSLIM_DEPS_URL"
@@ -49,9 +50,16 @@ def loader_source() -> str:
     return Path(__file__).with_name("loader_template.py").read_text(encoding="utf-8")
 
 
+def signing_source() -> str:
+    """The text of ``fcslim_loader_signing.py`` (SigV4 for a GET from a private bucket)."""
+    return Path(__file__).with_name("loader_signing.py").read_text(encoding="utf-8")
+
+
 def deps_config(archive, *, preload: list[str], url: str | None = None, url_env: str = DEFAULT_URL_ENV,
-                preload_source: str | None = None, handler: str | None = None) -> dict:
-    """The ``fcslim_deps.json`` for dependency zip ``archive`` (a pack.Archive)."""
+                preload_source: str | None = None, handler: str | None = None,
+                uploaded: dict | None = None) -> dict:
+    """The ``fcslim_deps.json`` for dependency zip ``archive`` (a pack.Archive);
+    ``uploaded`` is the object `pack --upload` wrote (see :mod:`fcslim.pack.upload`)."""
     config = {
         "schema": DEPS_SCHEMA,
         "archive": archive.path.name,
@@ -65,6 +73,8 @@ def deps_config(archive, *, preload: list[str], url: str | None = None, url_env:
     }
     if handler is not None:
         config["handler"] = handler
+    if uploaded is not None:
+        config["object"] = uploaded
     return config
 
 

@@ -8,7 +8,9 @@
 # What it does, once per instance:
 #   1. reads the dependency zip's URL from the environment variable named in
 #      fcslim_deps.json (FCSLIM_DEPS_URL by default; an OSS/S3 presigned URL or
-#      any plain HTTPS URL), else the URL written into fcslim_deps.json;
+#      any plain HTTPS URL), else fetches the object `pack --upload` put on
+#      S3/OSS (signed with the function's own credentials, see
+#      fcslim_loader_signing.py), else the URL written into fcslim_deps.json;
 #   2. downloads it into /tmp, checking its size and SHA-256 (a mismatch is an
 #      error and nothing is kept);
 #   3. unpacks it into a private directory beside the final one, refusing
@@ -30,6 +32,7 @@
 import errno
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -71,25 +74,49 @@ def read_config(path=None):
                                   "`fcslim pack --layout split`." % (path, exc))
 
 
-def _url(config):
+def _signing():
+    """The signing half, fcslim_loader_signing.py beside this file (shipped only
+    with `pack --upload` packs; loader_signing.py beside the template)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in ("fcslim_loader_signing.py", "loader_signing.py"):
+        path = os.path.join(here, name)
+        if os.path.exists(path):
+            spec = importlib.util.spec_from_file_location("fcslim_loader_signing", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise DependencyLoadError("fcslim loader: fcslim_deps.json names an uploaded object, but "
+                              "fcslim_loader_signing.py is missing beside fcslim_loader.py; pack again.")
+
+
+def _source(config, context=None):
+    """(url, headers, name) of the dependency zip: $FCSLIM_DEPS_URL (a public
+    or presigned URL) first, else the uploaded object (a GET signed with the
+    function's credentials when it has any), else the URL in the config."""
     env_name = config.get("url_env") or "FCSLIM_DEPS_URL"
-    url = os.environ.get(env_name) or config.get("url")
+    url = os.environ.get(env_name)
+    obj = config.get("object")
+    if not url and obj:
+        url, headers, _ = _signing().object_request(obj, context=context)
+        return url, headers, "%s://%s/%s" % (obj.get("scheme"), obj.get("bucket"), obj.get("key"))
+    url = url or config.get("url")
     if not url:
         raise DependencyLoadError(
             "fcslim loader: no URL for the dependency zip %s: set the environment variable %s to its "
             "OSS/S3 presigned URL or HTTPS URL." % (config.get("archive"), env_name))
     if not (url.startswith("https://") or url.startswith("http://")):
         raise DependencyLoadError("fcslim loader: %s=%r is not an http(s) URL." % (env_name, _redact(url)))
-    return url
+    return url, {}, _redact(url)
 
 
-def _download(url, part, expected_sha256, expected_size, timeout, attempts=3):
+def _download(source, part, expected_sha256, expected_size, timeout, attempts=3):
+    url, headers, name = source
     last = None
     for attempt in range(attempts):
         try:
             digest = hashlib.sha256()
             size = 0
-            request = Request(url, headers={"User-Agent": "fcslim-loader/1"})
+            request = Request(url, headers=dict(headers, **{"User-Agent": "fcslim-loader/1"}))
             with urlopen(request, timeout=timeout) as response, open(part, "wb") as sink:
                 while True:
                     chunk = response.read(1 << 20)
@@ -106,20 +133,22 @@ def _download(url, part, expected_sha256, expected_size, timeout, attempts=3):
             _remove(part)
             if isinstance(exc, HTTPError) and 400 <= exc.code < 500:
                 raise DependencyLoadError(
-                    "fcslim loader: %s answered HTTP %d for the dependency zip; a presigned URL may have "
-                    "expired, or the object is not where the URL says." % (_redact(url), exc.code))
+                    "fcslim loader: the dependency zip %s (sha256 %s) could not be fetched: HTTP %d. It is missing, "
+                    "the function's role may not read it, or a presigned URL has expired; upload the .deps.zip "
+                    "of the same `fcslim pack` run there (`fcslim pack --upload`)." % (name, expected_sha256, exc.code))
             if attempt + 1 < attempts:
                 time.sleep(0.5 * (attempt + 1))
     else:
-        raise DependencyLoadError("fcslim loader: downloading the dependency zip failed after %d attempts: %s"
-                                  % (attempts, last))
+        raise DependencyLoadError("fcslim loader: downloading the dependency zip %s (sha256 %s) failed after %d "
+                                  "attempts: %s" % (name, expected_sha256, attempts, last))
     actual = digest.hexdigest()
     if (expected_size is not None and size != expected_size) or actual != expected_sha256:
         _remove(part)
         raise DependencyLoadError(
-            "fcslim loader: the dependency zip from %s does not match the one packed with this code "
-            "(got %d bytes, sha256 %s; expected %s bytes, sha256 %s). Upload the .deps.zip written by the "
-            "same `fcslim pack` run, or fix the URL." % (_redact(url), size, actual, expected_size, expected_sha256))
+            "fcslim loader: the dependency zip %s does not match the one packed with this code "
+            "(got %d bytes, sha256 %s; expected %s bytes, sha256 %s): it is corrupt or another upload. Upload "
+            "the .deps.zip written by the same `fcslim pack` run, or fix the URL." % (name, size, actual,
+                                                                                   expected_size, expected_sha256))
 
 
 def _redact(url):
@@ -186,7 +215,7 @@ class _FileLock(object):
             self.handle.close()
 
 
-def install(config, tmp_dir=None, timeout=60, use_lock=None):
+def install(config, tmp_dir=None, timeout=60, use_lock=None, context=None):
     """Make sure the dependency tree is unpacked in ``tmp_dir`` (default
     $FCSLIM_DEPS_TMP, else /tmp); return its path.  Instances in one /tmp
     take turns through a lock file ($FCSLIM_LOADER_LOCK=0 turns it off: they
@@ -208,7 +237,7 @@ def install(config, tmp_dir=None, timeout=60, use_lock=None):
         part = os.path.join(tmp_dir, "fcslim-%s.zip.part-%s" % (sha, tag))
         staging = "%s.tmp-%s" % (final, tag)
         try:
-            _download(_url(config), part, sha, config.get("size"), timeout)
+            _download(_source(config, context), part, sha, config.get("size"), timeout)
             if os.path.exists(staging):
                 shutil.rmtree(staging)
             _extract(part, staging)
@@ -284,14 +313,15 @@ def run_fetch_hook(base):
     return True
 
 
-def load(config_path=None, tmp_dir=None):
-    """Fetch, verify, unpack and activate the dependencies; idempotent."""
+def load(config_path=None, tmp_dir=None, context=None):
+    """Fetch, verify, unpack and activate the dependencies; idempotent.
+    ``context`` (FC's) lends its credentials to a signed download."""
     with _lock:
         config = read_config(config_path)
         key = config["sha256"]
         if key in _loaded:
             return _loaded[key]
-        base = install(config, tmp_dir=tmp_dir)
+        base = install(config, tmp_dir=tmp_dir, context=context)
         # Right after the function's own code directory (so its modules still
         # win), ahead of whatever the runtime itself provides.
         here = os.path.dirname(os.path.abspath(__file__))
@@ -333,13 +363,13 @@ def _resolve_handler(config):
 def initializer(context=None):
     """The instance initializer: download, verify, unpack and preload once,
     with the initializer's own timeout, before the first event."""
-    load()
+    load(context=context)
 
 
 def handler(event, context=None):
     """The runtime's handler (``fcslim_loader.handler``): makes sure the
     dependencies are loaded, then calls the function's own handler."""
-    load()
+    load(context=context)
     return _resolve_handler(read_config())(event, context)
 
 

@@ -36,6 +36,7 @@ class PackRequest:
     handler: str | None = None
     code_dir: Path | None = None
     deps_url: str | None = None
+    upload: str | None = None  # split: s3:// or oss:// prefix for the dependency zip (fcslim.pack.upload)
 
 
 @dataclass
@@ -67,11 +68,12 @@ def pack_bundle(root: Path, report: SizeReport | None, profile: Profile, request
             layout = "split"
     if plan is not None:
         result = pack_auto(root, request.output, plan, profile, code_dir=request.code_dir,
-                           deps_url=request.deps_url, handler=request.handler, manifest=manifest)
+                           deps_url=request.deps_url, handler=request.handler, manifest=manifest,
+                           upload=request.upload)
     else:
         result = pack(root, request.output, layout, profile, code_dir=request.code_dir, deps_url=request.deps_url,
                       handler=request.handler if layout == "split" else None, deps_output=deps_output,
-                      url_env=url_env, manifest=manifest)
+                      url_env=url_env, manifest=manifest, upload=request.upload if layout == "split" else None)
     assign_limits(result, profile, limits)
     return PackOutcome(result, plan, limits)
 
