@@ -86,6 +86,7 @@ class BuildOptions:
     handler: str | None = None  # the function's own handler, wired through the split loader
     gate: bool = True
     cache: bool = True
+    allow_import_failures: tuple[str, ...] = ()  # modules or distributions that may fail to import
 
 
 @dataclass
@@ -256,18 +257,29 @@ def _slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: 
                    drop_sources=options.drop_sources, invalidation_mode=options.invalidation_mode)
 
 
-def _baseline_failures_warning(result: BuildResult, profile: Profile) -> None:
-    """Modules that fail in the target before any slimming are not slim's doing,
-    but the user must hear of them.  (An unverified run is already among the
-    slim result's notes.)"""
-    baseline = getattr(result.slim, "baseline", None)
-    if baseline is None or not getattr(baseline, "checked", False):
+def _import_gate(result: BuildResult, profile: Profile, options: BuildOptions) -> None:
+    """A module of a requested distribution that fails to import on the
+    target (before or after slimming) fails the build (exit 8) unless allowed;
+    other failures are warnings (:mod:`fcslim.verify.import_gate`)."""
+    from fcslim.resolve.install import sources_for
+    from fcslim.verify.import_gate import gate_imports, module_owners, requested_names
+
+    checks = [c for c in (getattr(result.slim, "baseline", None), getattr(result.slim, "verified", None),
+                          result.verify) if c is not None and c.checked]
+    failures: dict[str, str] = {}
+    for check in checks:
+        for name in check.failed:
+            failures.setdefault(name, check.modules[name].error or "import failed")
+    if not failures or result.install is None:
         return
-    failed = getattr(baseline, "failed", [])
-    if failed:
-        result.warnings.append(
-            f"{len(failed)} top-level modules fail to import on {profile.name} even before slimming "
-            f"({getattr(baseline, 'where', '')}): {', '.join(failed[:8])}")
+    owners = module_owners((d.name, d.version, d.files) for d in result.install.distributions)
+    try:
+        sources = sources_for(parse_requirements(Path(options.requirements)), options.install)
+    except Exception:  # only for the hint about newer sdists: never mask the import failure itself
+        sources = None
+    result.warnings.extend(gate_imports(
+        failures, owners, requested_names(result.install.requirements), options.allow_import_failures,
+        profile.name, checks[-1].where, sources))
 
 
 def default_pack_output(output: Path, layout: str) -> Path:
@@ -359,7 +371,7 @@ def build(options: BuildOptions) -> BuildResult:
                 write_record(staging, INSTALL_RECORD, install_record(installed))
                 _fetch_stage(staging, profile, options, result, stages)
                 _slim_stage(staging, profile, options, result, stages)
-                _baseline_failures_warning(result, profile)
+                _import_gate(result, profile, options)
                 if result.warnings:
                     write_record(staging, "warnings.json", {"schema": SCHEMA, "warnings": result.warnings})
             if result.cached:

@@ -28,6 +28,7 @@ from .common import (
     runtime_options,
     verbosity_options,
 )
+from .native_options import build_fields, native_options
 from .report_cmd import gate_options
 from .cache_cmd import remote_cache_options
 from .slim_cmd import slim_options, user_rules_from_options
@@ -103,6 +104,7 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
                    "(packs the code layout unless --pack says otherwise).")
 @click.option("--no-cache", is_flag=True, help="Build from scratch: neither use nor fill the bundle cache.")
 @json_option("Print the whole build as JSON (schema fcslim.build/1).")
+@native_options
 @verbosity_options
 @debug_option
 @remote_cache_options
@@ -110,7 +112,8 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
             allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, debian_keyrings,
             allow_unsigned, no_slim, keep, remove, config,
             skip_rules, python, no_verify, compile_, drop_sources, invalidation_mode, max_zip, max_unzipped, via,
-            no_gate, pack_layout, handler, disk, pack_output, snippet, no_cache, as_json) -> None:
+            no_gate, pack_layout, handler, disk, pack_output, snippet, no_cache, as_json,
+            **native) -> None:
     """Build the bundle for INPUT (a requirements.txt or lock from `fcslim
     lock`, a pyproject.toml, a uv.lock, a pylock.toml, or - for requirements on
     standard input) for the target runtime into --output: install wheels chosen
@@ -151,6 +154,7 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
         handler=handler,
         gate=not no_gate,
         cache=not no_cache,
+        **build_fields(native),
     )
     try:
         result = build(options)
