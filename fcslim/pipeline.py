@@ -169,6 +169,7 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
         "verify": options.verify, "compile": options.compile, "drop_sources": options.drop_sources,
         "invalidation_mode": options.invalidation_mode, "keep": list(options.user_rules.keep),
         "remove": list(options.user_rules.remove), "skip_rules": sorted(options.skip_rules),
+        "allow_import_failures": sorted(options.allow_import_failures),
     }
     return bundle_key(text, pins, profile.to_dict(), stage_options, rules_digest())
 
