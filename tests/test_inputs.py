@@ -229,3 +229,22 @@ def test_resolve_lock_writes_and_reuses_a_pylock(project, index, cache, tmp_path
     second = run("b")
     assert second.lock.reused and {d.name: d.version for d in second.distributions} == BASE_310
     assert (tmp_path / "pylock.toml").read_text() == text
+
+
+def test_uv_lock_with_local_and_url_wheel_sources(links, index, cache, tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    shutil.copy(links / "alpha-1.0-py3-none-any.whl", root)
+    served = index.removesuffix("/simple/") + "/files/backport-1.0-py3-none-any.whl"
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
+        f'dependencies = ["alpha", "backport @ {served}"]\n\n'
+        '[tool.uv.sources]\nalpha = { path = "alpha-1.0-py3-none-any.whl" }\n')
+    env = dict(os.environ, UV_CACHE_DIR=str(cache), UV_PYTHON_DOWNLOADS="never", NO_COLOR="1")
+    subprocess.run([uv_binary(), "lock", "--python", sys.executable, "--no-config"], cwd=root, env=env, check=True,
+                   capture_output=True, text=True)
+    pins, result, given = installed(open_input(root / "uv.lock"), "fc-python3.10", index, cache, tmp_path)
+    assert pins == {"alpha": "1.0", "backport": "1.0"} and result.hash_checked
+    text = given.path.read_text()
+    assert (root / "alpha-1.0-py3-none-any.whl").resolve().as_uri() in text and served in text
+    assert text.count("--hash=sha256:") == 2

@@ -144,10 +144,17 @@ def _locked(graph: _Graph, package: dict) -> LockedPackage:
     if local:
         raise InputError(f"{where} comes from a {local} source ({source[local]}); a bundle holds built wheels.",
                          "Build a wheel of it (`uv build`) and depend on that, or publish it to an index.")
-    registry = source.get("registry") or source.get("url") or source.get("path")
-    wheels = tuple(_file(w, graph.path.parent, registry, where) for w in package.get("wheels", []))
-    if "url" in source and not wheels:
-        wheels = (_file({"url": source["url"], **package.get("sdist", {})}, graph.path.parent, None, where),) \
-            if str(source["url"]).endswith(".whl") else ()
-    sdist = _file(package["sdist"], graph.path.parent, registry, where) if "sdist" in package else None
+    lock_dir = graph.path.parent
+    wheel_itself = next((str(source[k]) for k in ("url", "path") if str(source.get(k, "")).endswith(".whl")), None)
+    if wheel_itself is not None:
+        # A `name @ URL` or `path = "x.whl"` source: its wheels entry names the
+        # file (url, or just filename and hash); the source says where it is.
+        entry = dict(package.get("wheels", [{}])[0])
+        entry.setdefault("url" if "://" in wheel_itself else "path", wheel_itself)
+        wheels: tuple[LockedFile, ...] = (_file(entry, lock_dir, None, where),)
+    else:
+        registry = source.get("registry") or source.get("url") or source.get("path")
+        wheels = tuple(_file(w, lock_dir, registry, where) for w in package.get("wheels", []))
+    registry = source.get("registry")
+    sdist = _file(package["sdist"], lock_dir, registry, where) if "sdist" in package else None
     return LockedPackage(canonicalize_name(package["name"]), str(package.get("version", "")), wheels, sdist, where)
