@@ -123,8 +123,11 @@ def test_r_names_the_requirements_and_a_missing_input_says_how(tmp_path, monkeyp
     # `-r FILE` is the input: the error is about the file, not a runtime
     absent = invoke(["resolve", "-r", "requirements.txt", "-o", "build"])
     assert absent.exit_code == EXIT_INPUT and "requirements.txt does not exist" in absent.output
-    two = invoke(["resolve", "a.txt", "-r", "b.txt", "-r", "c.txt", "-o", "build"])
-    assert two.exit_code == EXIT_USAGE and "One input per build" in two.output
+    two = invoke(["resolve", "a.txt", "-r", "b.txt", "-o", "build"])
+    assert two.exit_code == EXIT_INPUT and "does not exist" in two.output and "Unknown runtime" not in two.output
+    (tmp_path / "a.txt").write_text("alpha\n")
+    typo = invoke(["resolve", "a.txt", "-r", "fc-python3.01", "-o", "build"])  # the old spelling, mistyped
+    assert typo.exit_code == EXIT_INPUT and "Unknown runtime 'fc-python3.01'" in typo.output
 
 
 def test_extra_and_group_need_a_project_input(tmp_path, monkeypatch):

@@ -248,3 +248,20 @@ def test_uv_lock_with_local_and_url_wheel_sources(links, index, cache, tmp_path)
     text = given.path.read_text()
     assert (root / "alpha-1.0-py3-none-any.whl").resolve().as_uri() in text and served in text
     assert text.count("--hash=sha256:") == 2
+
+
+def test_several_requirement_files_and_constraints_as_pip_takes_them(index, cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.txt").write_text("needs-backport\n")
+    (tmp_path / "b.txt").write_text("modern\n")
+    (tmp_path / "c.txt").write_text("alpha==1.0\n")
+    common = ["-i", index, "--no-fetch", "--no-slim", "--no-verify", "--no-cache", "--no-gate", "--json"]
+    result = CliRunner().invoke(main, ["resolve", "-r", "a.txt", "-r", "b.txt", "-c", "c.txt", "-o", "out", *common],
+                                catch_exceptions=False)
+    assert result.exit_code == EXIT_OK, result.output
+    record = json.loads(result.stdout)["install"]
+    assert {d["name"]: d["version"] for d in record["distributions"]} == {**BASE_310, "alpha": "1.0"}
+    lock = open_input(tmp_path / "a.txt")
+    with pytest.raises(InputError, match="not a requirements file"):
+        open_input(tmp_path / "a.txt", also=(str(tmp_path / "nope.txt"),))
+    assert lock.protected == [tmp_path / "a.txt"]

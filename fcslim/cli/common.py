@@ -115,17 +115,23 @@ LEGACY_R = ("`-r RUNTIME` is the old spelling of `--runtime`; it still works in 
             "`-r` means only `--requirement` (as in pip and uv). Use `-R {value}` or `--runtime {value}`.")
 
 
+REQUIREMENT_SUFFIXES = (".txt", ".in", ".lock", ".toml", ".cfg")
+
+
 def names_a_runtime(value: str, other_input: bool = False) -> bool:
     """Whether ``-r VALUE`` is the old ``--runtime`` spelling: a profile
     ``.json`` (no input fcslim reads is JSON), or a built-in name that is not
-    an existing file, or (beside an INPUT argument) anything that is not an
-    existing file, so that a mistyped runtime still gets the runtime error."""
+    an existing file, or (beside an INPUT argument) a name that is neither an
+    existing file nor shaped like one (no ``/``, no requirements suffix), so
+    that a mistyped runtime still gets the runtime error."""
     path = Path(value)
     if value.endswith(".json"):
         return True
     if path.exists():
         return False
-    return value in builtin_profiles() or other_input
+    if value in builtin_profiles():
+        return True
+    return other_input and "/" not in value and not value.endswith(REQUIREMENT_SUFFIXES)
 
 
 def runtime_options(default: str | None = DEFAULT_RUNTIME, legacy_short: bool = True,
@@ -219,17 +225,18 @@ def input_options(fn: Verb) -> Verb:
         if not inputs:
             raise click.UsageError("Missing the input: pass INPUT or -r FILE (a requirements.txt, pyproject.toml, "
                                    "uv.lock or pylock.toml; - reads requirements from standard input).")
-        if len(inputs) > 1:
-            raise click.UsageError(f"One input per build, got {len(inputs)}: {', '.join(inputs)}. Put `-r FILE` "
-                                   "lines into one requirements file to combine them.")
         kwargs["source"] = open_input(inputs[0], tuple(kwargs.pop("extras")), tuple(kwargs.pop("groups")),
-                                      stdin=sys.stdin)
+                                      stdin=sys.stdin, also=tuple(inputs[1:]),
+                                      constraints=tuple(kwargs.pop("constraint_files")))
         return fn(*args, **kwargs)
 
     options = [
         click.argument("input_arg", metavar="[INPUT]", required=False),
         click.option("-r", "--requirement", "requirement_files", multiple=True, metavar="FILE",
-                     help="The input, as pip and uv spell it (instead of INPUT)."),
+                     help="The input, as pip and uv spell it (instead of INPUT; more requirement files are added to "
+                          "it, repeatable)."),
+        click.option("-c", "--constraint", "constraint_files", multiple=True, metavar="FILE",
+                     help="Constrain versions with this file, as pip and uv do (repeatable)."),
         click.option("--extra", "extras", multiple=True, metavar="NAME",
                      help="Also install this optional-dependency extra (pyproject.toml, uv.lock, pylock.toml)."),
         click.option("--group", "groups", multiple=True, metavar="NAME",

@@ -43,10 +43,13 @@ class InputSpec:
     text: str | None = None  # standard input's contents
     extras: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    also: tuple[Path, ...] = ()  # more requirement files (`-r a.txt -r b.txt`, as pip takes them)
+    constraints: tuple[Path, ...] = ()  # `-c FILE`
 
     @property
     def display(self) -> str:
-        return "<stdin>" if self.path is None else str(self.path)
+        first = "<stdin>" if self.path is None else str(self.path)
+        return " + ".join([first, *(str(p) for p in self.also)])
 
     @property
     def exact(self) -> bool:
@@ -56,7 +59,7 @@ class InputSpec:
     @property
     def protected(self) -> list[Path]:
         """Files the run reads and must never write."""
-        return [] if self.path is None else [self.path]
+        return ([] if self.path is None else [self.path]) + list(self.also) + list(self.constraints)
 
 
 @dataclass
@@ -81,8 +84,11 @@ def input_kind(path: Path) -> str:
 
 
 def open_input(value: str | Path, extras: tuple[str, ...] = (), groups: tuple[str, ...] = (),
-               stdin: IO[str] | None = None) -> InputSpec:
-    """Recognise the input ``value`` names; ``-`` reads ``stdin`` now."""
+               stdin: IO[str] | None = None, also: tuple[str | Path, ...] = (),
+               constraints: tuple[str | Path, ...] = ()) -> InputSpec:
+    """Recognise the input ``value`` names; ``-`` reads ``stdin`` now.
+    ``also`` are more requirement files and ``constraints`` constraint files
+    (not with a lock: its pins are exact)."""
     if str(value) == "-":
         if stdin is None:
             raise InputError("`-` means requirements on standard input, but none was given.",
@@ -101,12 +107,37 @@ def open_input(value: str | Path, extras: tuple[str, ...] = (), groups: tuple[st
         raise InputError(f"--extra and --group select from pyproject.toml, uv.lock or pylock.toml, not from "
                          f"{'standard input' if path is None else path.name}.",
                          "Write the extra into the requirement (`name[extra]`), or pass the project's file.")
-    return InputSpec(kind, path, text, tuple(extras), tuple(groups))
+    more = tuple(_requirement_file(p, "requirement") for p in also)
+    limits = tuple(_requirement_file(p, "constraint") for p in constraints)
+    if (more or limits) and kind in EXACT_FORMATS:
+        raise InputError(f"{path} is a lock of exact files; more requirement or constraint files cannot change it.",
+                         "Pass the lock alone, or lock the combined input first (`fcslim lock`).")
+    return InputSpec(kind, path, text, tuple(extras), tuple(groups), more, limits)
+
+
+def _requirement_file(value: str | Path, role: str) -> Path:
+    path = Path(value)
+    if not path.is_file() or input_kind(path) != REQUIREMENTS:
+        raise InputError(f"The {role} file {path} does not exist or is not a requirements file.",
+                         f"Pass a requirements.txt-style file as -{role[0]}; combine a project or lock by locking it "
+                         "first.")
+    note_input(path)
+    return path.resolve()
 
 
 def materialise(spec: InputSpec, profile: Profile, directory: Path) -> Materialised:
     """Write ``spec`` for ``profile`` as a requirement file under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
+    given = _materialise_one(spec, profile, directory)
+    if not spec.also and not spec.constraints:
+        return given
+    combined = directory / "combined.requirements.txt"
+    lines = [f"-r {given.path.resolve()}", *(f"-r {p}" for p in spec.also), *(f"-c {p}" for p in spec.constraints)]
+    combined.write_text("".join(f"{line}\n" for line in lines))
+    return Materialised(combined, spec, given.locked, given.notes)
+
+
+def _materialise_one(spec: InputSpec, profile: Profile, directory: Path) -> Materialised:
     if spec.kind == REQUIREMENTS:
         assert spec.path is not None
         return Materialised(spec.path, spec)
