@@ -23,7 +23,8 @@ from fcslim.debian.archive import DebianArchive, DebianRelease
 from fcslim.debian.errors import SignatureError
 from fcslim.debian.signatures import Trust, verify_detached, verify_inrelease
 from fcslim.fetch.closure import fetch_missing
-from fcslim.target.profile import DebianSource, load_profile
+from fcslim.target.model import DebianSource
+from fcslim.target.profile import load_profile
 
 from .support.elffiles import build_shared_library
 from .support.wheels import build_wheel

@@ -24,7 +24,8 @@ from fcslim.elf.facts import read_elf
 from fcslim.core.errors import EXIT_DEBIAN, EXIT_NETWORK
 from fcslim.fetch.closure import GlibcLibraryError, fetch_missing, is_glibc_library
 from fcslim.elf.graph import analyse
-from fcslim.target.profile import DebianSource, load_profile
+from fcslim.target.model import DebianSource
+from fcslim.target.profile import load_profile
 
 from .support.elffiles import build_shared_library
 from .test_debian_support import FakeMirror, library_members, make_signing_key, unreachable_url

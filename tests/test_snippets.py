@@ -24,7 +24,8 @@ from fcslim.pack.artifacts import pack_auto
 from fcslim.pack.plan import plan_files, plan_limits, plan_pack
 from fcslim.pack.snippets import next_steps, resources_for, s_yaml_snippet, snippet, template_yml_snippet
 from fcslim.report.measure import build_report
-from fcslim.target.profile import Limits, load_profile
+from fcslim.target.model import Limits
+from fcslim.target.profile import load_profile
 from tests.test_pack_support import make_bundle
 
 FC = load_profile("fc-python3.10")
