@@ -28,7 +28,7 @@ from ..core import http
 from ..core.errors import DebianError, NetworkError
 from ..target.profile import Profile
 from .errors import ArchitectureError, ArchiveUnreachableError, NoPackageError
-from .indexes import PackageEntry, open_index, parse_contents, parse_packages
+from .indexes import PackageEntry, PackageIndex, open_index, parse_contents, parse_packages
 from .release import IndexEntry, ReleaseFile, fetch_release
 from .signatures import Trust
 from .sonames import rank_candidates
@@ -43,9 +43,6 @@ def check_mirror_url(url: str) -> str:
     """``url`` without a trailing slash, when it can be a Debian mirror;
     otherwise an InputError (exit 3) naming it."""
     return http.check_url(str(url), "Debian mirror", _MIRROR_HINT).rstrip("/")
-# The package fields a parsed Packages map keeps, in this order (mirror and
-# suite are filled in on load: the same index may be served by several mirrors).
-_ROW = ("version", "architecture", "filename", "size", "sha256", "source", "source_version")
 
 
 @dataclass
@@ -67,7 +64,7 @@ class DebianArchive:
         self.mirror = check_mirror_url(self.mirror)
         self.store = DebianStore(self.cache_root)
         self._release: ReleaseFile | None = None
-        self._packages: dict[str, PackageEntry] | None = None
+        self._packages: PackageIndex | None = None
         self._contents: dict[str, list[list[str]]] | None = None
 
     def _warn(self, text: str) -> None:
@@ -131,7 +128,7 @@ class DebianArchive:
                               "serve it.", "The mirror may be syncing; try again later or use another mirror.") from exc
 
     @property
-    def packages(self) -> dict[str, PackageEntry]:
+    def packages(self) -> PackageIndex:
         """Package name -> entry of the component's Packages index."""
         if self._packages is None:
             stem = f"{self.component}/binary-{self.arch}/Packages"
@@ -142,18 +139,13 @@ class DebianArchive:
             self._packages = self._load_packages(entry)
         return self._packages
 
-    def _load_packages(self, entry: IndexEntry) -> dict[str, PackageEntry]:
-        rows = self.store.load_parsed("packages", entry.sha256)
-        if isinstance(rows, dict):
-            try:
-                return {name: PackageEntry(name, *row[:3], int(row[3]), *row[4:7], mirror=self.mirror,
-                                           suite=self.suite) for name, row in rows.items()}
-            except (TypeError, ValueError, IndexError):
-                pass  # a map from an older layout: parse again
+    def _load_packages(self, entry: IndexEntry) -> PackageIndex:
+        cached = PackageIndex.from_rows(self.store.load_parsed("packages", entry.sha256), self.mirror, self.suite)
+        if cached is not None:
+            return cached
         with open_index(self.fetch_index(entry), entry.path, text=True) as stream:
             packages = parse_packages(stream, self.mirror, self.suite)
-        self.store.save_parsed("packages", entry.sha256,
-                               {n: [getattr(p, f) for f in _ROW] for n, p in packages.items()})
+        self.store.save_parsed("packages", entry.sha256, packages.rows())
         return packages
 
     @property
@@ -245,7 +237,7 @@ class DebianRelease:
             result[self.security.suite] = self.security.release.authentication
         return result
 
-    def _security_packages(self) -> dict[str, PackageEntry] | None:
+    def _security_packages(self) -> PackageIndex | None:
         if self.security is None or self._security_failed:
             return None
         try:

@@ -10,7 +10,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO, Iterable, Iterator, Mapping
 
 from .deb822 import iter_stanzas
 from .versions import compare_versions
@@ -36,31 +36,64 @@ class PackageEntry:
         return f"{self.mirror}/{self.filename}"
 
 
+# A package as the parsed-index cache keeps it: these fields, in this order
+# (the mirror and suite are not kept: the same index may come from several mirrors).
+Row = list  # [version, architecture, filename, size, sha256, source, source_version]
+
+
+class PackageIndex(Mapping[str, PackageEntry]):
+    """Package name -> newest :class:`PackageEntry` of one suite on one mirror.
+    Rows are turned into entries only when looked up: a Packages index has
+    60,000 packages and a fetch looks at a dozen."""
+
+    def __init__(self, rows: dict[str, Row], mirror: str, suite: str):
+        self._rows, self.mirror, self.suite = rows, mirror, suite
+
+    def __getitem__(self, name: str) -> PackageEntry:
+        version, arch, filename, size, sha256, source, source_version = self._rows[name]
+        return PackageEntry(name, version, arch, filename, int(size), sha256, source, source_version,
+                            self.mirror, self.suite)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def rows(self) -> dict[str, Row]:
+        """The rows, for the parsed-index cache."""
+        return self._rows
+
+    @classmethod
+    def from_rows(cls, rows: object, mirror: str, suite: str) -> "PackageIndex | None":
+        """An index over cached rows; None when they are not rows of this layout."""
+        if not isinstance(rows, dict) or not all(isinstance(r, list) and len(r) == 7 for r in rows.values()):
+            return None
+        return cls(rows, mirror, suite)
+
+
 _PACKAGE_FIELDS = frozenset(("Package", "Version", "Architecture", "Filename", "Size", "SHA256", "Source"))
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def parse_packages(lines: Iterable[str], mirror: str, suite: str) -> dict[str, PackageEntry]:
-    """Package name -> newest entry, from the lines of a Packages index.
+def parse_packages(lines: Iterable[str], mirror: str, suite: str) -> PackageIndex:
+    """The newest entry of each package, from the lines of a Packages index.
     Stanzas without a file, a size or a well-formed SHA256 are skipped: a
     package fcslim cannot verify is never offered."""
-    result: dict[str, PackageEntry] = {}
+    rows: dict[str, Row] = {}
     for fields in iter_stanzas(lines, _PACKAGE_FIELDS):
         if not all(k in fields for k in ("Package", "Version", "Filename", "SHA256", "Size")):
             continue
         if not fields["Size"].isdigit() or not _SHA256.fullmatch(fields["SHA256"]):
             continue
-        source = fields.get("Source", fields["Package"])
-        src_name, _, rest = source.partition(" ")
-        entry = PackageEntry(
-            name=fields["Package"], version=fields["Version"], architecture=fields.get("Architecture", ""),
-            filename=fields["Filename"], size=int(fields["Size"]), sha256=fields["SHA256"], source=src_name,
-            source_version=rest.strip(" ()") or fields["Version"], mirror=mirror, suite=suite,
-        )
-        old = result.get(entry.name)
-        if old is None or compare_versions(entry.version, old.version) > 0:
-            result[entry.name] = entry
-    return result
+        name, version = fields["Package"], fields["Version"]
+        old = rows.get(name)
+        if old is not None and compare_versions(version, old[0]) <= 0:
+            continue
+        src_name, _, rest = fields.get("Source", name).partition(" ")
+        rows[name] = [version, fields.get("Architecture", ""), fields["Filename"], int(fields["Size"]),
+                      fields["SHA256"], src_name, rest.strip(" ()") or version]
+    return PackageIndex(rows, mirror, suite)
 
 
 _LIB_PREFIXES = ("lib/", "usr/lib/", "lib64/", "usr/lib64/")

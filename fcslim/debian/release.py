@@ -111,9 +111,16 @@ def fetch_release(mirror: str, suite: str, trust: Trust, store: DebianStore, *, 
         warn(f"{reason} Using the Release of {suite} cached {age(cached.fetched)} ago and the indexes it names.")
         return parse_release(verified.text, mirror, suite, verified.authentication, from_cache=True)
     verified = _verify(fresh, trust, f"The Release of {base}")
-    if fresh is not conditional:
+    if cached is None or _changed(cached, fresh):
         store.save_release(mirror, suite, fresh)
     return parse_release(verified.text, mirror, suite, verified.authentication)
+
+
+def _changed(old: CachedRelease, new: CachedRelease) -> bool:
+    """Whether ``new`` says more than ``old`` (mirrors behind a CDN often
+    ignore conditional requests and send the same bytes again)."""
+    return (old.kind, old.data, old.signature, old.etag, old.last_modified) != (
+        new.kind, new.data, new.signature, new.etag, new.last_modified)
 
 
 def _fetch_detached(base: str, mirror: str, suite: str, timeout: float) -> CachedRelease:
