@@ -275,7 +275,7 @@ def _import_gate(result: BuildResult, profile: Profile, options: BuildOptions) -
         return
     owners = module_owners((d.name, d.version, d.files) for d in result.install.distributions)
     try:
-        sources = sources_for(parse_requirements(Path(options.requirements)), options.install)
+        sources = sources_for(parse_requirements(result.install.requirements_path), options.install)
     except Exception:  # only for the hint about newer sdists: never mask the import failure itself
         sources = None
     result.warnings.extend(gate_imports(
