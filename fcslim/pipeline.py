@@ -30,7 +30,7 @@ from typing import Any
 from fcslim.core.errors import InputError, LoadError, SizeLimitError
 from fcslim.core.hashing import file_sha256
 from fcslim.resolve.lock import LockResult, existing_lock_is_current, lock_text
-from fcslim.resolve.inputs import REQUIREMENTS, InputSpec, materialise, open_input
+from fcslim.resolve.inputs import REQUIREMENTS, InputSpec, materialise, named_for_user, open_input
 from fcslim.resolve.lockfile import check_lock_output, lock_format, lock_pins, write_atomically
 from fcslim.core.files import atomic_write
 from fcslim.core.inputs import in_run, note_input
@@ -344,8 +344,9 @@ def build(options: BuildOptions) -> BuildResult:
                 lock_result = LockResult(lock_path, profile, lock_pins(text, fmt), file_sha256(lock_path),
                                          reused=True)
             else:
-                pending_lock_text, source_sha = stages.run(
-                    "lock", lock_text, given.path, profile, options.install, fmt, spec.display)
+                with named_for_user(given):
+                    pending_lock_text, source_sha = stages.run(
+                        "lock", lock_text, given.path, profile, options.install, fmt, spec.display)
                 lock_path = Path(tmp) / Path(options.lock).name
                 lock_path.write_text(pending_lock_text)
                 lock_result = LockResult(Path(options.lock), profile, lock_pins(pending_lock_text, fmt),
@@ -356,14 +357,16 @@ def build(options: BuildOptions) -> BuildResult:
                 install_options = replace(options.install, no_deps=True)
         result.lock = lock_result
 
-        key = stages.run("bundle cache key", bundle_cache_key, options, profile, install_from) \
-            if options.cache else None
+        with named_for_user(given):
+            key = stages.run("bundle cache key", bundle_cache_key, options, profile, install_from) \
+                if options.cache else None
         result.cache_key = key
         with staged_directory(output) as staging:
             if key and stages.attempt("restored from the bundle cache", restore_bundle, key, staging):
                 result.cached = True
             else:
-                installed = stages.run("install", install, install_from, profile, staging, install_options)
+                with named_for_user(given):
+                    installed = stages.run("install", install, install_from, profile, staging, install_options)
                 if options.lock:
                     installed.requirements_path = Path(options.lock)
                 elif install_from != spec.path:

@@ -265,3 +265,16 @@ def test_several_requirement_files_and_constraints_as_pip_takes_them(index, cach
     with pytest.raises(InputError, match="not a requirements file"):
         open_input(tmp_path / "a.txt", also=(str(tmp_path / "nope.txt"),))
     assert lock.protected == [tmp_path / "a.txt"]
+
+
+def test_resolver_errors_name_the_users_file_and_line(index, cache, tmp_path, quiet):
+    from fcslim.core.errors import UnknownPackageError
+    from fcslim.pipeline import BuildOptions, build
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "app"\nversion = "0"\ndependencies = [\n    "alpha",\n'
+                    '    "no-such-package-here",\n]\n')
+    with pytest.raises(UnknownPackageError) as caught:
+        build(BuildOptions(requirements=path, profile=load_profile("fc-python3.10"), output=tmp_path / "out",
+                           install=options(index, cache), fetch=False, slim=False, verify=False, cache=False))
+    assert f"{path}:6" in str(caught.value) and "pyproject.requirements.txt" not in str(caught.value)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from fcslim.core.errors import InputError
-from fcslim.resolve.inputs import materialise
+from fcslim.resolve.inputs import materialise, named_for_user
 from fcslim.resolve.lock import lock
 from fcslim.resolve.lockfile import lock_format
 from fcslim.target.profile import load_profile
@@ -71,9 +71,10 @@ def lock_command(source, runtime, output, fmt, index_url, extra_index_url, find_
                          "Write the lock to another file, e.g. --output requirements.lock.")
     with tempfile.TemporaryDirectory(prefix="fcslim-lock-input-") as tmp:
         given = materialise(source, profile, Path(tmp))
-        result = lock(given.path, profile, output,
-                      install_options(index_url, extra_index_url, find_links, no_index, allow_pure_sdist, pre),
-                      source_name=source.display)
+        with named_for_user(given):
+            result = lock(given.path, profile, output,
+                          install_options(index_url, extra_index_url, find_links, no_index, allow_pure_sdist, pre),
+                          source_name=source.display)
     if as_json:
         click.echo(json.dumps({
             "schema": "fcslim.lock/1",

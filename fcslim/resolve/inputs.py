@@ -16,11 +16,12 @@ key read.  The same input always gives the same bytes.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterator
 
-from fcslim.core.errors import InputError
+from fcslim.core.errors import FcslimError, InputError
 from fcslim.core.inputs import note_input
 from fcslim.target.profile import Profile
 from fcslim.resolve.locked import LockedSet, hashed_requirements
@@ -153,7 +154,7 @@ def _materialise_one(spec: InputSpec, profile: Profile, directory: Path) -> Mate
     if spec.kind == PYPROJECT:
         found = project_requirements(spec.path, spec.path.read_text(encoding="utf-8-sig"), spec.extras, spec.groups)
         out = directory / "pyproject.requirements.txt"
-        out.write_text("".join(f"{r.text}\n" for r in found))
+        out.write_text(_line_aligned([(r.line, r.text) for r in found]))
         return Materialised(out, spec)
     if spec.kind == UV_LOCK:
         locked = read_uv_lock(spec.path, profile, spec.extras, spec.groups)
@@ -168,6 +169,34 @@ def _materialise_one(spec: InputSpec, profile: Profile, directory: Path) -> Mate
     notes = [f"{spec.path.name} gives no digest for the local wheels of {', '.join(unhashed)}; "
              "they were installed as found."] if unhashed else []
     return Materialised(out, spec, locked, notes)
+
+
+def _line_aligned(items: list[tuple[int, str]]) -> str:
+    """Requirement lines placed at the line numbers the user's file has them
+    on (blank lines between), so that ``file:line`` in a resolver error,
+    renamed by :func:`named_for_user`, points into the user's file."""
+    lines: list[str] = []
+    for line, text in sorted(items):
+        while len(lines) < line - 1:
+            lines.append("")
+        lines.append(text)
+    return "".join(f"{line}\n" for line in lines)
+
+
+@contextmanager
+def named_for_user(given: Materialised) -> Iterator[None]:
+    """Errors raised while the resolver reads a materialised file name the
+    user's input (``pyproject.toml``, ``<stdin>``) instead of it."""
+    try:
+        yield
+    except FcslimError as exc:
+        if given.path != given.spec.path:
+            for attribute in ("message", "hint"):
+                value = getattr(exc, attribute)
+                if value:
+                    setattr(exc, attribute, value.replace(str(given.path), given.spec.display))
+            exc.args = (exc.paragraph(),)
+        raise
 
 
 def _header(path: Path) -> list[str]:
