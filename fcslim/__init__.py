@@ -29,6 +29,8 @@ _API = {
     "scan_tree": "fcslim.elf.facts",
     "read_elf": "fcslim.elf.facts",
     "analyse": "fcslim.elf.graph",
+    "fetch_missing": "fcslim.fetch.closure",
+    "Trust": "fcslim.debian.signatures",
     "plan_slim": "fcslim.slim.apply",
     "slim_tree": "fcslim.slim.apply",
     "verify_imports": "fcslim.verify.imports",

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import fcslim
+
 from fcslim.cli import main as cli_main
 from fcslim.cli.fetch_cmd import fetch as fetch_command
 from fcslim.core.errors import EXIT_DEBIAN, EXIT_INPUT, EXIT_OK
@@ -248,7 +250,7 @@ def test_library_api_trust(tmp_path, private_mirror, other_key, real_libs):
     shutil.copy(real_libs["ext"], bundle / "pkg" / "_ext.so")
     with pytest.raises(SignatureError):
         fetch_missing(bundle, profile)
-    result = fetch_missing(bundle, profile, trust=Trust((other_key.keyring,)))
+    result = fcslim.fetch_missing(bundle, profile, trust=fcslim.Trust((other_key.keyring,)))  # the public API
     assert [f.soname for f in result.fetched] == ["libzz.so.1"] and result.trust["allow_unsigned"] is False
 
 
