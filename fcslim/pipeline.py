@@ -382,13 +382,12 @@ def build(options: BuildOptions) -> BuildResult:
                 warned = staging / RECORDS_DIR / "warnings.json"
                 if warned.exists():
                     result.warnings = json.loads(warned.read_text()).get("warnings", [])
-            # Measured before the bundle is cached, so the cached copy carries
-            # its deflated sizes (.fcslim/sizes.json) and a warm rebuild,
-            # restored as the same inodes, reports without compressing.
+            # Measured before the bundle is cached: the cache links the same
+            # inodes, so a warm rebuild restored from it finds every file's
+            # deflated stream by identity and compresses nothing.
             layout = "layer" if options.pack_layout == "layer" else "code"
             result.report = stages.run("measure", build_report, staging, profile, layout=layout,
-                                       max_zip=options.max_zip, max_unzipped=options.max_unzipped, via=options.via,
-                                       remember=True)
+                                       max_zip=options.max_zip, max_unzipped=options.max_unzipped, via=options.via)
             write_record(staging, "report.json", result.report.to_dict())
             if key and not result.cached:
                 stages.run("store in bundle cache", store_bundle, key, staging)

@@ -8,18 +8,17 @@ import os
 import stat
 import time
 import zipfile
-import zlib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from fcslim.pack import archive as pack_module
+from fcslim.pack import zipwriter
 from fcslim.cli import main
 from fcslim.core.errors import InputError, LocationError, PackError
 from fcslim.pack.archive import ZIP_EPOCH, list_tree, pack, zip_date_epoch
 from fcslim.target.profile import load_profile
-from tests.test_pack_support import make_bundle, write
+from tests.test_pack_support import make_bundle, pseudo_random, write
 
 FC = load_profile("fc-python3.10")
 
@@ -98,7 +97,10 @@ def test_modes_dates_and_compression_are_normalised(bundle, tmp_path, monkeypatc
     assert stat.S_IMODE(infos["bin/alpha-cli"].external_attr >> 16) == 0o755
     assert stat.S_IMODE(infos["alpha/core.py"].external_attr >> 16) == 0o644
     assert all(stat.S_ISREG(i.external_attr >> 16) and i.create_system == 3 for i in infos.values())
-    assert {i.compress_type for i in infos.values()} == {zipfile.ZIP_DEFLATED}
+    # Deflated where that makes an entry smaller, else stored as is.
+    assert {i.compress_type for i in infos.values()} <= {zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED}
+    assert all((i.compress_type == zipfile.ZIP_DEFLATED) == (i.compress_size < i.file_size) or i.file_size == 0
+               for i in infos.values())
     assert all(i.extra == b"" for i in infos.values())
 
 
@@ -159,10 +161,10 @@ def test_a_failed_pack_leaves_the_previous_zip_alone(bundle, tmp_path, monkeypat
     pack(bundle, out, "code", FC, manifest=False)
     before = out.read_bytes()
 
-    def broken(source, sink, progress):
+    def broken(self, entry, chunks):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pack_module, "_copy", broken)
+    monkeypatch.setattr(zipwriter.ZipWriter, "add", broken)
     with pytest.raises(LocationError, match="file system is full") as caught:
         pack(bundle, out, "code", FC, manifest=False)
     assert caught.value.exit_code == 11 and str(out) in str(caught.value)
@@ -210,7 +212,31 @@ def test_zip_size_is_exact_past_65535_entries(tmp_path):
 
     members = [ZipMember(f"m/{i:05d}.py", 1, data=b"x") for i in range(65536)]
     archive = write_zip(members, tmp_path / "many.zip")
-    deflated = len(zlib.compress(b"x", 6)) - 6  # raw deflate: no zlib header or checksum
+    deflated = 1  # one byte is stored as is: deflate would make it 3
     predicted = zip_size((m.name, 1, deflated) for m in members)
     assert archive.size == predicted == (tmp_path / "many.zip").stat().st_size
     assert zip_size((m.name, 1, deflated) for m in members[:65535]) == predicted - (30 + 46 + 2 * 10 + deflated) - 76
+    with zipfile.ZipFile(tmp_path / "many.zip") as zf:
+        assert len(zf.infolist()) == 65536 and zf.read("m/65535.py") == b"x"
+
+
+def test_zip64_forms_are_written_and_read_back(tmp_path, monkeypatch):
+    """Sizes, offsets and counts past the zip limits (lowered here) take the
+    zip64 forms, which zipfile and unzip read; the predicted size stays exact."""
+    import shutil
+    import subprocess
+
+    from fcslim.pack.archive import ZipMember, write_zip, zip_size
+
+    monkeypatch.setattr(zipwriter, "ZIP64_BYTES", 100)
+    monkeypatch.setattr(zipwriter, "ZIP64_ENTRIES", 2)
+    data = {"a.txt": b"hello " * 500, "b/c.bin": pseudo_random(3000, seed=5), "d": b"", "\u00fc.py": b"x = 1\n"}
+    members = [ZipMember(name, len(body), data=body) for name, body in data.items()]
+    archive = write_zip(members, tmp_path / "z64.zip")
+    with zipfile.ZipFile(tmp_path / "z64.zip") as zf:
+        assert zf.testzip() is None
+        assert {name: zf.read(name) for name in zf.namelist()} == data
+        stored = {i.filename: i.compress_size for i in zf.infolist()}
+    assert archive.size == zip_size((name, len(body), stored[name]) for name, body in data.items())
+    if shutil.which("unzip"):
+        assert subprocess.run(["unzip", "-tq", str(tmp_path / "z64.zip")], capture_output=True).returncode == 0

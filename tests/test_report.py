@@ -15,7 +15,8 @@ from fcslim.core.errors import EXIT_SIZE, InputError, SizeLimitError
 from fcslim.report.limits import check_limits, format_size, parse_size
 from fcslim.pack.archive import pack
 from fcslim.report.render import append_step_summary, render_json, render_markdown, render_text
-from fcslim.report.measure import SCHEMA, build_report, measure_file
+from fcslim.pack.deflate import deflate_bytes
+from fcslim.report.measure import SCHEMA, build_report
 from fcslim.target.profile import load_profile
 from tests.test_pack_support import SIZES, dist_info_sizes, make_bundle, pseudo_random, write
 
@@ -73,10 +74,15 @@ def test_deflated_sizes_are_the_packs_sizes_byte_for_byte(bundle, tmp_path, quie
     with zipfile.ZipFile(tmp_path / "code.zip") as zf:
         stored = {i.filename: i.compress_size for i in zf.infolist()}
     assert {f.path: f.deflated for f in report.files} == stored
-    # ...and both are plain raw deflate at the packer's level.
+    # ...and the zip holds the report's own streams: raw deflate (or the file
+    # as is, when deflate would not make it smaller), which inflates back.
     data = (bundle / "alpha/table.dat").read_bytes()
-    c = zlib.compressobj(6, zlib.DEFLATED, -15)
-    assert measure_file(bundle / "alpha/table.dat")[1] == len(c.compress(data) + c.flush())
+    facts, stream = deflate_bytes(data)
+    assert facts.stored_size == stored["alpha/table.dat"]
+    if facts.method == zipfile.ZIP_DEFLATED:
+        assert zlib.decompress(stream, -15) == data
+    with zipfile.ZipFile(tmp_path / "code.zip") as zf:
+        assert zf.testzip() is None and zf.read("alpha/table.dat") == data
 
 
 def test_largest_files_and_slim_summary(bundle, quiet):
@@ -263,16 +269,20 @@ def test_cli_report_exit_codes_and_step_summary(bundle, tmp_path):
     assert md.stdout.startswith("### fcslim bundle size")
 
 
-def test_remembered_sizes_skip_deflating_unchanged_files(bundle, quiet, monkeypatch):
+def _count_deflations(monkeypatch) -> list[str]:
+    from fcslim.pack import deflate as deflate_mod
+
+    deflated: list[str] = []
+    real = deflate_mod.deflate_file
+    monkeypatch.setattr(deflate_mod, "deflate_file", lambda path, store: deflated.append(str(path)) or real(path, store))
+    return deflated
+
+
+def test_a_file_is_deflated_once_until_it_changes(bundle, quiet, monkeypatch):
     import os
 
-    from fcslim.report import measure as report_mod
-
-    first = build_report(bundle, load_profile("fc-python3.10"), remember=True, reporter=quiet)
-    assert (bundle / ".fcslim" / "sizes.json").is_file()
-    deflated = []
-    real = report_mod.measure_file
-    monkeypatch.setattr(report_mod, "measure_file", lambda path, *a, **k: deflated.append(str(path)) or real(path))
+    first = build_report(bundle, load_profile("fc-python3.10"), reporter=quiet)
+    deflated = _count_deflations(monkeypatch)
     again = build_report(bundle, load_profile("fc-python3.10"), reporter=quiet)
     assert deflated == [] and again.zip_bytes == first.zip_bytes
     changed = next(f for f in first.files if f.bytes > 0)
@@ -282,14 +292,32 @@ def test_remembered_sizes_skip_deflating_unchanged_files(bundle, quiet, monkeypa
     third = build_report(bundle, load_profile("fc-python3.10"), reporter=quiet)
     assert [Path(p).relative_to(bundle).as_posix() for p in deflated] == [changed.path]
     assert next(f for f in third.files if f.path == changed.path).bytes == 10
+    # Packing after measuring copies the streams: nothing is compressed again.
+    pack(bundle, bundle.parent / "once.zip", "code", FC, manifest=False)
+    assert len(deflated) == 1
+
+
+def test_a_lost_stream_is_made_again(bundle, quiet, monkeypatch, tmp_path):
+    import shutil
+
+    from fcslim.cache.location import cache_subdir
+    from fcslim.pack.deflate import codec
+
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    first = build_report(bundle, FC, reporter=quiet)
+    shutil.rmtree(cache_subdir("deflate") / codec())
+    deflated = _count_deflations(monkeypatch)
+    out = pack(bundle, tmp_path / "again.zip", "code", FC, manifest=False)
+    assert out.archives[0].size == first.zip_bytes
+    assert len(deflated) == sum(1 for f in first.files if f.deflated < f.bytes)
+    with zipfile.ZipFile(tmp_path / "again.zip") as zf:
+        assert zf.testzip() is None
 
 
 def test_hard_linked_files_are_measured_once_across_trees(tmp_path, quiet, monkeypatch):
     """Files hard-linked out of a cache (uv's, the bundle cache) are the same
-    inode in every build: the shared memo knows their deflated size."""
+    inode in every build: the stream store knows them."""
     import os
-
-    from fcslim.report import measure as report_mod
 
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
     store = tmp_path / "store"
@@ -299,9 +327,7 @@ def test_hard_linked_files_are_measured_once_across_trees(tmp_path, quiet, monke
         (tmp_path / name / "pkg").mkdir(parents=True)
         os.link(store / "big.py", tmp_path / name / "pkg" / "big.py")
     first = build_report(tmp_path / "a", FC, reporter=quiet)
-    deflated = []
-    real = report_mod.measure_file
-    monkeypatch.setattr(report_mod, "measure_file", lambda path, *a, **k: deflated.append(str(path)) or real(path))
+    deflated = _count_deflations(monkeypatch)
     second = build_report(tmp_path / "b", FC, reporter=quiet)
     assert deflated == []
     assert second.zip_bytes == first.zip_bytes

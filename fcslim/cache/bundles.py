@@ -20,8 +20,11 @@ What goes into the key:
   verbosity), a digest of the slim rule set, and fcslim's version (always,
   through :func:`fcslim.cache.store.cache_key`).
 
-How a bundle is restored: by **hard links** from the cache when the
-destination is on the cache's filesystem, else by copying.  Measured on this
+How a bundle is stored and restored: by **hard links** (the finished
+staging tree's files become the cache's, and a restore links them out again)
+when the cache and the output share a filesystem, else by copying.  Storing the
+data set by links took 0.1 s where copying (and hashing) took 0.95 s in a
+profiled cold build.  Measured on this
 project's CI disk for the data set (282 MB, 6,121 files): hard links 0.11 s;
 ``shutil.copytree`` 0.85–3.9 s and ``cp -a`` 4–5.7 s under the load of other
 jobs, because 282 MB of writes are throttled by dirty-page writeback.  Copying
@@ -146,10 +149,12 @@ def restore_bundle_stats(key: str, dest: Path, *, link: bool = True,
 def store_bundle(key: str, src: Path, *, root: Path | None = None) -> Path:
     """Cache the finished bundle at ``src`` under ``key`` (read-only files).
 
-    ``src`` is copied, not moved, so it stays the user's output.  Returns the
-    cached tree.
+    ``src`` stays the user's output: its files are hard-linked into the cache
+    where the filesystem allows (so they become read-only too; the records in
+    ``.fcslim/`` are copied), else copied.  Returns the cached tree.
     """
-    return bundle_cache(root).put_tree(key, Path(src), read_only=True)
+    return bundle_cache(root).put_tree(key, Path(src), read_only=True, link=True,
+                                       copy_dirs=frozenset({RECORDS_DIR}))
 
 
 class _Counter:

@@ -15,7 +15,7 @@ from typing import Any
 
 from fcslim.cache.fsops import tree_listing
 from fcslim.core.errors import EXIT_INTERNAL, FcslimError, LocationError
-from fcslim.core.hashing import file_sha256
+from fcslim.core.hashing import file_digest_matches, file_sha256
 
 NAMESPACE_FILE = ".fcslim-namespace.json"
 META = "meta.json"
@@ -119,7 +119,7 @@ def tree_matches(tree: Path, meta: dict[str, Any], verify: bool) -> bool:
     if verify:
         for rel, (size, digest, *_) in files.items():
             try:
-                if file_sha256(tree / rel) != digest:
+                if not file_digest_matches(tree / rel, digest):
                     return False
             except OSError:
                 return False

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from fcslim.cache.keys import OLD_MARK, TMP_MARK
-from fcslim.core.hashing import file_sha256
+from fcslim.core.hashing import file_blake3, file_sha256
 
 CHUNK = 1 << 20
 STALE_TMP_SECONDS = 24 * 3600  # a .tmp- entry this old is garbage even if its pid is reused
@@ -125,12 +125,28 @@ def copy_file(src: str, dst: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def copy_tree_with_manifest(source: Path, dest: Path) -> tuple[dict[str, list[Any]], dict[str, str]]:
-    """Copy ``source`` to a new ``dest``.
+def link_file(src: str, dst: str) -> bool:
+    """Hard-link ``src`` as ``dst``; False where links cannot be made (another
+    filesystem, no link support, too many links)."""
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
+            return False
+        raise
+    return True
 
-    Returns {rel: [size, sha256, mtime_ns of the cached copy]} and {rel: link
-    target}.  Copies keep the source's mtime; the recorded mtime lets the cheap check catch same-size edits made in place
-    through a hard link.
+
+def copy_tree_with_manifest(source: Path, dest: Path, *, link: bool = False,
+                            copy_dirs: frozenset[str] = frozenset()) -> tuple[dict[str, list[Any]], dict[str, str]]:
+    """Copy ``source`` to a new ``dest``; with ``link``, hard-link its files
+    instead where the filesystem allows (top-level directories named in
+    ``copy_dirs`` are always copied).
+
+    Returns {rel: [size, digest, mtime_ns of the cached file]} and {rel: link
+    target}: SHA-256 for copies (taken on the way), ``blake3:`` for links.
+    Copies keep the source's mtime; the recorded mtime lets the cheap check
+    catch same-size edits made in place through a hard link.
     """
     files: dict[str, list[Any]] = {}
     links: dict[str, str] = {}
@@ -150,6 +166,9 @@ def copy_tree_with_manifest(source: Path, dest: Path) -> tuple[dict[str, list[An
                     os.mkdir(target)
                     stack.append((Path(item.path), Path(target), rel + "/"))
                 elif item.is_file():
+                    if link and not (rel.split("/", 1)[0] in copy_dirs and "/" in rel) and link_file(item.path, target):
+                        files[rel] = [item.stat().st_size, file_blake3(target), os.stat(target).st_mtime_ns]
+                        continue
                     size, digest = copy_file(item.path, target)
                     # keep the source's mtime: what measured the file (report
                     # memo) recognises it after a restore

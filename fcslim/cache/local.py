@@ -261,18 +261,24 @@ class LocalCache:
                 raise
         return final / DATA
 
-    def put_tree(self, key: str, source_dir: Path, *, read_only: bool = False) -> Path:
+    def put_tree(self, key: str, source_dir: Path, *, read_only: bool = False, link: bool = False,
+                 copy_dirs: frozenset[str] = frozenset()) -> Path:
         """Copy a directory tree into the cache atomically; return the cached tree.
 
         The copy keeps symlinks as symlinks and file modes; a manifest of every
-        file's size and SHA-256 is written last, then the entry is renamed into
+        file's size and digest is written last, then the entry is renamed into
         place.  ``read_only=True`` strips write bits from the cached files so
         hard links handed out to callers cannot be edited by accident.
+        ``link=True`` hard-links files instead of copying them where the
+        filesystem allows (not under the top-level ``copy_dirs``): the source's
+        files then become the cache's, read-only with ``read_only``.
         """
         source_dir = Path(source_dir)
         if not source_dir.is_dir():
             raise NotADirectoryError(source_dir)
-        return self.put_tree_with(key, lambda tree: copy_tree_with_manifest(source_dir, tree), read_only=read_only)
+        return self.put_tree_with(key, lambda tree: copy_tree_with_manifest(source_dir, tree, link=link,
+                                                                            copy_dirs=copy_dirs),
+                                  read_only=read_only)
 
     def put_tree_with(self, key: str, fill: Callable[[Path], TreeManifest], *, read_only: bool = False) -> Path:
         """Like :meth:`put_tree`, with ``fill(tree)`` creating the new directory

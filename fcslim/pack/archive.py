@@ -9,9 +9,9 @@ The same bundle always packs to the same bytes:
   1980-01-01 00:00:00 (the zip epoch; earlier values are clamped to it);
 * modes are normalised to 0644, or 0755 when any execute bit is set, with the
   Unix "made by" field so unzip restores them;
-* every entry is deflated at :data:`COMPRESS_LEVEL` (zlib 6: within 1% of level
-  9 on real bundles at a third of the time; :mod:`fcslim.report.measure` uses the same
-  level, so its deflated sizes are the pack's sizes byte for byte);
+* each file is deflated once per content (:mod:`fcslim.pack.deflate`) or stored
+  when that is smaller; the report measures the same streams the zip copies, so
+  its zipped sizes are the pack's byte for byte (:mod:`fcslim.pack.zipwriter`);
 * symbolic links are never stored: FC's and Lambda's unzip do not restore them
   reliably.  A link to a file or directory inside the bundle is dereferenced
   (stored as a copy under the link's name); a link that points outside the
@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,15 +47,13 @@ from fcslim.core.repeats import collapse_repeats
 from fcslim.core.errors import InputError, PackError
 from fcslim.core.files import atomic_file, check_replaceable
 from fcslim.core.inputs import in_run, note_input
+from fcslim.core.hashing import file_sha256_and_size
+from fcslim.pack import zipwriter
+from fcslim.pack.deflate import LEVEL as COMPRESS_LEVEL
+from fcslim.pack.zipwriter import ZIP_EPOCH, ZipMember, zip_date_epoch  # noqa: F401  (the pack API names them)
 
-COMPRESS_LEVEL = 6
 RECORDS_DIR = ".fcslim"
 LAYOUTS = ("code", "layer", "split")
-ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest date a zip can hold
-_ZIP_LATEST = 4354819199  # 2107-12-31T23:59:59Z, the latest
-_LOCAL_HEADER = 30
-_CENTRAL_HEADER = 46
-_END_RECORD = 22
 # Every zip fcslim writes carries this comment: the mark by which a later run
 # knows it may replace the file (and any other file is never replaced).
 ZIP_COMMENT = b"written by fcslim"
@@ -168,93 +165,34 @@ def archive_name(path: str, layout: str) -> str:
 
 # -- zip writing -----------------------------------------------------------
 
-@dataclass(frozen=True)
-class ZipMember:
-    """One entry to write: from a file (``source``) or from bytes (``data``)."""
-
-    name: str
-    size: int
-    executable: bool = False
-    source: Path | None = None
-    data: bytes | None = None
-
-
 def members_from_tree(listing: TreeListing, layout: str) -> list[ZipMember]:
     return [ZipMember(archive_name(f.path, layout), f.size, f.executable, source=f.source)
             for f in listing.files]
 
 
-def zip_date_epoch(value: str | int | None = None) -> int:
-    """The timestamp every entry gets: ``value``, else ``$SOURCE_DATE_EPOCH``,
-    else 1980-01-01, clamped to what a zip can store."""
-    if value is None:
-        value = os.environ.get("SOURCE_DATE_EPOCH") or None
-    if value is None:
-        return ZIP_EPOCH
-    try:
-        seconds = int(str(value).strip())
-    except ValueError:
-        raise InputError(
-            f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds since 1970.",
-            "Set it to an integer such as the last commit's time (`git log -1 --format=%ct`) or unset it.",
-        ) from None
-    return min(max(seconds, ZIP_EPOCH), _ZIP_LATEST)
-
-
-def _date_time(epoch: int) -> tuple[int, int, int, int, int, int]:
-    t = time.gmtime(epoch)
-    # DOS times have two-second resolution; round down so every writer agrees.
-    return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec - t.tm_sec % 2)
-
-
-def _zip_info(member: ZipMember, date_time, level: int) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(member.name, date_time=date_time)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.create_system = 3  # Unix: unzip honours the mode bits below
-    mode = 0o755 if member.executable else 0o644
-    info.external_attr = (stat.S_IFREG | mode) << 16
-    info.file_size = member.size
-    # ZipFile.open(info, "w") takes the level from the ZipInfo, not the ZipFile.
-    info._compresslevel = level  # type: ignore[attr-defined]
-    if hasattr(zipfile.ZipInfo, "compress_level"):
-        info.compress_level = level  # type: ignore[attr-defined]
-    return info
-
-
 def write_zip(members: Iterable[ZipMember], output: Path, *, date_epoch: int | None = None,
-              level: int = COMPRESS_LEVEL, progress=None) -> "Archive":
-    """Write ``members`` sorted by name into ``output`` atomically; returns
-    the archive's facts.  Duplicate names are a :class:`PackError`."""
+              progress=None) -> "Archive":
+    """Write ``members`` sorted by name into ``output`` atomically (see
+    :func:`fcslim.pack.zipwriter.write_zip`); returns the archive's facts.
+    Duplicate names are a :class:`PackError`; an existing ``output`` fcslim did
+    not write is refused."""
     output = Path(output)
-    ordered = sorted(members, key=lambda m: m.name)
-    for a, b in zip(ordered, ordered[1:]):
-        if a.name == b.name:
-            raise PackError(f"Two files would be stored as {a.name} in {output.name}.",
-                            "Rename one of them (the user code and the bundle overlap?) and pack again.")
-    date_time = _date_time(zip_date_epoch(date_epoch))
-    unzipped = 0
     try:
         with atomic_file(output, role="zip", owned=is_fcslim_zip, hint=ZIP_HINT) as handle:
-            with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-                zf.comment = ZIP_COMMENT
-                for member in ordered:
-                    info = _zip_info(member, date_time, level)
-                    with zf.open(info, "w") as sink:
-                        if member.data is not None:
-                            sink.write(member.data)
-                            written = len(member.data)
-                        else:
-                            written = _copy(member.source, sink, progress)
-                    if written != member.size:
-                        raise PackError(f"{member.source} changed size while it was packed.",
-                                        "Make sure nothing writes into the bundle during `fcslim pack`.")
-                    unzipped += written
+            entries, unzipped = zipwriter.write_zip(members, handle, date_epoch=date_epoch, progress=progress,
+                                                    comment=ZIP_COMMENT)
             handle.flush()
-            digest, size = _sha256_file(handle.name)
+            digest, size = file_sha256_and_size(handle.name)
     except OSError as exc:  # not the host's doing (those are LocationErrors, exit 11)
         raise PackError(f"Cannot write {output} ({exc}).",
                         "Check that its directory is writable and has free space.") from exc
-    return Archive(output, "", digest, size, len(ordered), unzipped)
+    return Archive(output, "", digest, size, entries, unzipped)
+
+
+def zip_size(entries: Iterable[tuple[str, int, int]]) -> int:
+    """The exact size of the zip :func:`write_zip` makes of ``entries``:
+    (name, size, bytes stored) each."""
+    return zipwriter.zip_size(entries, comment=ZIP_COMMENT)
 
 
 def is_fcslim_zip(path: Path) -> bool:
@@ -287,48 +225,6 @@ def check_pack_outputs(root: str | os.PathLike, output: Path, layout: str, deps_
         check_replaceable(deps, "zip", is_fcslim_zip, ZIP_HINT)
     if manifest:
         check_replaceable(manifest_path(output), "manifest", is_fcslim_manifest, MANIFEST_HINT)
-
-
-def _copy(source: Path | None, sink, progress) -> int:
-    written = 0
-    try:
-        handle = open(source, "rb")  # type: ignore[arg-type]
-    except OSError as exc:
-        raise PackError(f"Cannot read {source} to pack it ({exc.strerror or exc}).",
-                        "Check the file's permissions, or remove it from the bundle.") from exc
-    with handle:
-        while True:
-            chunk = handle.read(1 << 20)
-            if not chunk:
-                return written
-            sink.write(chunk)
-            written += len(chunk)
-            if progress is not None:
-                progress.advance(len(chunk))
-
-
-from fcslim.core.hashing import file_sha256_and_size as _sha256_file  # noqa: E402
-
-
-def zip_size(entries: Iterable[tuple[str, int, int]]) -> int:
-    """The exact size of the zip :func:`write_zip` makes of ``entries``
-    (name, size, deflated size): per entry a local header, the data and a
-    central header (no extra fields, except the zip64 ones Python's zipfile
-    adds past 2 GiB), then the end record (with its zip64 form past 65535
-    entries or 2 GiB)."""
-    offset = central = count = 0
-    for name, size, deflated in sorted(entries):
-        length = len(name.encode("utf-8"))
-        local_extra = 20 if size * 1.05 > zipfile.ZIP64_LIMIT else 0
-        fields = (2 if size > zipfile.ZIP64_LIMIT or deflated > zipfile.ZIP64_LIMIT else 0) + \
-            (1 if offset > zipfile.ZIP64_LIMIT else 0)
-        central += _CENTRAL_HEADER + length + (4 + 8 * fields if fields else 0)
-        offset += _LOCAL_HEADER + length + local_extra + deflated
-        count += 1
-    end = _END_RECORD + len(ZIP_COMMENT)
-    if count > 0xFFFF or offset > zipfile.ZIP64_LIMIT or central > zipfile.ZIP64_LIMIT:
-        end += 56 + 20  # zip64 end record and its locator
-    return offset + central + end
 
 
 # -- packing a bundle ------------------------------------------------------
@@ -423,7 +319,6 @@ def pack(
     deps_url: str | None = None,
     url_env: str = "FCSLIM_DEPS_URL",
     date_epoch: int | str | None = None,
-    level: int = COMPRESS_LEVEL,
     manifest: bool = True,
     reporter=None,
     handler: str | None = None,
@@ -467,12 +362,12 @@ def pack(
             if code_dir is not None:
                 members += user_code_members(Path(code_dir), {m.name for m in members})
             with rep.bar(sum(m.size for m in members), "compress") as bar:
-                archive = write_zip(members, output, date_epoch=epoch, level=level, progress=bar)
+                archive = write_zip(members, output, date_epoch=epoch, progress=bar)
             archive.role = layout
             result.archives.append(archive)
         else:
             _pack_split(result, output, profile, Path(deps_output) if deps_output else deps_archive_path(output),
-                        deps_url, url_env, epoch, level, Path(code_dir) if code_dir else None, rep, handler, upload)
+                        deps_url, url_env, epoch, Path(code_dir) if code_dir else None, rep, handler, upload)
         if manifest:
             from fcslim.pack.handoff import manifest_path, write_manifest
 
@@ -481,14 +376,14 @@ def pack(
 
 
 def _pack_split(result: PackResult, output: Path, profile, deps_output: Path, deps_url, url_env,
-                epoch: int, level: int, code_dir: Path | None, rep, handler: str | None = None,
+                epoch: int, code_dir: Path | None, rep, handler: str | None = None,
                 upload: str | None = None) -> None:
     from fcslim.pack import loader
 
     listing = result.listing
     members = members_from_tree(listing, "code")
     with rep.bar(listing.total_bytes, "compress dependencies") as bar:
-        deps = write_zip(members, deps_output, date_epoch=epoch, level=level, progress=bar)
+        deps = write_zip(members, deps_output, date_epoch=epoch, progress=bar)
     deps.role = "deps"
     order, source, note = loader.preload_order(result.root, profile, [f.path for f in listing.files])
     result.preload, result.preload_source = order, source
@@ -516,6 +411,6 @@ def _pack_split(result: PackResult, output: Path, profile, deps_output: Path, de
         code_members.append(ZipMember(loader.SIGNING_MODULE + ".py", len(signing_bytes), data=signing_bytes))
     if code_dir is not None:
         code_members += user_code_members(code_dir, {m.name for m in code_members})
-    code = write_zip(code_members, output, date_epoch=epoch, level=level)
+    code = write_zip(code_members, output, date_epoch=epoch)
     code.role = "code"
     result.archives.extend([code, deps])

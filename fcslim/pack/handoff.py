@@ -41,7 +41,7 @@ def _record(root: Path, name: str) -> dict:
 
 
 def _distributions(root: Path) -> list[dict]:
-    from fcslim.report.measure import _read_metadata_name
+    from fcslim.report.attribution import read_name_version as _read_metadata_name
 
     found = []
     for entry in sorted(os.listdir(root)):
