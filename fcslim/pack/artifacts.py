@@ -18,7 +18,6 @@ from fcslim.core.errors import InputError
 from fcslim.core.progress import reporter as current_reporter
 from fcslim.core.repeats import collapse_repeats
 from fcslim.pack.archive import (
-    COMPRESS_LEVEL,
     PackResult,
     ZipMember,
     archive_name,
@@ -52,14 +51,13 @@ def assign_limits(result: PackResult, profile: Profile, limits: PlanLimits) -> N
 def pack_auto(root: str | os.PathLike, output: str | os.PathLike, plan: PackPlan, profile: Profile, *,
               code_dir: str | os.PathLike | None = None, deps_url: str | None = None,
               url_env: str = "FCSLIM_DEPS_URL", handler: str | None = None, date_epoch: int | str | None = None,
-              level: int = COMPRESS_LEVEL, manifest: bool = True, reporter=None,
-              upload: str | None = None) -> PackResult:
+              manifest: bool = True, reporter=None, upload: str | None = None) -> PackResult:
     """Write ``plan``'s artifacts for bundle ``root``: the code zip at
     ``output``, layers as ``<stem>.layer1.zip`` …, the split layout's
     dependency zip as ``<stem>.deps.zip``."""
     if plan.layout in ("code", "split"):
         return pack(root, output, plan.layout, profile, code_dir=code_dir, deps_url=deps_url, url_env=url_env,
-                    date_epoch=date_epoch, level=level, manifest=manifest, reporter=reporter,
+                    date_epoch=date_epoch, manifest=manifest, reporter=reporter,
                     handler=handler if plan.layout == "split" else None,
                     upload=upload if plan.layout == "split" else None)
     if plan.layout != "layers":
@@ -86,14 +84,14 @@ def pack_auto(root: str | os.PathLike, output: str | os.PathLike, plan: PackPlan
         if code_dir is not None:
             members += user_code_members(Path(code_dir), {m.name for m in members})
         with rep.bar(sum(m.size for m in members), "compress code") as bar:
-            code = write_zip(members, output, date_epoch=epoch, level=level, progress=bar)
+            code = write_zip(members, output, date_epoch=epoch, progress=bar)
         code.role = "code"
         result.archives.append(code)
         for name, layer in zip(layer_names(output.name, len(layers)), layers):
             members = [ZipMember(archive_name(p, "layer"), by_path[p].size, by_path[p].executable,
                                  source=by_path[p].source) for p in layer.paths if p in by_path]
             with rep.bar(sum(m.size for m in members), f"compress {name}") as bar:
-                archive = write_zip(members, output.with_name(name), date_epoch=epoch, level=level, progress=bar)
+                archive = write_zip(members, output.with_name(name), date_epoch=epoch, progress=bar)
             archive.role = "layer"
             result.archives.append(archive)
             result.layer_files[name] = list(layer.paths)

@@ -47,8 +47,8 @@ _BATCH = 64
 
 def _sample() -> bytes:
     """A fixed input with both text-like repeats and noise."""
-    text = b"".join(b"%d %d %s\n" % (i, i * i % 9973, b"abcdefgh"[: i % 8]) for i in range(12000))
-    noise = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(2048))
+    text = b"".join(b"%d %d %s\n" % (i, i * i % 9973, b"abcdefgh"[: i % 8]) for i in range(3000))
+    noise = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(512))
     return text + noise + text[::-1]
 
 
@@ -142,6 +142,6 @@ def deflate_files(paths: Sequence[Path], *, store: StreamStore | None = None,
     finally:
         store.close()
     done: list[Packed] = [r for r in results if r is not None]
-    store.remember([(st, facts) for st, (facts, _ref) in zip(stats, done)],
-                   [(results[i][0].digest, results[i][1]) for i in todo if results[i][1] is not None])  # type: ignore[index]
+    store.remember([(stats[i], done[i][0]) for i in todo],
+                   [(done[i][0].digest, done[i][1]) for i in todo if done[i][1] is not None])  # type: ignore[misc]
     return done

@@ -43,6 +43,7 @@ _SCHEMA = (
         PRIMARY KEY (codec, digest))""",
 )
 _COPY_CHUNK = 1 << 20
+_QUERY_BATCH = 500  # below SQLite's limit on bound parameters
 STORED = 0  # zip method: the file as is
 DEFLATED = 8  # zip method: a raw deflate stream
 
@@ -64,6 +65,10 @@ class StreamRef:
     segment: str
     offset: int
     length: int
+
+
+def _today() -> int:
+    return int(time.time() // 86400)
 
 
 def identity(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -114,26 +119,35 @@ class StreamStore:
         counts as unknown."""
         found: list[tuple[Deflated, StreamRef | None] | None] = [None] * len(stats)
         segments: dict[str, int] = {}
+        wanted = {identity(st): i for i, st in enumerate(stats)}
+        inodes = sorted({st.st_ino for st in stats})
+        stale: list[tuple[int, int, int, int]] = []
+        today = _today()
         try:
             with self._connect() as db:
-                for i, st in enumerate(stats):
-                    row = db.execute(
-                        "SELECT f.digest, f.crc32, f.stored_size, f.method, f.elf, s.segment, s.offset, s.length "
-                        "FROM files f LEFT JOIN streams s ON s.codec = f.codec AND s.digest = f.digest "
-                        "WHERE f.dev=? AND f.ino=? AND f.size=? AND f.mtime_ns=? AND f.codec=?",
-                        (*identity(st), self.codec)).fetchone()
-                    if not row:
-                        continue
-                    facts = Deflated(row[0], st.st_size, row[1], row[2], row[3], bool(row[4]))
-                    if facts.method == STORED:
-                        found[i] = (facts, None)
-                        continue
-                    if row[5] is None:
-                        continue
-                    ref = StreamRef(row[5], row[6], row[7])
-                    if ref.length == facts.stored_size and ref.offset + ref.length <= self._segment_size(
-                            ref.segment, segments):
+                for k in range(0, len(inodes), _QUERY_BATCH):
+                    batch = inodes[k:k + _QUERY_BATCH]
+                    rows = db.execute(
+                        "SELECT f.dev, f.ino, f.size, f.mtime_ns, f.digest, f.crc32, f.stored_size, f.method, f.elf, "
+                        "f.seen, s.segment, s.offset, s.length FROM files f LEFT JOIN streams s "
+                        "ON s.codec = f.codec AND s.digest = f.digest "
+                        f"WHERE f.codec = ? AND f.ino IN ({','.join('?' * len(batch))})", (self.codec, *batch))
+                    for row in rows:
+                        i = wanted.get(tuple(row[:4]))  # type: ignore[arg-type]
+                        if i is None:
+                            continue
+                        facts = Deflated(row[4], row[2], row[5], row[6], row[7], bool(row[8]))
+                        ref = None if row[10] is None else StreamRef(row[10], row[11], row[12])
+                        if facts.method == DEFLATED and (ref is None or ref.length != facts.stored_size or
+                                                         ref.offset + ref.length > self._segment_size(ref.segment,
+                                                                                                      segments)):
+                            continue
                         found[i] = (facts, ref)
+                        if row[9] < today:
+                            stale.append(tuple(row[:4]))  # type: ignore[arg-type]
+                if stale:
+                    db.executemany("UPDATE files SET seen = ? WHERE dev=? AND ino=? AND size=? AND mtime_ns=? "
+                                   "AND codec=?", [(today, *key, self.codec) for key in stale])
         except (sqlite3.Error, OSError):
             return [None] * len(stats)
         return found
@@ -149,7 +163,9 @@ class StreamStore:
     def remember(self, entries: Sequence[tuple[os.stat_result, Deflated]],
                  streams: Sequence[tuple[str, StreamRef]] = ()) -> None:
         """Record files (and the streams just written for them)."""
-        today = int(time.time() // 86400)
+        if not entries and not streams:
+            return
+        today = _today()
         try:
             with self._connect() as db:
                 db.executemany("INSERT OR IGNORE INTO streams VALUES (?, ?, ?, ?, ?)",
