@@ -30,6 +30,7 @@ NAMESPACES: dict[str, str] = {
     "debian-index": "Debian Release files (checked again with gpgv on use) and parsed indexes",
     "slim": "per-distribution slim results",
     "bundles": "whole bundles for warm rebuilds",
+    "deflate": "each file's deflate stream, by content, shared by reports and zips",
     "roots": "clean debootstrap roots for in-target checks",
 }
 EXPLICIT_ONLY = frozenset({"roots"})
