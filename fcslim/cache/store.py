@@ -130,8 +130,9 @@ class Cache(LocalCache):
                                path.stat().st_size)
         return path
 
-    def put_tree(self, key: str, source_dir: Path, *, read_only: bool = False) -> Path:
-        tree = super().put_tree(key, source_dir, read_only=read_only)
+    def put_tree(self, key: str, source_dir: Path, *, read_only: bool = False, link: bool = False,
+                 copy_dirs: frozenset[str] = frozenset()) -> Path:
+        tree = super().put_tree(key, source_dir, read_only=read_only, link=link, copy_dirs=copy_dirs)
         remote = self._remote()
         if remote is not None:
             with self.lock(key, shared=True):
