@@ -41,7 +41,7 @@ def test_report_scan_and_pack_use_the_recorded_runtime(bundle312, tmp_path):
     assert json.loads(report.stdout)["runtime"] == "fc-python3.12"
     scan = runner.invoke(main, ["scan", str(bundle312)])
     assert "fc-python3.12" in scan.output
-    other = runner.invoke(main, ["report", str(bundle312), "--json", "--no-step-summary", "-r", "fc-python3.10"])
+    other = runner.invoke(main, ["report", str(bundle312), "--json", "--no-step-summary", "-R", "fc-python3.10"])
     assert json.loads(other.stdout)["runtime"] == "fc-python3.10"
     packed = runner.invoke(main, ["pack", str(bundle312), "-o", str(tmp_path / "p.zip"), "-q"])
     assert packed.exit_code == 0, packed.output

@@ -216,7 +216,7 @@ def test_cli_fetch_trust_options(tmp_path, private_mirror, other_key, real_libs)
     bundle = tmp_path / "bundle"
     (bundle / "pkg").mkdir(parents=True)
     shutil.copy(real_libs["ext"], bundle / "pkg" / "_ext.so")
-    base = [str(bundle), "-r", str(profile)]
+    base = [str(bundle), "-R", str(profile)]
     runner = CliRunner()
 
     refused = runner.invoke(fetch_command, base)
@@ -261,7 +261,7 @@ def test_cli_resolve_trust_options_and_the_bundle_cache(tmp_path, private_mirror
                 files={"zzext/_ext.so": real_libs["ext"].read_bytes()})
     (tmp_path / "requirements.txt").write_text("zzext\n")
     profile = _profile_file(tmp_path, private_mirror.url)
-    base = ["resolve", "requirements.txt", "-r", str(profile), "-o", "build", "--no-index", "-f", str(links),
+    base = ["resolve", "requirements.txt", "-R", str(profile), "-o", "build", "--no-index", "-f", str(links),
             "--no-slim", "--no-verify"]
     runner = CliRunner()
 

@@ -146,7 +146,7 @@ def test_cli_pack_auto_and_resolve_json_list_the_artifacts(bundle, tmp_path, lin
     assert "next: deploy a.zip with handler main.handler" in out.stderr
     monkeypatch.setenv("UV_CACHE_DIR", str(cache))
     (tmp_path / "requirements.txt").write_text("stable\n")
-    res = runner.invoke(main, ["resolve", str(tmp_path / "requirements.txt"), "-r", "fc-python3.10", "-o",
+    res = runner.invoke(main, ["resolve", str(tmp_path / "requirements.txt"), "-R", "fc-python3.10", "-o",
                                str(tmp_path / "build"), "--no-index", "-f", str(links), "--no-fetch", "--no-slim",
                                "--no-verify", "--no-cache", "--pack", "auto", "--json"])
     assert res.exit_code == 0, res.output

@@ -23,7 +23,7 @@ def tree_bytes(root: Path) -> dict[str, tuple[bytes, bool]]:
 
 
 def resolve(project: Path, links: Path, name: str, env: dict[str, str], *extra: str) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "fcslim", "resolve", str(project / "requirements.txt"), "-r", "fc-python3.10",
+    argv = [sys.executable, "-m", "fcslim", "resolve", str(project / "requirements.txt"), "-R", "fc-python3.10",
             "-o", str(project / name), "--no-index", "-f", str(links), "--no-fetch", "--no-verify",
             "--pack", "code", "--pack-output", str(project / f"{name}.zip"), "--json", *extra]
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

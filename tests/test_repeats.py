@@ -35,7 +35,7 @@ def test_resolve_warns_once_per_kind_even_quiet_and_not_on_a_cache_hit(tmp_path,
     monkeypatch.setenv("UV_CACHE_DIR", str(cache))
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "requirements.txt").write_text("stable\n")
-    args = ["resolve", str(tmp_path / "requirements.txt"), "-r", "fc-python3.10", "-o", str(tmp_path / "build"),
+    args = ["resolve", str(tmp_path / "requirements.txt"), "-R", "fc-python3.10", "-o", str(tmp_path / "build"),
             "--no-index", "-f", str(links), "--no-fetch", "--no-slim", "--no-verify", "-q"]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
