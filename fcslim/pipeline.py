@@ -43,7 +43,9 @@ from fcslim.resolve.requirements import parse_requirements
 from fcslim.resolve.install import InstallOptions, InstallResult, compile_requirements, install
 from fcslim.resolve.installed import read_installed
 from fcslim.core.resources import data_path
+from fcslim.slim.prune import smoke_and_prune
 from fcslim.slim.rules import UserRules
+from fcslim.verify.smoke import code_digest
 from fcslim.target.profile import Profile
 
 RECORDS_DIR = ".fcslim"
@@ -83,6 +85,9 @@ class BuildOptions:
     max_unzipped: int | str | None = None
     via: str = "api"
     disk: int | str | None = None  # the function's /tmp size (default: the profile's)
+    smoke: Path | None = None  # the user's script, run traced on the target after slimming
+    prune_untraced: bool = False  # remove distributions the smoke never touched
+    prune_files: bool = False  # ... and untouched files of the others
     handler: str | None = None  # the function's own handler, wired through the split loader
     gate: bool = True
     cache: bool = True
@@ -102,6 +107,7 @@ class BuildResult:
     report: Any = None  # fcslim.report.measure.SizeReport
     pack: Any = None  # fcslim.pack.archive.PackResult
     plan: Any = None  # fcslim.pack.plan.PackPlan, for --pack auto
+    smoke: Any = None  # fcslim.slim.prune.SmokeOutcome, for --smoke
     cached: bool = False
     cache_key: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -170,6 +176,8 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
         "invalidation_mode": options.invalidation_mode, "keep": list(options.user_rules.keep),
         "remove": list(options.user_rules.remove), "skip_rules": sorted(options.skip_rules),
         "allow_import_failures": sorted(options.allow_import_failures),
+        "smoke": code_digest(options.smoke) if options.smoke else None,
+        "prune": [options.prune_untraced, options.prune_files],
     }
     return bundle_key(text, pins, profile.to_dict(), stage_options, rules_digest())
 
@@ -376,6 +384,10 @@ def build(options: BuildOptions) -> BuildResult:
                 _fetch_stage(staging, profile, options, result, stages)
                 _slim_stage(staging, profile, options, result, stages)
                 _import_gate(result, profile, options)
+                if options.smoke:
+                    result.smoke = stages.run("smoke run, traced", smoke_and_prune, staging, profile, options.smoke,
+                                              prune_untraced=options.prune_untraced,
+                                              prune_files=options.prune_files, python=options.python)
                 if result.warnings:
                     write_record(staging, "warnings.json", {"schema": SCHEMA, "warnings": result.warnings})
             if result.cached:

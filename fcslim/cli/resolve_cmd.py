@@ -11,12 +11,11 @@ from fcslim.pipeline import BuildOptions, build
 from fcslim.core.errors import InputError, SizeLimitError
 from fcslim.core.repeats import collapse_repeats
 from fcslim.core.progress import format_seconds, reporter
-from fcslim.pack.snippets import next_steps
 from fcslim.report.limits import format_size
 from fcslim.report.render import render_text
 from fcslim.resolve.install import InstallOptions
 from fcslim.target.profile import load_profile
-from fcslim.pack.snippets import SNIPPET_FORMATS, snippet as make_snippet
+from fcslim.pack.snippets import SNIPPET_FORMATS, next_steps, snippet as make_snippet
 from .common import (
     CONTEXT_SETTINGS,
     debian_trust,
@@ -94,6 +93,14 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
 @click.option("--handler", metavar="MODULE.FUNCTION", default=None,
               help="Your function's handler (index.handler): the split loader calls it, and the snippets and next "
                    "steps name it.")
+@click.option("--smoke", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="Your own check (a script calling your handler with a sample event; its directory is your "
+                   "function code): run on the target after the build, every file it opens recorded; reports the "
+                   "distributions and files it never touched.")
+@click.option("--prune-untraced", is_flag=True,
+              help="With --smoke: remove the distributions the smoke never touched, then run it again to prove it.")
+@click.option("--prune-files", is_flag=True,
+              help="With --prune-untraced: also remove untouched files of the distributions it did touch.")
 @click.option("--disk", metavar="SIZE", default=None,
               help="The function's /tmp size for the split layout (default: the runtime's, FC and Lambda 512MB; "
                    "up to 10GB).")
@@ -112,8 +119,8 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
             allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, debian_keyrings,
             allow_unsigned, no_slim, keep, remove, config,
             skip_rules, python, no_verify, compile_, drop_sources, invalidation_mode, max_zip, max_unzipped, via,
-            no_gate, pack_layout, handler, disk, pack_output, snippet, no_cache, as_json,
-            **native) -> None:
+            no_gate, pack_layout, handler, smoke, prune_untraced, prune_files, disk, pack_output, snippet, no_cache,
+            as_json, **native) -> None:
     """Build the bundle for INPUT (a requirements.txt or lock from `fcslim
     lock`, a pyproject.toml, a uv.lock, a pylock.toml, or - for requirements on
     standard input) for the target runtime into --output: install wheels chosen
@@ -124,6 +131,9 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
     The output directory is replaced only when every step succeeded."""
     if drop_sources and not compile_:
         raise InputError("--drop-sources needs --compile.", "Add --compile, or leave --drop-sources out.")
+    if (prune_untraced or prune_files) and smoke is None:
+        raise InputError("--prune-untraced and --prune-files need --smoke FILE: pruning follows what it opens.",
+                         "Add --smoke with a script that calls your handler, or leave the pruning options out.")
     profile = load_profile(runtime)
     if snippet and not pack_layout:
         pack_layout = "code"
@@ -152,6 +162,9 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
         via=via,
         disk=disk,
         handler=handler,
+        smoke=smoke,
+        prune_untraced=prune_untraced or prune_files,
+        prune_files=prune_files,
         gate=not no_gate,
         cache=not no_cache,
         **build_fields(native),
@@ -192,7 +205,34 @@ def build_summary(result) -> dict:
         "archives": [a.to_dict() for a in result.pack.archives] if result.pack is not None else [],
         "artifacts": [a.artifact_dict() for a in result.pack.archives] if result.pack is not None else [],
         "plan": result.plan.to_dict() if result.plan is not None else None,
+        "smoke": records.get("smoke"),
+        "prune": records.get("prune"),
     }
+
+
+def smoke_lines(outcome) -> list[str]:
+    """The smoke run, what it never touched and what was pruned, in a few lines."""
+    first = outcome.first
+    lines = [f"smoke: {first.script} passed in {first.where} ({first.seconds:.1f}s)"]
+    trace = outcome.trace
+    if trace is None:
+        lines[0] += f"; not traced: {first.trace_reason}"
+        return lines
+    share = trace.untouched_bytes / max(trace.total_bytes, 1)
+    lines[0] += (f"; it opened {trace.opened} files of the bundle, {format_size(trace.untouched_bytes)} of "
+                 f"{format_size(trace.total_bytes)} ({share:.0%}) never touched")
+    never = trace.never_touched
+    if never:
+        lines.append("  never touched: " + ", ".join(f"{d.name} {format_size(d.bytes)}" for d in never[:8])
+                     + (f" and {len(never) - 8} more" if len(never) > 8 else ""))
+    if outcome.pruned is not None:
+        p = outcome.pruned
+        lines.append(f"  pruned {len(p.distributions)} distributions and {len(p.files)} files, "
+                     f"{format_size(p.bytes)}; the smoke passed again ({outcome.after.seconds:.1f}s); "
+                     "listed in .fcslim/prune.json")
+    elif never:
+        lines.append("  --prune-untraced removes them (and proves it with the smoke)")
+    return lines
 
 
 def _render(result, as_json: bool, handler: str | None = None) -> None:
@@ -217,6 +257,9 @@ def _render(result, as_json: bool, handler: str | None = None) -> None:
         v = s.verified
         if v is not None and v.checked:
             click.echo(f"imports: {len(v.passed)} top-level modules import in {v.where}")
+    if result.smoke is not None:
+        for line in smoke_lines(result.smoke):
+            click.echo(line)
     if result.cached and result.warnings:
         # Said when the cached bundle was built; not again on every hit.
         reporter().info(f"({len(result.warnings)} warnings when this bundle was first built: "

@@ -284,7 +284,7 @@ class HostVerifier(Verifier):
         self.interp = interp
         self.where = f"host interpreter {interp.path} ({'.'.join(map(str, interp.version))})"
 
-    def _library_path(self, bundle: Path) -> str:
+    def library_path(self, bundle: Path) -> str:
         out = []
         code_root = self.profile.code_root.rstrip("/")
         for entry in self.profile.library_path:
@@ -298,7 +298,7 @@ class HostVerifier(Verifier):
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "HOME": os.environ.get("HOME", "/tmp"),
-            "LD_LIBRARY_PATH": self._library_path(bundle),
+            "LD_LIBRARY_PATH": self.library_path(bundle),
         }
         argv = [self.interp.path, "-S", "-E", "-B", "-s", "-c", CHILD_SCRIPT,
                 json.dumps([str(bundle)]), json.dumps(list(modules))]

@@ -123,8 +123,12 @@ def run_in_root(
     writable_binds: bool = False,
     timeout: float | None = 600,
     cwd: str = "/",
+    wrapper: Sequence[str] = (),
 ) -> RunResult:
     """Run ``argv`` inside ``root``.
+
+    ``wrapper`` runs on the host in front of the whole thing (e.g. ``strace
+    -f -o FILE``, which then sees every process in the root).
 
     ``binds`` maps host directories to absolute paths inside the root (e.g. the
     bundle to ``/code``); they are read-only unless ``writable_binds``.  The
@@ -151,7 +155,7 @@ def run_in_root(
     )
     try:
         proc = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", "\n".join(script)],
+            [*wrapper, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", "\n".join(script)],
             capture_output=True, text=True, timeout=timeout,
         )
     except subprocess.TimeoutExpired as exc:
