@@ -28,7 +28,7 @@ COMMANDS = {
 
 _SHORT_HELP = {
     "resolve": "Build a bundle for a runtime: install, fetch libraries, slim, verify, report, pack.",
-    "lock": "Pin requirements for a runtime into a pip-tools style lock with hashes.",
+    "lock": "Pin an input for a runtime into a lock with hashes (pip-tools format, or PEP 751 pylock.toml).",
     "scan": "Check that every ELF file in a tree can load on a runtime.",
     "fetch": "Fetch the system libraries a tree needs from the runtime's Debian release.",
     "slim": "Remove what a bundle does not need at run time, proving imports still work.",
