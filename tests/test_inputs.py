@@ -278,3 +278,13 @@ def test_resolver_errors_name_the_users_file_and_line(index, cache, tmp_path, qu
         build(BuildOptions(requirements=path, profile=load_profile("fc-python3.10"), output=tmp_path / "out",
                            install=options(index, cache), fetch=False, slim=False, verify=False, cache=False))
     assert f"{path}:6" in str(caught.value) and "pyproject.requirements.txt" not in str(caught.value)
+
+
+def test_python_api_takes_any_input(project, index, cache, tmp_path, quiet):
+    import fcslim
+
+    spec = fcslim.open_input(project / "uv.lock", extras=("fast",))
+    result = fcslim.build(fcslim.BuildOptions(requirements=spec, profile=fcslim.load_profile("fc-python3.10"),
+                                              output=tmp_path / "api", install=options(index, cache), fetch=False,
+                                              slim=False, verify=False, cache=False, gate=False))
+    assert {d.name: d.version for d in result.distributions} == {**BASE_310, "cponly": "1.0"}
