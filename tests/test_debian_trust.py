@@ -211,7 +211,8 @@ def _profile_file(tmp_path: Path, mirror_url: str) -> Path:
     return path
 
 
-def test_cli_fetch_trust_options(tmp_path, private_mirror, other_key, real_libs):
+def test_cli_fetch_trust_options(tmp_path, private_mirror, signing_key, other_key, real_libs, monkeypatch):
+    monkeypatch.setenv(signatures.KEYRING_ENV, str(signing_key.keyring))  # the default keyring: not the mirror's
     profile = _profile_file(tmp_path, private_mirror.url)
     bundle = tmp_path / "bundle"
     (bundle / "pkg").mkdir(parents=True)
@@ -243,7 +244,8 @@ def test_cli_fetch_trust_options(tmp_path, private_mirror, other_key, real_libs)
     assert (bundle / "lib" / "libzz.so.1").read_bytes() == real_libs["lib"].read_bytes()
 
 
-def test_library_api_trust(tmp_path, private_mirror, other_key, real_libs):
+def test_library_api_trust(tmp_path, private_mirror, signing_key, other_key, real_libs, monkeypatch):
+    monkeypatch.setenv(signatures.KEYRING_ENV, str(signing_key.keyring))
     profile = load_profile(_profile_file(tmp_path, private_mirror.url))
     bundle = tmp_path / "bundle"
     (bundle / "pkg").mkdir(parents=True)
@@ -254,7 +256,9 @@ def test_library_api_trust(tmp_path, private_mirror, other_key, real_libs):
     assert [f.soname for f in result.fetched] == ["libzz.so.1"] and result.trust["allow_unsigned"] is False
 
 
-def test_cli_resolve_trust_options_and_the_bundle_cache(tmp_path, private_mirror, other_key, real_libs, monkeypatch):
+def test_cli_resolve_trust_options_and_the_bundle_cache(tmp_path, private_mirror, signing_key, other_key, real_libs,
+                                                        monkeypatch):
+    monkeypatch.setenv(signatures.KEYRING_ENV, str(signing_key.keyring))
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv"))
     links = tmp_path / "links"
     build_wheel(links, "zzext", "1.0", tags=["cp39-cp39-manylinux_2_17_x86_64"],
