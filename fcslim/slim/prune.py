@@ -127,7 +127,7 @@ def smoke_and_prune(root: Path, profile, script: Path, *, prune_untraced: bool =
                           "Fix the script or the requirements; the bundle was not swapped in.")
     outcome = SmokeOutcome(first, None)
     if first.traced:
-        report = build_report(root, profile, remember=True)
+        report = build_report(root, profile)
         outcome.trace = trace_report(report, first.opened)
     elif prune_untraced or prune_files:
         raise VerifyError(f"--prune-untraced needs a traced smoke run, and this one was not traced: "
