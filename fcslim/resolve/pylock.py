@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 from fcslim.core.errors import InputError
 from fcslim.target.profile import Profile
 from fcslim.resolve.locked import LockedFile, LockedPackage, LockedSet, check_requires_python
-from fcslim.resolve.tomlread import loads_toml, read_toml
+from fcslim.core.tomlread import loads_toml, read_toml
 
 def _evaluate(marker: str, environment: dict, where: str) -> bool:
     try:

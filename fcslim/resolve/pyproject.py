@@ -19,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from fcslim.core.errors import InputError, RequirementSyntaxError
-from fcslim.resolve.tomlread import loads_toml
+from fcslim.core.tomlread import loads_toml
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 from fcslim.core.errors import InputError
 from fcslim.target.profile import Profile
 from fcslim.resolve.locked import LockedFile, LockedPackage, LockedSet, check_requires_python
-from fcslim.resolve.tomlread import read_toml
+from fcslim.core.tomlread import read_toml
 
 _LOCAL_SOURCES = ("virtual", "editable", "directory")
 

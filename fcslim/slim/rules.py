@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from fcslim.core.errors import InputError
+from fcslim.core.tomlread import read_toml
 from fcslim.core.inputs import note_input
 from fcslim.core.resources import data_path
 
@@ -250,18 +250,6 @@ def load_import_time_keep(path: Path | None = None) -> tuple[KeepEntry, ...]:
     return tuple(KeepEntry(e["pattern"], e.get("why", "")) for e in raw["keep"])
 
 
-def _load_toml(path: Path) -> dict:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.9/3.10 only
-        import tomli as tomllib
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except (OSError, ValueError) as exc:
-        raise SlimRuleError(f"{path} cannot be read as TOML ({exc}).", "Fix the file or pass another --config.") from exc
-
-
 def load_user_rules(config: Path | None = None, *, search_dir: Path | None = None) -> UserRules:
     """``keep``/``remove`` globs from ``[tool.fcslim]`` of ``config``, or of
     ``pyproject.toml`` in ``search_dir`` (default: the current directory) when
@@ -277,7 +265,7 @@ def load_user_rules(config: Path | None = None, *, search_dir: Path | None = Non
         if not path.is_file():
             raise SlimRuleError(f"Config file {path} does not exist.", "Pass the path of a pyproject.toml with a [tool.fcslim] table.")
     note_input(path)
-    data = _load_toml(path)
+    data = read_toml(path)  # the one TOML reader: a syntax error is exit 3 naming the file
     table = data.get("tool", {}).get("fcslim", {})
     if not isinstance(table, dict):
         raise SlimRuleError(f"[tool.fcslim] in {path} is not a table.", "Write keep = [...] and remove = [...] under [tool.fcslim].")
