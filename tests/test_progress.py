@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from fcslim.core.progress import NORMAL, QUIET, VERBOSE, Reporter, configure, format_seconds, reporter
 
@@ -84,3 +85,31 @@ def test_configure_sets_the_shared_reporter():
     assert reporter() is rep and rep.verbosity == VERBOSE
     assert configure(quiet=True, verbose=2).verbosity == QUIET
     configure()
+
+
+def test_a_tty_step_shows_its_running_time_and_ends_with_it(monkeypatch):
+    import time
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = FakeTTY()
+    rep = Reporter(NORMAL, out)
+    with rep.step("install"):
+        time.sleep(1.4)
+        rep.warn("careful")
+        time.sleep(0.3)
+    text = out.getvalue()
+    assert "\r==> install  1." in text  # redrawn while it runs, with the time so far
+    assert "\r\033[Kwarning: careful\n" in text  # a message clears the live line first
+    assert re.search(r"\r==> install \(1\.[0-9] s\)\033\[K\n$", text)  # the finished line
+
+
+def test_a_bar_takes_over_the_live_line(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = FakeTTY()
+    rep = Reporter(NORMAL, out)
+    with rep.step("measure"):
+        with rep.bar(10, "deflate", unit="files") as bar:
+            bar.advance(10)
+    text = out.getvalue()
+    assert text.startswith("\r==> measure") and "\r==> measure\033[K\n" in text and "100.0%" in text
+    assert "(0." not in text  # a short step that showed a bar gets no second line

@@ -4,8 +4,8 @@ One :class:`Reporter` per run, shared by every stage through :func:`reporter`.
 Stages announce steps and advance bars; the reporter decides what the user sees:
 
 * ``quiet`` (``-q``): warnings only;
-* ``normal``: on a terminal, one line per step and a live bar while a long
-  step runs; in a log (not a terminal), one plain line per finished step with
+* ``normal``: on a terminal, one live line per step with its running time,
+  and a bar while a step with a known amount of work runs; in a log (not a terminal), one plain line per finished step with
   its time (``install: 2.1 s``) and nothing else;
 * ``verbose`` (``-v``): also details and how long each step took.
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from typing import IO, Iterator
@@ -56,20 +57,23 @@ class Bar:
             self._draw()
 
     def _draw(self) -> None:
+        self.reporter.bar_started()
         width = 30
         fraction = min(self.done / self.total, 1.0) if self.total else 1.0
         filled = int(width * fraction)
         amount = (f"{_human(self.done)}/{_human(self.total)}" if self.unit == "B"
                   else f"{self.done}/{self.total}")
         line = f"  {self.label} [{'#' * filled}{'.' * (width - filled)}] {fraction * 100:5.1f}% {amount}"
-        self.reporter.stream.write("\r" + line + "\033[K")
-        self.reporter.stream.flush()
+        with self.reporter.lock:
+            self.reporter.stream.write("\r" + line + "\033[K")
+            self.reporter.stream.flush()
         self._drawn = True
 
     def close(self) -> None:
         if self._drawn:
-            self.reporter.stream.write("\r\033[K")
-            self.reporter.stream.flush()
+            with self.reporter.lock:
+                self.reporter.stream.write("\r\033[K")
+                self.reporter.stream.flush()
             self._drawn = False
 
     def __enter__(self) -> "Bar":
@@ -92,6 +96,8 @@ class Reporter:
             color = self.tty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
         self.color = color
         self._depth = 0
+        self.lock = threading.Lock()
+        self._ticker: _Ticker | None = None
 
     @property
     def draws_bars(self) -> bool:
@@ -103,8 +109,17 @@ class Reporter:
         return f"\033[{_COLOURS[kind]}m{text}\033[0m"
 
     def _write(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        with self.lock:
+            if self._ticker is not None and self._ticker.open_line:
+                self.stream.write("\r\033[K")  # the live step line goes; the ticker draws it again
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def bar_started(self) -> None:
+        """A bar takes the line: the live step line is ended and stops ticking."""
+        ticker = self._ticker
+        if ticker is not None:
+            ticker.yield_line()
 
     def info(self, text: str) -> None:
         if self.verbosity >= NORMAL:
@@ -121,10 +136,12 @@ class Reporter:
     def step(self, name: str) -> Iterator[None]:
         """One step of the run, named for what it does (never for a path).
 
-        On a terminal: ``==> name`` when it starts (bars follow), and its time
-        when it took a second or more.  In a log (not a terminal): one plain
-        line when it finished, ``name: 2.1 s``, and nothing while it runs.
-        Verbose: both lines, always.  A step inside another is a detail."""
+        On a terminal: a live line, ``==> name  3.2 s`` while it runs, that
+        ends as ``==> name (3.4 s)``; a bar takes the line over (the step's
+        time then follows when it took a second or more).  In a log (not a
+        terminal): one plain line when it finished, ``name: 2.1 s``, and
+        nothing while it runs.  Verbose: a start and an end line, always.  A
+        step inside another is a detail."""
         if self._depth:
             started = time.perf_counter()
             self._depth += 1
@@ -134,7 +151,10 @@ class Reporter:
                 self._depth -= 1
             self.detail(f"{name}: {format_seconds(time.perf_counter() - started)}")
             return
-        if self.verbosity >= VERBOSE or (self.tty and self.verbosity >= NORMAL):
+        live = self.tty and self.verbosity == NORMAL
+        if live:
+            self._ticker = _Ticker(self, self._paint("step", "==> ") + name)
+        elif self.verbosity >= VERBOSE:
             self._write(self._paint("step", "==> ") + name)
         started = time.perf_counter()
         self._depth += 1
@@ -142,8 +162,15 @@ class Reporter:
             yield
         finally:
             self._depth -= 1
+            ticker, self._ticker = self._ticker, None
+            if ticker is not None:
+                ticker.stop()
         elapsed = time.perf_counter() - started
-        if self.verbosity >= VERBOSE or (self.tty and self.verbosity >= NORMAL and elapsed >= 1.0):
+        if ticker is not None and ticker.open_line:
+            with self.lock:  # the live line becomes the step's finished line
+                self.stream.write(f"\r{ticker.text} ({format_seconds(elapsed)})\033[K\n")
+                self.stream.flush()
+        elif self.verbosity >= VERBOSE or (live and elapsed >= 1.0):
             self._write(self._paint("dim", f"    {name}: {format_seconds(elapsed)}"))
         elif self.verbosity >= NORMAL and not self.tty:
             self._write(f"{name}: {format_seconds(elapsed)}")
@@ -160,6 +187,44 @@ class Reporter:
 
     def bar(self, total: int, label: str, unit: str = "B") -> Bar:
         return Bar(self, total, label, unit)
+
+
+class _Ticker:
+    """The live line of a running step on a terminal: ``==> install  3.2 s``,
+    redrawn four times a second, until a bar needs the line or the step ends."""
+
+    def __init__(self, reporter: Reporter, text: str):
+        self.reporter = reporter
+        self.text = text
+        self.open_line = True
+        self.started = time.perf_counter()
+        self._stop = threading.Event()
+        self._draw(first=True)
+        self._thread = threading.Thread(target=self._run, name="fcslim-progress", daemon=True)
+        self._thread.start()
+
+    def _draw(self, first: bool = False) -> None:
+        elapsed = time.perf_counter() - self.started
+        shown = "" if first or elapsed < 1.0 else f"  {format_seconds(elapsed)}"
+        with self.reporter.lock:
+            if self.open_line:
+                self.reporter.stream.write(f"\r{self.text}{shown}\033[K")
+                self.reporter.stream.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            self._draw()
+
+    def yield_line(self) -> None:
+        with self.reporter.lock:
+            if self.open_line:
+                self.open_line = False
+                self.reporter.stream.write(f"\r{self.text}\033[K\n")
+                self.reporter.stream.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def format_seconds(seconds: float) -> str:
