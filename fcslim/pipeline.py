@@ -39,6 +39,8 @@ from fcslim.debian.archive import check_mirror_url
 from fcslim.debian.signatures import Trust
 from fcslim.core.progress import reporter
 from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
+from fcslim.report.lighter import advice_lines, lighter_advice
+from fcslim.resolve.index import Sources
 from fcslim.resolve.requirements import parse_requirements
 from fcslim.resolve.install import InstallOptions, InstallResult, compile_requirements, install
 from fcslim.resolve.installed import read_installed
@@ -108,6 +110,7 @@ class BuildResult:
     pack: Any = None  # fcslim.pack.archive.PackResult
     plan: Any = None  # fcslim.pack.plan.PackPlan, for --pack auto
     smoke: Any = None  # fcslim.slim.prune.SmokeOutcome, for --smoke
+    advice: list = field(default_factory=list)  # fcslim.report.lighter.Advice: lighter equivalents, GPU-only
     cached: bool = False
     cache_key: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -174,7 +177,8 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
         "debian_trust": options.debian_trust.key_parts() if options.fetch else None,
         "verify": options.verify, "compile": options.compile, "drop_sources": options.drop_sources,
         "invalidation_mode": options.invalidation_mode, "keep": list(options.user_rules.keep),
-        "remove": list(options.user_rules.remove), "skip_rules": sorted(options.skip_rules),
+        "remove": list(options.user_rules.remove), "drop": list(options.user_rules.drop),
+        "skip_rules": sorted(options.skip_rules),
         "allow_import_failures": sorted(options.allow_import_failures),
         "smoke": code_digest(options.smoke) if options.smoke else None,
         "prune": [options.prune_untraced, options.prune_files],
@@ -414,12 +418,16 @@ def build(options: BuildOptions) -> BuildResult:
     result.report.root = output
     if result.install is not None:
         result.install.dest = output
+    io = options.install
+    result.advice = stages.run("lighter equivalents", lighter_advice, result.report, profile,
+                               sources=Sources(io.index_url, io.extra_index_urls, io.find_links, io.no_index))
     request = PackRequest(options.pack_layout, pack_output if options.pack_layout else None, options.via,
                           options.max_zip, options.max_unzipped, options.disk, options.handler)
     outcome = None
     try:
         if options.pack_layout:
-            outcome = stages.run("pack", pack_bundle, output, result.report, profile, request, gate=options.gate)
+            outcome = stages.run("pack", pack_bundle, output, result.report, profile, request, gate=options.gate,
+                                 advice=advice_lines(result.advice))
             result.pack, result.plan = outcome.result, outcome.plan
         result.stage_seconds = stages.seconds
         result.seconds = time.monotonic() - started

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from fcslim.report.lighter import advice_lines, lighter_advice
 from fcslim.report.limits import check_limits
 from fcslim.core import progress
 from fcslim.report.html import write_html
@@ -83,6 +84,8 @@ def report(directory, runtime, as_json, as_markdown, html_file, baseline, max_zi
         click.echo(markdown, nl=False)
     else:
         click.echo(render_text(result), nl=False)
+        for line in advice_lines(lighter_advice(result, profile)):
+            click.echo(f"lighter: {line}")
     if not no_step_summary:
         append_step_summary(markdown)
     if not no_gate:

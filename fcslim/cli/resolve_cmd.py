@@ -11,6 +11,7 @@ from fcslim.pipeline import BuildOptions, build
 from fcslim.core.errors import InputError, SizeLimitError
 from fcslim.core.repeats import collapse_repeats
 from fcslim.core.progress import format_seconds, reporter
+from fcslim.report.lighter import advice_lines
 from fcslim.report.limits import format_size
 from fcslim.report.render import render_text
 from fcslim.resolve.install import InstallOptions
@@ -117,7 +118,7 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
 @remote_cache_options
 def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find_links, no_index,
             allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, debian_keyrings,
-            allow_unsigned, no_slim, keep, remove, config,
+            allow_unsigned, no_slim, keep, remove, drop, config,
             skip_rules, python, no_verify, compile_, drop_sources, invalidation_mode, max_zip, max_unzipped, via,
             no_gate, pack_layout, handler, smoke, prune_untraced, prune_files, disk, pack_output, snippet, no_cache,
             as_json, **native) -> None:
@@ -152,7 +153,7 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
         compile=compile_,
         drop_sources=drop_sources,
         invalidation_mode=invalidation_mode,
-        user_rules=user_rules_from_options(config, keep, remove),
+        user_rules=user_rules_from_options(config, keep, remove, drop),
         skip_rules=tuple(skip_rules),
         python=python,
         pack_layout=pack_layout,
@@ -206,6 +207,7 @@ def build_summary(result) -> dict:
         "artifacts": [a.artifact_dict() for a in result.pack.archives] if result.pack is not None else [],
         "plan": result.plan.to_dict() if result.plan is not None else None,
         "smoke": records.get("smoke"),
+        "lighter": [a.to_dict() for a in result.advice],
         "prune": records.get("prune"),
     }
 
@@ -268,6 +270,8 @@ def _render(result, as_json: bool, handler: str | None = None) -> None:
         for warning in collapse_repeats(result.warnings):
             reporter().warn(warning)
     click.echo(render_text(report).rstrip())
+    for line in advice_lines(result.advice):
+        click.echo(f"lighter: {line}")
     if result.pack is not None:
         for archive in result.pack.archives:
             limit = f" (limit {format_size(archive.limit_bytes)})" if archive.limit_bytes else ""

@@ -39,9 +39,9 @@ def render_plan_rules(rules, echo=click.echo, width: int = 88) -> None:
             echo(f"    distributions: {', '.join(r.distributions)}")
 
 
-def user_rules_from_options(config: str | None, keep, remove):
+def user_rules_from_options(config: str | None, keep, remove, drop=()):
     user = load_user_rules(Path(config) if config else None)
-    return user.merged(cli_user_rules(keep, remove))
+    return user.merged(cli_user_rules(keep, remove, drop))
 
 
 def slim_options(fn):
@@ -51,6 +51,10 @@ def slim_options(fn):
                      help="Never remove or strip files matching GLOB (repeatable; wins over every rule)."),
         click.option("--remove", "remove", multiple=True, metavar="GLOB",
                      help="Also remove files matching GLOB (repeatable)."),
+        click.option("--drop", "drop", multiple=True, metavar="DISTRIBUTION",
+                     help="Remove this distribution whole even if another requires it (e.g. nvidia-nccl-cu12, GPU-only "
+                          "on a CPU runtime; `fcslim report` lists candidates); the import check proves the rest "
+                          "still loads (repeatable)."),
         click.option("--config", type=click.Path(dir_okay=False), default=None,
                      help="pyproject.toml whose [tool.fcslim] keep/remove globs apply (default: ./pyproject.toml)."),
         click.option("--skip-rule", "skip_rules", multiple=True, metavar="NAME",
@@ -79,7 +83,7 @@ def slim_options(fn):
 @slim_options
 @verbosity_options
 @debug_option
-def slim(directory, runtime, dry_run, as_json, keep, remove, config, skip_rules, python, no_verify,
+def slim(directory, runtime, dry_run, as_json, keep, remove, drop, config, skip_rules, python, no_verify,
          compile_, drop_sources, invalidation_mode):
     """Slim the bundle in DIRECTORY for a runtime: each rule, why it exists and
     what it removes; imports are checked in the target before and after, and a
@@ -87,7 +91,7 @@ def slim(directory, runtime, dry_run, as_json, keep, remove, config, skip_rules,
     if drop_sources and not compile_:
         raise InputError("--drop-sources needs --compile.", "Add --compile, or leave --drop-sources out.")
     profile = runtime_for(runtime, directory)
-    ruleset = ruleset_for(user_rules_from_options(config, keep, remove), skip_rules)
+    ruleset = ruleset_for(user_rules_from_options(config, keep, remove, drop), skip_rules)
     root = Path(directory)
     if dry_run:
         plan = plan_slim(root, profile, ruleset)

@@ -77,6 +77,7 @@ class IndexFile:
     requires_python: str | None = None
     yanked: bool = False
     sha256: str | None = None
+    size: int | None = None  # bytes, when the index says (PEP 700 JSON)
 
     @property
     def is_wheel(self) -> bool:
@@ -161,8 +162,8 @@ def _find_links_files(link: str, timeout: float) -> list[IndexFile]:
         return files_from_html(body.decode("utf-8", "replace"), final)
     path = Path(unquote(urlparse(link).path) if link.startswith("file:") else link)
     if path.is_dir():
-        return [IndexFile(p.name, p.as_uri(), _local_requires_python(p)) for p in sorted(path.iterdir())
-                if p.is_file()]
+        return [IndexFile(p.name, p.as_uri(), _local_requires_python(p), size=p.stat().st_size)
+                for p in sorted(path.iterdir()) if p.is_file()]
     if path.is_file() and path.suffix in (".html", ".htm"):
         return files_from_html(path.read_text(errors="replace"), path.as_uri())
     return []
@@ -198,7 +199,8 @@ def _index_project_files(index: str, name: str, timeout: float) -> list[IndexFil
         data = json.loads(body)
         return [
             IndexFile(f["filename"], urljoin(final, f["url"]), f.get("requires-python") or None,
-                      bool(f.get("yanked")), (f.get("hashes") or {}).get("sha256"))
+                      bool(f.get("yanked")), (f.get("hashes") or {}).get("sha256"),
+                      f["size"] if isinstance(f.get("size"), int) else None)
             for f in data.get("files", [])
         ]
     return files_from_html(body.decode("utf-8", "replace"), final)

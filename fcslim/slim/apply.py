@@ -37,7 +37,7 @@ from fcslim.verify.bytecode import CompileResult, compile_bytecode
 from fcslim.core.errors import VerifyError
 from fcslim.core.files import atomic_write, copy_over, move
 from fcslim.core.output import check_slim_target, refresh_owner_record
-from fcslim.slim.rules import Rule, RuleSet, default_ruleset
+from fcslim.slim.rules import USER_DROP, Rule, RuleSet, default_ruleset
 
 RECORD_DIR = ".fcslim"
 BACKUP_DIR = ".fcslim/slim-backup"
@@ -389,7 +389,9 @@ def _plan_distributions(rule: Rule, entry: PlannedRule, dists, files, env, user_
             continue
         reason = why_needed(dist, dists, env)
         own = sorted({f for f in dist.files if f in files} | {f for f in files if f.startswith(dist.dist_info + "/")})
-        if reason:
+        if reason and rule.name == USER_DROP:
+            entry.notes.append(f"dropped {dist.name} on request although {reason}")
+        elif reason:
             entry.notes.append(f"kept {dist.name}: {reason}")
             continue
         if any(user_kept(f) for f in own):
@@ -400,6 +402,10 @@ def _plan_distributions(rule: Rule, entry: PlannedRule, dists, files, env, user_
         entry.files.extend(own)
         entry.bytes += sum(files[f] for f in own)
         claimed.update(own)
+    if rule.name == USER_DROP:
+        found = {dist.key for dist in dists}
+        entry.notes += [f"--drop {name}: not installed" for name in rule.distributions
+                        if canonicalize_name(name) not in found]
     entry.files.sort()
 
 

@@ -25,6 +25,7 @@ from fcslim.core.inputs import note_input
 from fcslim.core.resources import data_path
 
 KINDS = ("delete", "strip-debug", "delete-distribution")
+USER_DROP = "user-drop"
 
 
 class SlimRuleError(InputError):
@@ -163,16 +164,21 @@ class UserRules:
     keep: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
     source: str = ""
+    # Distributions to drop whole (--drop), even when another one requires
+    # them (GPU-only libraries on a CPU runtime); the import check proves it.
+    drop: tuple[str, ...] = ()
 
     def merged(self, other: "UserRules") -> "UserRules":
         return UserRules(
             keep=self.keep + tuple(k for k in other.keep if k not in self.keep),
             remove=self.remove + tuple(r for r in other.remove if r not in self.remove),
             source=", ".join(s for s in (self.source, other.source) if s),
+            drop=self.drop + tuple(d for d in other.drop if d not in self.drop),
         )
 
     def to_dict(self) -> dict:
-        return {"keep": list(self.keep), "remove": list(self.remove), "source": self.source}
+        return {"keep": list(self.keep), "remove": list(self.remove), "drop": list(self.drop),
+                "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -201,17 +207,25 @@ class RuleSet:
         return _globset(tuple(self.user.keep))
 
     def all_rules(self) -> tuple[Rule, ...]:
-        """The rules in application order; the user's remove globs come first
-        as their own rule so the plan shows what they removed."""
-        if not self.user.remove:
-            return self.rules
-        user_rule = Rule(
-            name="user-remove",
-            why=f"Requested by the user ({self.user.source or 'command line'}): remove {', '.join(self.user.remove)}.",
-            kind="delete",
-            patterns=tuple(self.user.remove),
-        )
-        return (user_rule,) + self.rules
+        """The rules in application order; the user's drops and remove globs
+        come first as their own rules so the plan shows what they removed."""
+        first: list[Rule] = []
+        if self.user.drop:
+            first.append(Rule(
+                name=USER_DROP,
+                why=f"Requested by the user (--drop {' '.join(self.user.drop)}): the whole distribution goes, even "
+                    "when another one requires it; the import check proves the rest still loads.",
+                kind="delete-distribution",
+                distributions=tuple(self.user.drop),
+            ))
+        if self.user.remove:
+            first.append(Rule(
+                name="user-remove",
+                why=f"Requested by the user ({self.user.source or 'command line'}): remove {', '.join(self.user.remove)}.",
+                kind="delete",
+                patterns=tuple(self.user.remove),
+            ))
+        return tuple(first) + self.rules
 
 
 def _parse_rules(raw: dict, source: str) -> tuple[Rule, ...]:
@@ -281,10 +295,10 @@ def load_user_rules(config: Path | None = None, *, search_dir: Path | None = Non
     return UserRules(keep=out["keep"], remove=out["remove"], source=f"[tool.fcslim] in {path}")
 
 
-def cli_user_rules(keep: Sequence[str] = (), remove: Sequence[str] = ()) -> UserRules:
+def cli_user_rules(keep: Sequence[str] = (), remove: Sequence[str] = (), drop: Sequence[str] = ()) -> UserRules:
     for g in list(keep) + list(remove):
         glob_regex(g)
-    return UserRules(tuple(keep), tuple(remove), "command line" if (keep or remove) else "")
+    return UserRules(tuple(keep), tuple(remove), "command line" if (keep or remove or drop) else "", tuple(drop))
 
 
 def default_ruleset(user: UserRules | None = None) -> RuleSet:
