@@ -94,6 +94,8 @@ class BuildOptions:
     gate: bool = True
     cache: bool = True
     allow_import_failures: tuple[str, ...] = ()  # modules or distributions that may fail to import
+    system_packages: tuple[str, ...] = ()  # Debian packages whose programs go into bin/
+    auto_system_packages: bool = True  # programs that installed wrappers (pydub, pdf2image...) run
 
 
 @dataclass
@@ -139,7 +141,7 @@ def rules_digest() -> str:
     """Digest of the data files that decide what fetch and slim do."""
     digest = hashlib.sha256()
     for name in ("slim_rules.json", "import_time_keep.json", "dlopen_libraries.json", "manylinux_whitelist.json",
-                 "runtime_data.json"):
+                 "runtime_data.json", "system_packages.json"):
         path = data_path(name)
         digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
     return digest.hexdigest()
@@ -182,6 +184,7 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
         "allow_import_failures": sorted(options.allow_import_failures),
         "smoke": code_digest(options.smoke) if options.smoke else None,
         "prune": [options.prune_untraced, options.prune_files],
+        "system_packages": sorted(options.system_packages), "auto_system_packages": options.auto_system_packages,
     }
     return bundle_key(text, pins, profile.to_dict(), stage_options, rules_digest())
 
@@ -217,6 +220,8 @@ def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result:
     if options.fetch:
         fetched = stages.run("fetch system libraries", fetch_missing, staging, profile,
                              mirror=options.debian_mirror, patch_runpath=options.patch_runpath,
+                             system_packages=options.system_packages,
+                             auto_system_packages=options.auto_system_packages,
                              trust=options.debian_trust)
         result.fetch = fetched
         result.warnings.extend(fetched.warnings)

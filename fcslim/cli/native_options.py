@@ -6,11 +6,20 @@ decorated command receives them in ``**native`` and passes
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import click
 
+from fcslim.slim.rules import system_packages_from_config
+
 NATIVE_OPTIONS = (
+    click.option("--system-package", "system_packages", multiple=True, metavar="DEBIAN_PACKAGE",
+                 help="Bring the programs of this Debian package (of the runtime's release) into bin/, with their "
+                      "libraries and data; also `system-packages = [...]` in [tool.fcslim]. Repeatable."),
+    click.option("--no-auto-system-packages", is_flag=True,
+                 help="Do not bring the programs that installed wrappers run by name (pdf2image: poppler-utils, "
+                      "pydub and ffmpeg-python: ffmpeg, pytesseract: tesseract-ocr)."),
     click.option("--allow-import-failure", "allow_import_failures", multiple=True, metavar="NAME",
                  help="Let the build pass although module (or distribution) NAME of the requirements fails to "
                       "import on the runtime (otherwise exit 8). Repeatable."),
@@ -23,8 +32,13 @@ def native_options(fn: Callable) -> Callable:
     return fn
 
 
-def build_fields(native: dict) -> dict:
-    """The :class:`fcslim.pipeline.BuildOptions` fields these options set."""
+def build_fields(native: dict, config: str | None = None) -> dict:
+    """The :class:`fcslim.pipeline.BuildOptions` fields these options (and
+    ``system-packages`` of ``[tool.fcslim]`` in ``config`` or
+    ./pyproject.toml) set."""
+    configured = system_packages_from_config(Path(config) if config else None)
     return {
         "allow_import_failures": tuple(native.get("allow_import_failures") or ()),
+        "system_packages": tuple(dict.fromkeys(configured + tuple(native.get("system_packages") or ()))),
+        "auto_system_packages": not native.get("no_auto_system_packages"),
     }

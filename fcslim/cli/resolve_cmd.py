@@ -168,7 +168,7 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
         prune_files=prune_files,
         gate=not no_gate,
         cache=not no_cache,
-        **build_fields(native),
+        **build_fields(native, config),
     )
     try:
         result = build(options)

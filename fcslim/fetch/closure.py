@@ -37,12 +37,13 @@ from fcslim.elf.findings import MissingLibrary
 from fcslim.elf.graph import LibraryReport, analyse
 from fcslim.elf.policy import system_libraries
 from fcslim.fetch.codeneeds import CodeNeeds, code_needs
+from fcslim.fetch.executables import BIN_DIR, place_programs, requested_programs
 from fcslim.fetch.hook import SHIM_NAME, HookConfig, is_own_hook, write_hook
 from fcslim.fetch.placement import OpenPackages, place_library
 from fcslim.fetch.record import (EnvSetting, FetchedDataFile, FetchedLibrary, FetchResult, previous_records, read_record,
                                  write_record)
 from fcslim.fetch.rundata import place_runtime_data
-from fcslim.fetch.runpath import patch_runpaths
+from fcslim.fetch.runpath import patch_programs, patch_runpaths
 from fcslim.target.profile import Profile
 
 MAX_ROUNDS = 30
@@ -95,6 +96,8 @@ def fetch_missing(
     strict: bool = True,
     shim: bool = True,
     read_code: bool = True,
+    system_packages: tuple[str, ...] = (),
+    auto_system_packages: bool = True,
 ) -> FetchResult:
     """Fetch every library the bundle at ``root`` misses on ``profile`` from
     the profile's Debian release (``mirror`` overrides its mirror), closed over
@@ -109,6 +112,9 @@ def fetch_missing(
     the target raises :class:`DebianError`.  With ``read_code`` the installed
     Python code is read for libraries it opens by a literal name
     (:mod:`fcslim.fetch.codeneeds`); those it cannot find are reported only.
+    ``system_packages`` (and, with ``auto_system_packages``, the packages
+    installed wrappers run) put Debian programs in ``bin/``
+    (:mod:`fcslim.fetch.executables`).
     """
     root = Path(root)
     if not root.is_dir():
@@ -119,7 +125,7 @@ def fetch_missing(
     if release is None:
         release = DebianRelease.for_profile(profile, mirror, trust=trust)
     system = system_libraries(profile)
-    previous, previous_data, _previous_programs = previous_records(root)
+    previous, previous_data, previous_programs = previous_records(root)
     fetched: dict[str, FetchedLibrary] = dict(previous)
     data_files: dict[str, FetchedDataFile] = dict(previous_data)
     hook = _previous_hook(root)
@@ -132,7 +138,13 @@ def fetch_missing(
 
     files = scan_tree(root)
     from_code = code_needs(root, files, system, release) if read_code else CodeNeeds()
+    programs = dict(previous_programs)
     try:
+        for program in place_programs(root, lib_dir, profile, requested_programs(root, system_packages,
+                                                                                   auto_system_packages),
+                                      release, packages):
+            programs[program.path] = program
+        files = scan_tree(root) if programs else files
         for _round in range(MAX_ROUNDS):
             report = analyse(root, profile, files)
             todo = [m for m in report.missing if m.soname not in attempted]
@@ -196,6 +208,7 @@ def fetch_missing(
 
     hook.find_library = dlopen_served(report, fetched_paths) or any(
         n.startswith("code:") for rec in final for n in rec.needed_by)
+    hook.path = [BIN_DIR] if programs else []
     hooks: list[str] = []
     if shim and hook.wanted:
         hooks, hook_notes = write_hook(root, hook)
@@ -203,6 +216,9 @@ def fetch_missing(
     elif is_own_hook(root):
         hooks = [SHIM_NAME]  # from an earlier run, still wanted by its libraries
     runpath_patched = patch_runpaths(root, lib_dir, report, fetched_paths) if patch_runpath and final else []
+    if programs:
+        runpath_patched = sorted(set(runpath_patched) | set(patch_programs(root, lib_dir, list(programs),
+                                                                           fetched_paths)))
     if patch_runpath and hook.find_library:
         notes.append("Libraries opened by name at run time (ctypes/cffi) are found through the library path "
                      "or the sitecustomize hook, not through RUNPATH.")
@@ -216,11 +232,12 @@ def fetch_missing(
         unloadable=list(report.unloadable), skipped_system=sorted(skipped_system),
         env={s.name: s.describe() for s in sorted(hook.env, key=lambda s: s.name)}, hooks=hooks,
         runpath_patched=runpath_patched,
-        authentication=(release.authentication() if attempted
+        authentication=(release.authentication() if attempted or programs
                         else read_record(root).get("debian", {}).get("authentication", {}) if final else {}),
         warnings=release.warnings, notes=notes, trust=release.trust.to_dict(),
         hook_env=sorted(hook.env, key=lambda s: s.name),
         hook_templates=hook.templates, code_needs=from_code.found, code_unresolved=from_code.unresolved,
+        executables=sorted(programs.values(), key=lambda e: e.path),
     )
     if from_code.unresolved:
         listed = "; ".join(f"{dist}: {', '.join(names)}" for dist, names in sorted(from_code.unresolved.items()))

