@@ -49,6 +49,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
             else:
                 self._send(200, body)
+        elif self.path == "/moved":
+            self._send(302, b"", {"Location": "/simple/page/"})
+        elif self.path == "/simple/page/":
+            accept = self.headers.get("Accept", "")
+            kind = "application/vnd.pypi.simple.v1+json" if "json" in accept else "text/html"
+            self._send(200, kind.encode(), {"Content-Type": kind})
         elif self.path == "/etag":
             if self.headers.get("If-None-Match") == '"v1"':
                 self._send(304)
@@ -93,6 +99,13 @@ def test_missing_file_and_conditional_get(server, tmp_path):
     assert first.data == b"release" and first.etag == '"v1"'
     again = fhttp.get(f"{server}/etag", etag=first.etag, last_modified=first.last_modified)
     assert again.data is None and again.etag == '"v1"'  # 304: keep the cached copy
+
+
+def test_redirects_accept_and_content_type(server):
+    answer = fhttp.get(f"{server}/moved", accept="application/vnd.pypi.simple.v1+json, text/html;q=0.1")
+    assert answer.url == f"{server}/simple/page/"  # where relative links on the page resolve from
+    assert answer.content_type == "application/vnd.pypi.simple.v1+json" and answer.data == answer.content_type.encode()
+    assert fhttp.get(f"{server}/moved").content_type == "text/html"
 
 
 def test_file_urls(tmp_path):

@@ -51,12 +51,15 @@ class NotFoundError(HttpError):
 
 @dataclass(frozen=True)
 class HttpResult:
-    """The body of a GET (None when the server said 304 Not Modified) and the
-    validators to send next time."""
+    """The body of a GET (None when the server said 304 Not Modified), the
+    validators to send next time, its Content-Type and the URL it came from
+    after redirects."""
 
     data: bytes | None
     etag: str | None = None
     last_modified: str | None = None
+    content_type: str = ""
+    url: str = ""
 
 
 def check_url(url: str, what: str = "URL", hint: str | None = None) -> str:
@@ -109,15 +112,15 @@ def _local_path(url: str) -> Path:
     return Path(urllib.request.url2pathname(urllib.parse.unquote(parts.path)))
 
 
-def get(url: str, *, timeout: float = 30.0, etag: str | None = None,
-        last_modified: str | None = None) -> HttpResult:
-    """GET ``url`` into memory (for small files: Release files, pages).  With
-    ``etag``/``last_modified`` the request is conditional and ``data`` is
-    None when the server answers 304."""
+def get(url: str, *, timeout: float = 30.0, etag: str | None = None, last_modified: str | None = None,
+        accept: str | None = None) -> HttpResult:
+    """GET ``url`` into memory (for small files: Release files, index pages).
+    With ``etag``/``last_modified`` the request is conditional and ``data`` is
+    None when the server answers 304; ``accept`` is sent as Accept."""
     check_url(url)
     if url.startswith("file:"):
-        return HttpResult(_read_local(url))
-    headers = {}
+        return HttpResult(_read_local(url), url=url)
+    headers = {"Accept": accept} if accept else {}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -126,9 +129,10 @@ def get(url: str, *, timeout: float = 30.0, etag: str | None = None,
         response = _request(url, timeout, headers)
         try:
             if response.status == 304:
-                return HttpResult(None, etag, last_modified)
+                return HttpResult(None, etag, last_modified, url=_final_url(url, response))
             body = response.data
-            return HttpResult(body, response.headers.get("ETag"), response.headers.get("Last-Modified"))
+            return HttpResult(body, response.headers.get("ETag"), response.headers.get("Last-Modified"),
+                              response.headers.get("Content-Type", ""), _final_url(url, response))
         except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError, OSError) as exc:
             if attempt == RETRIES - 1:
                 raise _broken_body(url, exc) from exc
@@ -186,6 +190,15 @@ def _request(url: str, timeout: float, headers: dict[str, str]) -> urllib3.BaseH
     if response.status in (404, 410):
         raise NotFoundError(url, answer, "Check the URL.")
     raise HttpError(url, answer, "The server may be overloaded or refusing this client; try again later.")
+
+
+def _final_url(url: str, response: urllib3.BaseHTTPResponse) -> str:
+    """``url`` after the redirects urllib3 followed (Location may be relative)."""
+    final = url
+    for step in (response.retries.history if response.retries else ()):
+        if step.redirect_location:
+            final = urllib.parse.urljoin(final, step.redirect_location)
+    return final
 
 
 def _read_local(url: str) -> bytes:

@@ -14,8 +14,6 @@ import hashlib
 import html.parser
 import json
 import re
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion
 
+from fcslim.core import http
+from fcslim.core.errors import InputError, NetworkError
 from fcslim.core.hashing import file_sha256
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
@@ -121,10 +121,10 @@ def files_from_html(page: str, base: str) -> list[IndexFile]:
 
 
 def fetch(url: str, timeout: float, accept: str | None = None) -> tuple[bytes, str, str]:
-    """Body, Content-Type and final URL of ``url``."""
-    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (index URLs)
-        return response.read(), response.headers.get("Content-Type", ""), response.geturl()
+    """Body, Content-Type and final URL of ``url`` (through fcslim's one HTTP
+    helper: timeouts, retries, kept-alive connections)."""
+    answer = http.get(url, timeout=timeout, accept=accept)
+    return answer.data or b"", answer.content_type, answer.url or url
 
 
 def read_file(f: IndexFile, timeout: float) -> bytes:
@@ -143,15 +143,14 @@ def index_files(name: str, sources: Sources, timeout: float = 15.0) -> tuple[lis
     for link in sources.find_links:
         try:
             files += [f for f in _find_links_files(link, timeout) if file_project(f.filename) == wanted]
-        except (OSError, urllib.error.URLError, ValueError):
+        except (OSError, ValueError, NetworkError, InputError):
             unreadable.append(link)
     for index in sources.indexes():
         try:
             files += _index_project_files(index, wanted, timeout)
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                unreadable.append(index)
-        except (OSError, urllib.error.URLError, ValueError):
+        except http.NotFoundError:
+            pass  # the index does not know the project
+        except (OSError, ValueError, NetworkError, InputError):
             unreadable.append(index)
     return files, unreadable
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import io
 import tarfile
-import urllib.error
 import zipfile
 from typing import Sequence
 
-from fcslim.core.errors import NativeSdistError
+from fcslim.core.errors import NativeSdistError, NetworkError
 from fcslim.resolve.diagnose import group_by_version
 from fcslim.resolve.index import Sources, index_files, read_file
 from fcslim.target.profile import Profile
@@ -57,7 +56,7 @@ def check_sdists_pure(names: Sequence[str], sources: Sources, profile: Profile, 
         sdist = groups[0].sdists[0]
         try:
             native = native_sources(read_file(sdist, timeout), sdist.filename)
-        except (OSError, urllib.error.URLError, tarfile.TarError, zipfile.BadZipFile):
+        except (OSError, NetworkError, tarfile.TarError, zipfile.BadZipFile):
             continue  # the built wheel is checked for purity after installing
         if native:
             shown = ", ".join(native[:4]) + (" …" if len(native) > 4 else "")
