@@ -221,3 +221,38 @@ def test_missing_remote_library_is_a_clear_error(monkeypatch):
     with pytest.raises(Exception) as caught:
         store.current_remote().fs
     assert "fcslim[remote]" in str(caught.value)
+
+
+def test_oss_urls_use_the_s3_compatible_endpoint_with_virtual_hosts(monkeypatch):
+    from fcslim.cache.remote_url import open_filesystem, parse_location
+    from fcslim.core.errors import InputError
+    from fcslim.pack.upload import object_for
+
+    for name in ("OSS_ENDPOINT", "ALIBABA_CLOUD_OSS_ENDPOINT", "OSS_REGION", "ALIBABA_CLOUD_REGION_ID", "FC_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    location = parse_location("oss://my-bucket/ci/cache/")
+    assert (location.scheme, location.bucket, location.prefix) == ("oss", "my-bucket", "ci/cache")
+    with pytest.raises(InputError, match="OSS_ENDPOINT"):
+        open_filesystem(location)
+    monkeypatch.setenv("OSS_REGION", "cn-hangzhou")
+    monkeypatch.setenv("OSS_ACCESS_KEY_ID", "LTAIexample")
+    monkeypatch.setenv("OSS_ACCESS_KEY_SECRET", "secret")
+    monkeypatch.setenv("OSS_SESSION_TOKEN", "sts-token")
+    fs = open_filesystem(location)
+    assert fs.endpoint_url == "https://s3.oss-cn-hangzhou.aliyuncs.com"
+    assert (fs.key, fs.secret, fs.token) == ("LTAIexample", "secret", "sts-token")
+    assert fs.config_kwargs["s3"] == {"addressing_style": "virtual"}
+    obj = object_for(location, "ab" * 32)
+    assert obj.to_dict() == {"scheme": "oss", "bucket": "my-bucket", "key": f"ci/cache/{'ab' * 32}.zip",
+                             "region": "cn-hangzhou", "endpoint": "https://s3.oss-cn-hangzhou.aliyuncs.com",
+                             "addressing": "virtual"}
+
+
+def test_bad_remote_urls_are_input_errors():
+    from fcslim.cache.remote_url import parse_location
+    from fcslim.core.errors import InputError
+
+    for url in ("ftp://host/x", "s3:///no-bucket", ""):
+        with pytest.raises(InputError):
+            parse_location(url)
+    assert parse_location("/mnt/shared").scheme == "file"

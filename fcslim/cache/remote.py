@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import secrets
 import tempfile
 import threading
@@ -81,6 +82,65 @@ class _HashingReader:
     def drain(self) -> None:
         while self.read(_CHUNK):
             pass
+
+
+class _TransportError(Exception):
+    """The download itself failed (network, server): the remote's fault, not the bytes'."""
+
+
+class _Prefetcher:
+    """Reads ``raw`` ahead in a thread (a few blocks at most), so the download
+    overlaps the hashing and unpacking of what already arrived."""
+
+    _DEPTH = 4
+
+    def __init__(self, raw: IO[bytes], block: int = 8 << 20):
+        self._queue: queue.Queue = queue.Queue(self._DEPTH)
+        self._block = b""
+        self._offset = 0
+        self._done = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, args=(raw, block), daemon=True)
+        self._thread.start()
+
+    def _pump(self, raw: IO[bytes], block: int) -> None:
+        try:
+            while not self._stop.is_set():
+                data = raw.read(block)
+                self._queue.put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reader, which raises it
+            self._queue.put(exc)
+
+    def read(self, n: int = -1) -> bytes:
+        parts = []
+        wanted = n
+        while wanted != 0:
+            if self._offset >= len(self._block):
+                if self._done:
+                    break
+                item = self._queue.get()
+                if isinstance(item, BaseException):
+                    raise _TransportError(item) from item
+                self._block, self._offset = item, 0
+                if not item:
+                    self._done = True
+                    break
+            end = len(self._block) if wanted < 0 else min(len(self._block), self._offset + wanted)
+            parts.append(self._block[self._offset:end])
+            if wanted > 0:
+                wanted -= end - self._offset
+            self._offset = end
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
 
 
 class RemoteStore:
@@ -173,7 +233,8 @@ class RemoteStore:
             return None
         try:
             with self.fs.open(self.cas_path(ref.sha256), "rb", block_size=_BLOCK) as raw:
-                reader = _HashingReader(raw)
+                prefetch = _Prefetcher(raw)
+                reader = _HashingReader(prefetch)
                 try:
                     result = consume(reader)
                     reader.drain()
@@ -182,11 +243,16 @@ class RemoteStore:
                         raise
                     reader.drain()  # judge the object by its bytes, not by what choked on them
                     raise _Corrupt(str(exc)) from exc
+                finally:
+                    prefetch.close()
                 if reader.size != ref.size or reader.digest.hexdigest() != ref.sha256:
                     raise _Corrupt(f"has {reader.size} bytes with SHA-256 {reader.digest.hexdigest()}, "
                                    f"not the {ref.size} bytes with SHA-256 {ref.sha256} its ref names")
         except FileNotFoundError:
             self.stats["misses"] += 1
+            return None
+        except _TransportError as exc:
+            self._failed(False, f"downloading {namespace}/{key}", exc.__cause__ or exc)
             return None
         except _Corrupt as exc:
             self._corrupt(ref.sha256, f"{namespace}/{key}", str(exc))
