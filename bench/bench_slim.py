@@ -33,7 +33,8 @@ from pathlib import Path
 from fcslim.verify import rootfs
 from fcslim.cache.location import cache_subdir
 from fcslim.verify.bytecode import compile_bytecode
-from fcslim.slim.apply import slim, tree_bytes
+from fcslim.slim.apply import slim
+from fcslim.slim.tree import tree_bytes
 from fcslim.target.profile import load_profile
 from fcslim.verify.imports import make_verifier, top_level_modules, NoVerifier
 

@@ -12,7 +12,8 @@ import pytest
 
 from fcslim.cache.location import cache_subdir
 from fcslim.verify.bytecode import compile_bytecode
-from fcslim.slim.apply import slim, tree_bytes
+from fcslim.slim.apply import slim
+from fcslim.slim.tree import tree_bytes
 from fcslim.target.profile import load_profile
 
 PACKAGES = ["numpy", "pandas", "scipy", "scikit-learn"]

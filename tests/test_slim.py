@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fcslim.slim import apply as slim_mod
+from fcslim.slim import strip as strip_mod
 from fcslim.cli import main
 from fcslim.core.errors import InputError
-from fcslim.slim.apply import elf_layout, find_culprits, plan_slim, slim, tree_files
+from fcslim.slim.apply import slim
+from fcslim.slim.plan import plan_slim
+from fcslim.slim.rollback import find_culprits, guess_culprits
+from fcslim.slim.strip import elf_layout
+from fcslim.slim.tree import tree_files
 from fcslim.slim.rules import (GlobSet, SlimRuleError, UserRules, default_ruleset, load_rules,
                                load_user_rules)
 from fcslim.verify.imports import HostVerifier
@@ -230,16 +234,63 @@ def test_rollback_narrows_to_the_file_imported_at_import_time(tmp_path, profile,
     result = slim(root, profile, verifier=verifier)
     assert [rb.rule for rb in result.rolled_back] == ["test-suites"]
     rb = result.rolled_back[0]
-    assert rb.files == ["fixpkg/tests/helpers.py"]
+    # Guided by the errors: the package's __init__.py, then the module it names.
+    assert rb.files == ["fixpkg/tests/__init__.py", "fixpkg/tests/helpers.py"]
     assert rb.modules == ["fixpkg"] and "fixpkg.tests" in rb.errors["fixpkg"]
+    # One check of the slimmed tree, one of the unslimmed for the failure, two guided rounds, a final one.
+    assert result.verification_runs == 5
     assert (root / "fixpkg/tests/helpers.py").exists()
     assert not (root / "fixpkg/tests/test_one.py").exists()
     assert not (root / "fixpkg/mod.pyi").exists() and not (root / "fixpkg/_src.c").exists()
     assert result.verified.failed == []
     record = json.loads((root / ".fcslim" / "slim.json").read_text())
-    assert record["rolled_back"][0]["files"] == ["fixpkg/tests/helpers.py"]
+    assert record["rolled_back"][0]["files"] == ["fixpkg/tests/__init__.py", "fixpkg/tests/helpers.py"]
     tests_rule = next(r for r in record["rules"] if r["name"] == "test-suites")
     assert "fixpkg/tests/helpers.py" not in tests_rule["files"]
+
+
+def test_an_error_that_names_no_file_is_bisected(tmp_path, profile, verifier):
+    root = tmp_path / "b"
+    add_distribution(root, "datapkg", "1.0", {
+        "datapkg/__init__.py": ("import os\nhere = os.path.dirname(__file__)\n"
+                                "if not os.path.exists(os.path.join(here, 'tests', 'data' + '.txt')):\n"
+                                "    raise RuntimeError('a data file is gone')\n"),
+        "datapkg/tests/__init__.py": "",
+        "datapkg/tests/data.txt": "x" * 100,
+        "datapkg/tests/test_one.py": "def test(): pass\n",
+        "datapkg/mod.pyi": "X: int\n",
+    })
+    result = slim(root, profile, verifier=verifier)
+    assert [(rb.rule, rb.files) for rb in result.rolled_back] == [("test-suites", ["datapkg/tests/data.txt"])]
+    assert not (root / "datapkg/tests/test_one.py").exists() and not (root / "datapkg/mod.pyi").exists()
+    assert result.verified.failed == []
+
+
+def test_a_clean_slim_checks_imports_once(tmp_path, profile, verifier):
+    root = tmp_path / "b"
+    add_distribution(root, "okpkg", "1.0", {"okpkg/__init__.py": "X = 1\n", "okpkg/tests/test_x.py": ""})
+    result = slim(root, profile, verifier=verifier)
+    assert result.verification_runs == 1 and result.verified.passed == ["okpkg"]
+    assert not result.baseline.checked and "not needed" in result.baseline.reason
+
+
+def test_guessing_culprits_from_import_errors():
+    from fcslim.slim.backup import Action
+
+    applied = [Action("t", p, "delete") for p in (
+        "a/b/c.py", "a/b/_d.cpython-310-x86_64-linux-gnu.so", "a/pkg/__init__.py", "a/pkg/x.py",
+        "a/ns/y.py", "a/data/table.json", "lib/libz.so.1", "a/keep.txt")]
+    def paths(text):
+        return sorted(a.path for a in guess_culprits([text], applied))
+    assert paths("ModuleNotFoundError: No module named 'a.b.c'") == ["a/b/c.py"]
+    assert paths("ImportError: cannot import name '_d' from 'a.b' (/code/a/b/__init__.py)") == [
+        "a/b/_d.cpython-310-x86_64-linux-gnu.so"]
+    assert paths("No module named 'a.pkg'") == ["a/pkg/__init__.py"]
+    assert paths("No module named 'a.ns'") == ["a/ns/y.py"]
+    assert paths("FileNotFoundError: [Errno 2] No such file or directory: '/code/a/data/table.json'") == [
+        "a/data/table.json"]
+    assert paths("OSError: libz.so.1: cannot open shared object file") == ["lib/libz.so.1"]
+    assert paths("RuntimeError: something else") == []
 
 
 def test_failures_before_slimming_are_not_slims_fault(tmp_path, profile, verifier):
@@ -302,7 +353,10 @@ def test_strip_missing_is_reported(tmp_path, profile, gcc, monkeypatch, verifier
     root = tmp_path / "b"
     build_shared_object(gcc, root / "m" / "_x.so", debug=True)
     add_distribution(root, "m", "1.0", {"m/__init__.py": ""})  # slim works on installed package trees
-    monkeypatch.setattr(slim_mod, "strip_tool", lambda arch=None: None)
+    from fcslim.slim import plan as plan_mod
+
+    monkeypatch.setattr(plan_mod, "strip_tool", lambda arch=None: None)
+    monkeypatch.setattr(strip_mod, "strip_tool", lambda arch=None: None)
     plan = plan_slim(root, profile)
     entry = next(r for r in plan.rules if r.name == "debug-info")
     assert any("strip" in n and "not installed" in n for n in entry.notes)
@@ -319,10 +373,10 @@ def test_foreign_architecture_needs_a_cross_strip(tmp_path, gcc, monkeypatch, ve
     plan says so once instead of failing file by file."""
     from fcslim.target.profile import load_profile
 
-    monkeypatch.setattr(slim_mod.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(strip_mod.platform, "machine", lambda: "x86_64")
     arm = load_profile("aws-python3.12-arm64")
-    monkeypatch.setattr(slim_mod.shutil, "which", lambda name: None if name.startswith("aarch64") else f"/usr/bin/{name}")
-    assert slim_mod.strip_tool("aarch64") is None and slim_mod.strip_tool("x86_64") == "/usr/bin/strip"
+    monkeypatch.setattr(strip_mod.shutil, "which", lambda name: None if name.startswith("aarch64") else f"/usr/bin/{name}")
+    assert strip_mod.strip_tool("aarch64") is None and strip_mod.strip_tool("x86_64") == "/usr/bin/strip"
     root = tmp_path / "b"
     build_shared_object(gcc, root / "m" / "_x.so", debug=True)
     entry = next(r for r in plan_slim(root, arm).rules if r.name == "debug-info")

@@ -81,3 +81,24 @@ def test_check_in_clean_bullseye_root(tmp_path, bullseye_root):
     result = verify_imports(tmp_path, load_profile("debian11-python3.9"))
     assert result.scope == "target-root" and result.python.startswith("3.9")
     assert result.passed == ["hello"] and result.failed == ["needs_new"]
+
+
+def test_probes_are_remembered_by_path_and_mtime(tmp_path, monkeypatch):
+    """A second probe of the same file does not launch it; the interpreter is
+    named by the executable it reports, so a shim is not run again either."""
+    import os
+
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    shim = tmp_path / "python-shim"
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    shim.chmod(0o755)
+    launches = []
+    real_run = interpreters.subprocess.run
+    monkeypatch.setattr(interpreters.subprocess, "run", lambda *a, **k: launches.append(a) or real_run(*a, **k))
+    first = interpreters.probe(str(shim))
+    second = interpreters.probe(str(shim))
+    assert first == second and len(launches) == 1
+    assert first.path == sys.executable and first.minor_version == sys.version_info[:2]
+    os.utime(shim, ns=(1, 1))  # a changed file is probed again
+    interpreters.probe(str(shim))
+    assert len(launches) == 2

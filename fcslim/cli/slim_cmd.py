@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from fcslim.core.errors import InputError
-from fcslim.slim.apply import plan_slim, slim as run_slim
+from fcslim.slim.apply import slim as run_slim
+from fcslim.slim.plan import plan_slim
 from fcslim.slim.rules import cli_user_rules, load_user_rules, ruleset_for
 from fcslim.core.repeats import collapse_repeats
 from fcslim.target.profile import runtime_for

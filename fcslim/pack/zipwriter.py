@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
 from fcslim.core.errors import InputError, PackError
-from fcslim.core.hashing import file_sha256_and_size
 from fcslim.pack.deflate import Packed, codec, deflate_bytes, deflate_files
 from fcslim.pack.streams import DEFLATED, StreamStore, identity
 

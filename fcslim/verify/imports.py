@@ -321,6 +321,24 @@ class NoVerifier:
     reason: str
 
 
+def _root_python_version(root: Path) -> str:
+    """The root's ``python3`` version ("3.9"), remembered per root (keyed on
+    its completion marker, rewritten whenever the root is built again)."""
+    try:
+        marker = os.stat(Path(root) / ".fcslim-root-complete")
+        key = f"root:{Path(root).resolve()}|{marker.st_mtime_ns}"
+    except OSError:
+        key = None
+    known = interpreters.remembered_probe(key) if key else None
+    if known and isinstance(known.get("version"), str):
+        return known["version"]
+    probe = rootfs.run_in_root(root, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+    found = probe.stdout.strip() if probe.returncode == 0 else ""
+    if found and key:
+        interpreters.remember_probe(key, {"version": found})
+    return found
+
+
 def make_verifier(profile, python: str | None = None) -> Verifier | NoVerifier:
     """The best place to check imports for ``profile``, or why there is none.
 
@@ -336,9 +354,8 @@ def make_verifier(profile, python: str | None = None) -> Verifier | NoVerifier:
                 reasons.append(str(exc))
             else:
                 verifier = RootVerifier(profile, root)
-                probe = rootfs.run_in_root(root, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-                found = probe.stdout.strip()
-                if probe.returncode == 0 and found == profile.python_version:
+                found = _root_python_version(root)
+                if found == profile.python_version:
                     return verifier
                 reasons.append(f"the clean {profile.debian.release} root has Python {found or '?'}, "
                                f"not {profile.python_version}")

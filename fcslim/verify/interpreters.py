@@ -25,7 +25,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from fcslim.core.errors import InputError
+from fcslim.cache.location import cache_subdir
+from fcslim.core.errors import FcslimError, InputError
+from fcslim.core.files import atomic_write
 
 _PROBE = (
     "import json, platform, sys, sysconfig;"
@@ -66,8 +68,52 @@ class Interpreter:
         }
 
 
-def probe(executable: str, timeout: float = 30) -> Interpreter | None:
-    """Run ``executable`` and read its version, or None when it does not run."""
+_PROBE_CACHE = "probes-v1.json"
+
+
+def _probe_key(executable: str) -> str | None:
+    """The cache key of a candidate: its absolute path, modification time and
+    size (a reinstalled or upgraded interpreter is probed again)."""
+    path = executable if os.sep in executable else shutil.which(executable)
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}"
+
+
+def _probe_cache() -> Path:
+    return cache_subdir("interpreters") / _PROBE_CACHE
+
+
+def _load_probes() -> dict[str, dict]:
+    try:
+        data = json.loads(_probe_cache().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remembered_probe(key: str) -> dict | None:
+    """What :func:`remember_probe` kept under ``key``, if anything."""
+    found = _load_probes().get(key)
+    return found if isinstance(found, dict) else None
+
+
+def remember_probe(key: str, data: dict) -> None:
+    """Keep a probe's answer (an interpreter's, a clean root's) under ``key``."""
+    probes = _load_probes()
+    probes[key] = data
+    try:
+        atomic_write(_probe_cache(), json.dumps(probes, sort_keys=True), role="interpreter probe cache",
+                     durable=False)
+    except FcslimError:
+        pass  # a cache that cannot be written costs the next run one probe, nothing else
+
+
+def _run_probe(executable: str, timeout: float) -> dict | None:
     try:
         proc = subprocess.run(
             [executable, "-S", "-c", _PROBE],
@@ -82,8 +128,28 @@ def probe(executable: str, timeout: float = 30) -> Interpreter | None:
         data = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def probe(executable: str, timeout: float = 30) -> Interpreter | None:
+    """Run ``executable`` and read its version, or None when it does not run.
+
+    An answer is remembered by path, modification time and size (each launch
+    through a version manager's shim costs a tenth of a second or more), and
+    the interpreter is named by the executable it reports, so later runs skip
+    the shim too."""
+    key = _probe_key(executable)
+    data = _load_probes().get(key) if key else None
+    if not isinstance(data, dict) or not os.path.exists(str(data.get("executable") or "")):
+        data = _run_probe(executable, timeout)
+        if data is None:
+            return None
+        if key:
+            remember_probe(key, data)
+    real = str(data.get("executable") or "")
     return Interpreter(
-        path=str(Path(executable).absolute()) if os.sep in executable else executable,
+        path=real if os.path.isabs(real) else (str(Path(executable).absolute()) if os.sep in executable
+                                                else executable),
         version=tuple(data["version"]),  # type: ignore[arg-type]
         implementation=data["implementation"],
         cache_tag=data["cache_tag"] or "",
