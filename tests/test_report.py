@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from fcslim.cli import main
 from fcslim.core.errors import EXIT_SIZE, InputError, SizeLimitError
-from fcslim.report.limits import check_limits, format_size, parse_size
+from fcslim.core.units import format_size, parse_size
+from fcslim.report.limits import check_limits
 from fcslim.pack.archive import pack
 from fcslim.report.render import append_step_summary, render_json, render_markdown, render_text
 from fcslim.pack.deflate import deflate_bytes

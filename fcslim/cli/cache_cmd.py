@@ -15,6 +15,7 @@ from fcslim.cache.remote_maintenance import clean_remote, remote_usage
 from fcslim.cache.store import REQUIRED_ENV, URL_ENV, configure_remote, current_remote
 from fcslim.core.errors import InputError
 from .common import CONTEXT_SETTINGS, debug_option, handle_errors, json_option, verbosity_options
+from fcslim.core.units import format_size
 
 _DAY = 86400.0
 
@@ -39,15 +40,6 @@ def remote_cache_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--cache-url", metavar="URL", envvar=URL_ENV, default=None,
         help="A shared cache: s3://bucket/prefix/, oss://bucket/prefix/ or a directory. Read through and "
              "written back after the local cache; a failing remote is one warning, never a failed build.")(wrapper)
-
-
-def _human(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 @click.group("cache", context_settings=CONTEXT_SETTINGS)
@@ -86,15 +78,15 @@ def info(as_json: bool) -> None:
     click.echo(f"cache root: {root}")
     table = [("namespace", "size", "entries", "holds")]
     for r in rows:
-        table.append((r.name, _human(r.bytes), "-" if r.entries is None else str(r.entries), r.description))
-    table.append(("total", _human(sum(r.bytes for r in rows)), "", ""))
+        table.append((r.name, format_size(r.bytes), "-" if r.entries is None else str(r.entries), r.description))
+    table.append(("total", format_size(sum(r.bytes for r in rows)), "", ""))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
         cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].rjust(widths[2]), row[3]]
         click.echo("  ".join(cells).rstrip())
     if remote_rows is not None:
         entries = ", ".join(f"{name} {count}" for name, count in sorted(remote_rows.refs.items())) or "no entries"
-        click.echo(f"remote: {remote_rows.url}  {_human(remote_rows.bytes)} in {remote_rows.objects} objects "
+        click.echo(f"remote: {remote_rows.url}  {format_size(remote_rows.bytes)} in {remote_rows.objects} objects "
                    f"({entries})")
 
 
@@ -137,11 +129,11 @@ def clean(older_than_days: float | None, clean_the_remote: bool, namespace: str 
         total += freed
         freed_by[name] = freed
         if not as_json:
-            click.echo(f"{name}: freed {_human(freed)}")
+            click.echo(f"{name}: freed {format_size(freed)}")
     if as_json:
         click.echo(json.dumps({"root": str(root), "freed_bytes": freed_by, "total_freed_bytes": total}, indent=2))
     elif len(names) > 1:
-        click.echo(f"total: freed {_human(total)}")
+        click.echo(f"total: freed {format_size(total)}")
     if clean_the_remote and remote is not None:
         removed, freed = clean_remote(remote, older_than, [namespace] if namespace else None)
-        click.echo(f"remote {remote.location.url}: removed {removed} entries, freed {_human(freed)}")
+        click.echo(f"remote {remote.location.url}: removed {removed} entries, freed {format_size(freed)}")

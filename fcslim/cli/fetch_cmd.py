@@ -30,10 +30,7 @@ from .common import (
     runtime_options,
     verbosity_options,
 )
-
-
-def _kb(n: int) -> str:
-    return f"{n / 1024:,.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:,.1f} MB"
+from fcslim.core.units import format_size
 
 
 @click.command("fetch", context_settings=CONTEXT_SETTINGS)
@@ -68,14 +65,14 @@ def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_run
     if not result.fetched:
         click.echo("nothing to fetch: every library the bundle needs is in it or in the runtime")
     for lib in result.fetched:
-        click.echo(f"{lib.path:<34} {_kb(lib.size):>9}  {lib.package} {lib.version}  [{lib.license}]")
+        click.echo(f"{lib.path:<34} {format_size(lib.size):>9}  {lib.package} {lib.version}  [{lib.license}]")
         click.echo(f"    needed by {', '.join(lib.needed_by[:4])}" + (" ..." if len(lib.needed_by) > 4 else ""))
     by_library: dict[str, list] = {}
     for data in result.data_files:
         by_library.setdefault(data.library, []).append(data)
     for library, items in sorted(by_library.items()):
         packages = ", ".join(sorted({f"{d.package} {d.version}" for d in items if d.package}))
-        click.echo(f"run-time data of {library}: {len(items)} files, {_kb(sum(d.size for d in items))}"
+        click.echo(f"run-time data of {library}: {len(items)} files, {format_size(sum(d.size for d in items))}"
                    + (f" from {packages}" if packages else ""))
     if result.env:
         click.echo("environment: " + ", ".join(f"{k}={v}" for k, v in result.env.items())
@@ -84,5 +81,5 @@ def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_run
         click.echo(f"RUNPATH patched in {len(result.runpath_patched)} files")
     for note in result.notes:
         click.echo(f"note: {note}")
-    click.echo(f"fetched {len(result.fetched)} libraries, {_kb(result.fetched_bytes)}; "
+    click.echo(f"fetched {len(result.fetched)} libraries, {format_size(result.fetched_bytes)}; "
                f"record in {result.record_path}")

@@ -28,7 +28,7 @@ from fcslim.core.errors import InputError
 from fcslim.pack.handoff import read_serverless_devs
 from fcslim.pack.snippets import SNIPPET_FORMATS, next_steps, snippet as make_snippet
 from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
-from fcslim.report.limits import format_size
+from fcslim.core.units import format_size
 from fcslim.report.measure import build_report
 from fcslim.target.profile import runtime_for
 from .common import CONTEXT_SETTINGS, debug_option, handle_errors, json_option, runtime_options, verbosity_options

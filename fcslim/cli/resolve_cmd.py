@@ -11,8 +11,8 @@ from fcslim.pipeline import BuildOptions, build
 from fcslim.core.errors import InputError, SizeLimitError
 from fcslim.core.repeats import collapse_repeats
 from fcslim.core.progress import format_seconds, reporter
+from fcslim.core.units import format_size
 from fcslim.report.lighter import advice_lines
-from fcslim.report.limits import format_size
 from fcslim.report.render import render_text
 from fcslim.resolve.install import InstallOptions
 from fcslim.target.profile import load_profile

@@ -8,10 +8,7 @@ import click
 
 from fcslim.target.profile import builtin_profiles, load_profile
 from .common import CONTEXT_SETTINGS, debug_option, handle_errors, json_option, verbosity_options
-
-
-def _mb(value: int | None) -> str:
-    return "-" if value is None else f"{value // (1024 * 1024)} MB"
+from fcslim.core.units import format_size
 
 
 @click.command("runtimes", context_settings=CONTEXT_SETTINGS)
@@ -29,7 +26,7 @@ def runtimes(as_json: bool, name: str | None) -> None:
     rows = [("name", "python", "arch", "glibc", "os", "zip limit", "unzipped limit")]
     for p in profiles:
         rows.append((p.name, p.python_version, p.arch, p.glibc_version, p.os,
-                     _mb(p.limits.zipped_bytes), _mb(p.limits.unzipped_bytes)))
+                     format_size(p.limits.zipped_bytes, decimals=0), format_size(p.limits.unzipped_bytes, decimals=0)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

@@ -36,6 +36,7 @@ from .common import (
     runtime_options,
     verbosity_options,
 )
+from fcslim.core.units import format_size
 
 
 def render_text(report: LibraryReport, seconds: float) -> str:
@@ -60,9 +61,8 @@ def render_text(report: LibraryReport, seconds: float) -> str:
     if report.dlopen:
         loaded = "; ".join(f"{d}: {', '.join(s)}" for d, s in report.dlopen.items())
         lines.append(f"Loaded by name at run time: {loaded}")
-    mb = summary["elf_bytes"] / (1024 * 1024)
     lines.append(
-        f"{summary['elf_files']} ELF files ({mb:.1f} MB) for {report.profile.name} "
+        f"{summary['elf_files']} ELF files ({format_size(summary['elf_bytes'])}) for {report.profile.name} "
         f"({report.profile.arch}, glibc {report.profile.glibc_version}, {report.image.name}): "
         f"{summary['needs']} needs, {summary['bundle']} from the bundle, {summary['system']} from the system, "
         f"{summary['missing']} missing, {summary['unloadable'] - summary['unreadable']} unloadable files, "

@@ -23,15 +23,12 @@ from .common import (
     runtime_options,
     verbosity_options,
 )
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB"
+from fcslim.core.units import format_size
 
 
 def render_plan_rules(rules, echo=click.echo, width: int = 88) -> None:
     for r in rules:
-        echo(f"{r.name:<26} {len(r.files):>6} files  {_mb(r.bytes):>11}  ({r.kind})")
+        echo(f"{r.name:<26} {len(r.files):>6} files  {format_size(r.bytes):>11}  ({r.kind})")
         for line in textwrap.wrap(r.why, width - 4):
             echo(f"    {line}")
         for note in r.notes:
@@ -103,8 +100,8 @@ def slim(directory, runtime, dry_run, as_json, keep, remove, drop, config, skip_
         render_plan_rules(plan.rules)
         for pattern, count in sorted(plan.kept.items()):
             click.echo(f"kept by {pattern}: {count} files")
-        click.echo(f"total: {_mb(plan.before_bytes)} -> {_mb(plan.before_bytes - plan.bytes)} "
-                   f"(-{_mb(plan.bytes)})")
+        click.echo(f"total: {format_size(plan.before_bytes)} -> {format_size(plan.before_bytes - plan.bytes)} "
+                   f"(-{format_size(plan.bytes)})")
         return
     result = run_slim(root, profile, rules=ruleset, verify=not no_verify, python=python,
                       compile=compile_, drop_sources=drop_sources, invalidation_mode=invalidation_mode)
@@ -135,5 +132,5 @@ def slim(directory, runtime, dry_run, as_json, keep, remove, drop, config, skip_
             click.echo(f"compiled: no ({c.reason})")
     for note in collapse_repeats(n for n in result.notes if not n.startswith("not verified")):
         click.echo(f"note: {note}")
-    click.echo(f"total: {_mb(result.before_bytes)} -> {_mb(result.after_bytes)} "
+    click.echo(f"total: {format_size(result.before_bytes)} -> {format_size(result.after_bytes)} "
                f"({result.after_bytes / max(result.before_bytes, 1):.2f}x); record in {root / '.fcslim' / 'slim.json'}")

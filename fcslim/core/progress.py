@@ -30,6 +30,8 @@ import time
 from contextlib import contextmanager
 from typing import IO, Iterator
 
+from fcslim.core.units import format_size
+
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 
 _COLOURS = {"step": "1;34", "warn": "1;33", "ok": "32", "dim": "2"}
@@ -61,7 +63,7 @@ class Bar:
         width = 30
         fraction = min(self.done / self.total, 1.0) if self.total else 1.0
         filled = int(width * fraction)
-        amount = (f"{_human(self.done)}/{_human(self.total)}" if self.unit == "B"
+        amount = (f"{format_size(self.done)}/{format_size(self.total)}" if self.unit == "B"
                   else f"{self.done}/{self.total}")
         line = f"  {self.label} [{'#' * filled}{'.' * (width - filled)}] {fraction * 100:5.1f}% {amount}"
         with self.reporter.lock:
@@ -232,14 +234,6 @@ def format_seconds(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds:.2f} s"
     return f"{seconds:.1f} s" if seconds < 100 else f"{seconds:.0f} s"
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 _current: Reporter | None = None

@@ -15,6 +15,7 @@ from typing import BinaryIO, Callable
 import zstandard
 
 from ..core.errors import DebianError, UnsafeArchiveError
+from fcslim.core.units import format_size
 
 MAX_DATA_TAR_BYTES = 4 * 1024**3
 MAX_CONTROL_TAR_BYTES = 64 * 1024**2
@@ -67,7 +68,7 @@ def decompress(source: BinaryIO, name: str, out: BinaryIO, limit: int, what: str
         written += len(block)
         if written > limit:
             raise UnsafeArchiveError(
-                f"{name} of {what} decompresses to more than {_size(limit)} (a decompression bomb?).",
+                f"{name} of {what} decompresses to more than {format_size(limit, decimals=0)} (a decompression bomb?).",
                 "The package was refused.")
         out.write(block)
 
@@ -114,5 +115,3 @@ def _zstd(source: BinaryIO, emit: Callable[[bytes], None]) -> None:
         raise EOFError("the zstd data ends in the middle of a frame")
 
 
-def _size(limit: int) -> str:
-    return f"{limit / 1024**3:.0f} GiB" if limit >= 1024**3 else f"{limit / 1024**2:.0f} MiB"

@@ -33,7 +33,7 @@ from typing import Iterable, Sequence
 
 from fcslim.core.errors import InputError, SizeLimitError
 from fcslim.pack.archive import archive_name, zip_size
-from fcslim.report.limits import format_size, parse_size
+from fcslim.core.units import format_size, parse_size
 from fcslim.target.profile import Profile
 
 LAYOUTS = ("code", "layers", "split")

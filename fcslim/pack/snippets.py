@@ -27,7 +27,7 @@ from fcslim.core.errors import InputError
 from fcslim.pack.archive import PackResult
 from fcslim.pack.handoff import required_environment
 from fcslim.pack.loader import CONFIG_NAME, LOADER_MODULE
-from fcslim.report.limits import format_size
+from fcslim.core.units import format_size
 
 SNIPPET_FORMATS = ("s.yaml", "template.yml")
 LOADER_HANDLER = f"{LOADER_MODULE}.handler"

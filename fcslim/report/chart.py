@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from fcslim.report.limits import format_size
+from fcslim.core.units import format_size
 from fcslim.report.measure import CATEGORIES, CATEGORY_LABELS, SizeReport
 
 PALETTE = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fcslim.core.files import atomic_write
 from fcslim.report.chart import PALETTE, distribution_bars, stacked_bars_svg
-from fcslim.report.limits import format_size
+from fcslim.core.units import format_size
 from fcslim.report.measure import CATEGORIES, CATEGORY_LABELS, SizeReport
 
 GENERATOR = '<meta name="generator" content="fcslim report --html">'

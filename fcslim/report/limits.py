@@ -20,14 +20,11 @@ the overshoot and the biggest contributors.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from fcslim.core.errors import InputError, SizeLimitError
+from fcslim.core.units import format_size, parse_size
 
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
-          "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 LIMIT_LABELS = {
     "zipped": "zipped, uploaded through the API",
@@ -35,38 +32,6 @@ LIMIT_LABELS = {
     "unzipped": "unzipped",
 }
 UPLOAD_ROUTES = ("api", "oss")
-
-
-def parse_size(text: str | int) -> int:
-    """``"100MB"`` → 104857600 (see the module docstring for the units)."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        if text <= 0:
-            raise InputError(f"Size {text} must be positive.", "Pass a size such as 100MB or 52428800.")
-        return text
-    match = _SIZE_RE.match(str(text))
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _UNITS:
-        raise InputError(
-            f"Cannot read the size {text!r}.",
-            "Write a number of bytes or a number with K, M or G (100MB, 50MiB, 250M); units are powers of 1024.",
-        )
-    value = int(float(match.group(1)) * _UNITS[unit])
-    if value <= 0:
-        raise InputError(f"Size {text!r} must be positive.", "Pass a size such as 100MB.")
-    return value
-
-
-def format_size(n: int | float | None, signed: bool = False) -> str:
-    """Bytes as a short human string in powers of 1024 (``12.3 MiB``)."""
-    if n is None:
-        return "-"
-    sign = ("+" if n > 0 else "-" if n < 0 else "±") if signed else ("-" if n < 0 else "")
-    value = float(abs(n))
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{sign}{int(value)} B" if unit == "B" else f"{sign}{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)

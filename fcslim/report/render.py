@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from fcslim.report.chart import mermaid_charts
-from fcslim.report.limits import format_size
+from fcslim.core.units import format_size
 from fcslim.report.measure import CATEGORIES, CATEGORY_LABELS, SizeReport
 
 
