@@ -310,7 +310,8 @@ def test_malformed_mirror_url_is_bad_input(url):
     assert info.value.exit_code == EXIT_INPUT and url in str(info.value)
 
 
-def test_malformed_mirror_url_through_the_cli(tmp_path):
+def test_malformed_mirror_url_through_the_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(fetch_command, [str(tmp_path), "--debian-mirror", "ftp//nope"])
     assert result.exit_code == EXIT_INPUT, result.output
     assert "ftp//nope" in result.output and "Traceback" not in result.output
