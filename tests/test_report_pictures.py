@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from fcslim.cli import main
-from fcslim.core.errors import EXIT_INPUT, EXIT_OK, OutputRefusedError
+from fcslim.core.errors import EXIT_INPUT, EXIT_OK, EXIT_SIZE, OutputRefusedError
 from fcslim.report.chart import PALETTE, distribution_bars, mermaid_charts, stacked_bars_svg
 from fcslim.report.html import render_html, write_html
 from fcslim.report.measure import build_report
@@ -121,3 +121,16 @@ def test_the_mermaid_blocks_render_as_pies_in_mermaid(report, tmp_path):
     assert render_mermaid(blocks, mermaid_js(), tmp_path) == ["pie", "pie"]
     # and the check can fail: a broken block is reported as an error diagram
     assert render_mermaid(["pie showData title x\n    numpy : x\n"], mermaid_js(), tmp_path) == ["error"]
+
+
+def test_resolve_writes_the_page_also_over_a_limit(tmp_path, links, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "requirements.txt").write_text("needs-backport\n")
+    base = ["resolve", "requirements.txt", "-o", "build", "--no-index", "-f", str(links), "--no-fetch", "--no-slim",
+            "--no-verify", "--no-cache"]
+    inside = CliRunner().invoke(main, [*base, "--html", "build/report.html"], catch_exceptions=False)
+    assert inside.exit_code == EXIT_INPUT and "inside the bundle" in inside.output
+    over = CliRunner().invoke(main, [*base, "--html", "report.html", "--max-zip", "100"], catch_exceptions=False)
+    assert over.exit_code == EXIT_SIZE
+    page = (tmp_path / "report.html").read_text()
+    assert "over a limit" in page and "needs-backport" in page

@@ -16,6 +16,7 @@ from fcslim.report.lighter import advice_lines
 from fcslim.report.render import render_text
 from fcslim.resolve.install import InstallOptions
 from fcslim.target.profile import load_profile
+from fcslim.report.html import check_html_output, write_html
 from fcslim.pack.snippets import SNIPPET_FORMATS, next_steps, snippet as make_snippet
 from .common import (
     CONTEXT_SETTINGS,
@@ -107,6 +108,9 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
                    "up to 10GB).")
 @click.option("--pack-output", type=click.Path(path_type=Path, dir_okay=False),
               help="Where --pack writes its zip (default: beside the output, e.g. build.zip).")
+@click.option("--html", "html_file", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE",
+              help="Also write the size report as a self-contained HTML page (as `fcslim report --html`), also "
+                   "when the bundle is over a limit.")
 @click.option("--snippet", type=click.Choice(SNIPPET_FORMATS), default=None,
               help="Print a ready-to-paste s.yaml (fc3) or template.yml fragment for the packed bundle "
                    "(packs the code layout unless --pack says otherwise).")
@@ -120,8 +124,8 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
             allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, debian_keyrings,
             allow_unsigned, no_slim, keep, remove, drop, config,
             skip_rules, python, no_verify, compile_, drop_sources, invalidation_mode, max_zip, max_unzipped, via,
-            no_gate, pack_layout, handler, smoke, prune_untraced, prune_files, disk, pack_output, snippet, no_cache,
-            as_json, **native) -> None:
+            no_gate, pack_layout, handler, smoke, prune_untraced, prune_files, disk, pack_output, html_file, snippet,
+            no_cache, as_json, **native) -> None:
     """Build the bundle for INPUT (a requirements.txt or lock from `fcslim
     lock`, a pyproject.toml, a uv.lock, a pylock.toml, or - for requirements on
     standard input) for the target runtime into --output: install wheels chosen
@@ -136,6 +140,8 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
         raise InputError("--prune-untraced and --prune-files need --smoke FILE: pruning follows what it opens.",
                          "Add --smoke with a script that calls your handler, or leave the pruning options out.")
     profile = load_profile(runtime)
+    if html_file is not None:
+        check_html_output(html_file, output)
     if snippet and not pack_layout:
         pack_layout = "code"
     options = BuildOptions(
@@ -175,8 +181,12 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
     except SizeLimitError as exc:
         if getattr(exc, "result", None) is not None:
             _render(exc.result, as_json, handler)
+            if html_file is not None:
+                write_html(exc.result.report, html_file)
         raise
     _render(result, as_json, handler)
+    if html_file is not None:
+        reporter().info(f"HTML report: {write_html(result.report, html_file)}")
     if snippet and result.pack is not None and not as_json:
         click.echo(make_snippet(result.pack, snippet, **({"handler": handler} if handler else {})), nl=False)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from fcslim.core.files import atomic_write
+from fcslim.core.errors import OutputRefusedError
+from fcslim.core.files import atomic_write, check_replaceable
 from fcslim.report.chart import PALETTE, distribution_bars, stacked_bars_svg
 from fcslim.core.units import format_size
 from fcslim.report.measure import CATEGORIES, CATEGORY_LABELS, SizeReport
@@ -157,8 +158,20 @@ def is_report_page(path: Path) -> bool:
         return False
 
 
+HINT = "Pass --html a new file name, or one an earlier `fcslim report --html` wrote."
+
+
+def check_html_output(path: str | Path, bundle: str | Path | None = None) -> None:
+    """Refuse, before any work, a page path fcslim may not write: an input, a
+    file it did not write, or a place inside the bundle (it would be packed)."""
+    target = Path(path).resolve()
+    if bundle is not None and Path(bundle).resolve() in target.parents:
+        raise OutputRefusedError(f"The HTML report {path} would be written inside the bundle {bundle}.",
+                                 "Write it beside the bundle, e.g. --html report.html.")
+    check_replaceable(path, "HTML report", is_report_page, HINT)
+
+
 def write_html(report: SizeReport, path: str | Path) -> Path:
     """Write the page to ``path`` atomically; an existing file is replaced only
     when it is an earlier fcslim report page."""
-    return atomic_write(path, render_html(report), role="HTML report", owned=is_report_page,
-                        hint="Pass --html a new file name, or one an earlier `fcslim report --html` wrote.")
+    return atomic_write(path, render_html(report), role="HTML report", owned=is_report_page, hint=HINT)
