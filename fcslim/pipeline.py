@@ -163,14 +163,23 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
     """The key of the finished bundle these options build.
 
     A hashed lock pins every byte installed, so its text is the key; anything
-    looser is resolved first (one cached ``uv pip compile``) so that a new
-    upstream release changes the key."""
-    from fcslim.cache.bundles import bundle_key
+    looser is keyed on the pins it resolves to, remembered by
+    :mod:`fcslim.resolve.memo` so that an unchanged input is not resolved
+    again (a new upstream release still changes the key once the memo lapses)."""
+    from fcslim.cache.bundles import bundle_key, normalise_requirements
+    from fcslim.resolve.memo import memo_key, remember_pins, remembered_pins
 
     reqs = parse_requirements(install_from)
     text = "".join(Path(f).read_text() for f in reqs.files)
-    pins = None if reqs.hashed else compile_requirements(install_from, profile, options.install)
     io = options.install
+    pins = None
+    if not reqs.hashed:
+        memo = memo_key(normalise_requirements(text), profile.to_dict(), io.index_url, list(io.extra_index_urls),
+                        _find_links_fingerprint(io.find_links), io.no_index, io.pre, io.allow_pure_sdist)
+        pins = remembered_pins(memo)
+        if pins is None:
+            pins = compile_requirements(install_from, profile, options.install)
+            remember_pins(memo, pins, [str(r.requirement) for r in reqs.requirements])
     stage_options = {
         "index_url": io.index_url, "extra_index_urls": list(io.extra_index_urls),
         "find_links": _find_links_fingerprint(io.find_links), "no_index": io.no_index,

@@ -262,7 +262,7 @@ def _compile(ctx: _Context, env: dict[str, str], tmp: Path, req_file: Path, con_
     def argv(no_binary: set[str]) -> list[str]:
         out = [ctx.uv, "pip", "compile", str(req_file), "-o", str(out_file), "--quiet",
                *target_args(ctx.profile, ctx.platform), *build_args(no_binary), *ctx.sources.args(),
-               "--no-header", "--annotation-style", "split"]
+               "--no-header", "--annotation-style", "split", "--python", sys.executable]
         if hashes:
             out.append("--generate-hashes")
         if con_file:
@@ -305,7 +305,7 @@ def _pylock_of_pins(ctx: _Context, env: dict[str, str], tmp: Path, pinned: str) 
     pins.write_text("".join(f"{p.name}=={p.version}\n" for p in parse_pins(pinned)))
     out = tmp / "pylock.toml"
     argv = [ctx.uv, "pip", "compile", str(pins), "-o", str(out), "--quiet", "--no-deps", "--generate-hashes",
-            *target_args(ctx.profile, ctx.platform), *build_args(set()), *ctx.sources.args()]
+            *target_args(ctx.profile, ctx.platform), *build_args(set()), *ctx.sources.args(), "--python", sys.executable]
     if ctx.options.pre or ctx.reqs.pre:
         argv += ["--prerelease", "allow"]
     run = run_uv(argv, env)

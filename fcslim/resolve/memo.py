@@ -1,0 +1,89 @@
+"""Resolutions remembered for the bundle-cache key, so a warm rebuild of
+unchanged input does not run the resolver.
+
+The key of a bundle built from a loose input (not a hashed lock) includes the
+pins the resolver chose, so that a new upstream release changes it.  Running
+``uv pip compile`` for that costs 1-2.6 s, most of a warm rebuild.  Instead the
+pins chosen for the same input (requirements text, profile, index options) are
+kept here and reused:
+
+* for as long as the input pins every distribution the resolver chose
+  (``name==version`` for each; the bench sets and most deploy files): nothing
+  the index publishes later can change that resolution;
+* otherwise for :data:`FRESH_SECONDS` (``$FCSLIM_RESOLVE_TTL`` overrides), the
+  time a package index's own pages are served from uv's HTTP cache (PyPI sends
+  ``max-age=600``), so the resolver itself would not have seen a newer release
+  either; after that, the input is resolved again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Iterable
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from fcslim.cache.keys import cache_key
+from fcslim.cache.location import cache_subdir
+from fcslim.core.errors import FcslimError
+from fcslim.core.files import atomic_write
+from fcslim.resolve.lockfile import parse_pins
+
+NAMESPACE = "resolutions"
+FRESH_SECONDS = 600.0
+
+
+def memo_key(*parts: object) -> str:
+    return cache_key("resolution", *parts)
+
+
+def _path(key: str) -> Path:
+    return cache_subdir(NAMESPACE) / f"{key}.json"
+
+
+def _fresh_seconds() -> float:
+    try:
+        return float(os.environ.get("FCSLIM_RESOLVE_TTL", FRESH_SECONDS))
+    except ValueError:
+        return FRESH_SECONDS
+
+
+def remembered_pins(key: str) -> str | None:
+    """The pins kept for ``key`` while they still hold (module docstring)."""
+    try:
+        record = json.loads(_path(key).read_text())
+        pins, closed, at = str(record["pins"]), bool(record["closed"]), float(record["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if closed or time.time() - at < _fresh_seconds():
+        return pins
+    return None
+
+
+def remember_pins(key: str, pins: str, requirements: Iterable[str]) -> None:
+    """Keep ``pins`` resolved for ``key`` (``requirements``: the input's lines)."""
+    record = {"pins": pins, "closed": pins_are_closed(requirements, pins), "at": time.time()}
+    try:
+        atomic_write(_path(key), json.dumps(record), role="resolution memo", durable=False)
+    except FcslimError:
+        pass  # not remembered: the next run resolves again
+
+
+def pins_are_closed(requirements: Iterable[str], pins: str) -> bool:
+    """Whether the input pins every distribution of the resolution exactly."""
+    pinned: dict[str, str] = {}
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            return False
+        specs = list(req.specifier)
+        if req.url or len(specs) != 1 or specs[0].operator != "==" or "*" in specs[0].version:
+            return False
+        pinned[canonicalize_name(req.name)] = specs[0].version
+    resolved = parse_pins(pins)
+    return bool(resolved) and all(pinned.get(p.name) == p.version for p in resolved)
