@@ -2,20 +2,21 @@
 
 One command, every claim::
 
-    python bench/run.py [--sets small,data,ml] [--runtime fc-python3.10] [--json bench/results.json]
+    python bench/run.py [--sets small,data,ml] [--runtimes fc-python3.10,debian11-python3.9] [--json bench/results.json]
 
-For each requirement set (bench/sets.py, fully pinned) and each tool it runs a
-*cold* build (empty caches, empty output) and then a *warm* one (same caches,
-empty output, same input), and measures:
+For each runtime, each requirement set (bench/sets.py, fully pinned for the
+runtime's Python) and each tool it runs a *cold* build (empty caches, empty
+output) and then a *warm* one (same caches, empty output, same input), and
+measures:
 
 * wall time of the command;
 * peak memory: the largest resident set of any process in the command's tree
   (``getrusage(RUSAGE_CHILDREN).ru_maxrss`` read by a fresh wrapper process
   that runs only that command);
 * unzipped bytes, zipped bytes and file count of the output tree, leaving out
-  fcslim's ``.fcslim/`` records as packing does.  Every tool's tree is zipped the
-  same way (zipfile, deflate level 6, sorted paths), sizes measured exactly
-  without writing the archive.
+  fcslim's ``.fcslim/`` records as packing does.  Every tool's tree is measured
+  the same way: the exact size of the zip fcslim would write of it (fcslim's own
+  deflate, ISA-L level 3, in a stream store private to the run).
 
 The tools:
 
@@ -24,12 +25,17 @@ The tools:
   --only-binary=:all:``; cold = a fresh ``--cache-dir``;
 * ``uv``: ``uv pip install --target OUT --python-version X.Y --python-platform
   <arch>-manylinux_<glibc> --only-binary :all:``; cold = a fresh ``--cache-dir``;
+* ``fcslim-install``: the install stage alone, ``fcslim resolve ... --no-fetch
+  --no-slim --no-verify --no-cache --no-gate`` (install and measure);
 * ``fcslim``: ``fcslim resolve req.txt --runtime R --output OUT`` (its whole
   default pipeline, whatever stages it has); cold = a fresh ``FCSLIM_CACHE_DIR``
   (so uv's wheel cache, Debian indexes and packages, slim results and bundles
   all start empty) *except* the clean debootstrap roots used for in-target
   checks, which are linked in from the normal cache: they are the test
   machine, not part of any build, and take minutes to make once per machine.
+
+A runtime whose Debian mirror this machine cannot reach (FC python3.10 lives
+on archive.debian.org) is built with ``--no-fetch``, and the table says so.
 
 Nothing else is shared between tools or sets: each set gets a fresh work
 directory.  Tool or index configuration from the environment (PIP_*, UV_*
@@ -49,7 +55,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,8 +64,10 @@ sys.path.insert(0, str(HERE))
 
 from sets import SETS  # noqa: E402
 
-TOOLS = ("pip", "uv", "fcslim")
+TOOLS = ("pip", "uv", "fcslim-install", "fcslim")
+DEFAULT_TOOLS = ("uv", "fcslim-install", "fcslim")
 BASELINES = ("pip", "uv")
+INSTALL_ONLY = ["--no-fetch", "--no-slim", "--no-verify", "--no-cache", "--no-gate"]
 PHASES = ("cold", "warm")
 RECORDS_DIR = ".fcslim"
 
@@ -82,6 +89,7 @@ with open(out, "w") as handle:
 @dataclass
 class Measurement:
     set: str
+    runtime: str
     tool: str
     phase: str
     command: list[str]
@@ -103,32 +111,6 @@ class Measurement:
 # ------------------------------------------------------------------ measuring trees
 
 
-class _CountingSink:
-    """A seekable write-only file that keeps only its size."""
-
-    def __init__(self) -> None:
-        self.pos = 0
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.pos += len(data)
-        self.size = max(self.size, self.pos)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.size + offset)
-        return self.pos
-
-    def seekable(self) -> bool:
-        return True
-
-    def flush(self) -> None:
-        pass
-
-
 def _tree_files(top: Path) -> list[tuple[str, Path]]:
     found = []
     for dirpath, dirnames, filenames in os.walk(top):
@@ -146,22 +128,17 @@ def _tree_files(top: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def measure_tree(top: Path) -> dict[str, int]:
-    """Unzipped bytes, zipped bytes (deflate 6) and file count, without .fcslim/."""
-    files = _tree_files(top)
-    unzipped = 0
-    sink = _CountingSink()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-        for rel, path in files:
-            if path.is_symlink():
-                info = zipfile.ZipInfo(rel)
-                info.external_attr = (0o120777 << 16)
-                info.create_system = 3
-                archive.writestr(info, os.readlink(path))
-                continue
-            unzipped += path.stat().st_size
-            archive.write(path, rel)
-    return {"unzipped_bytes": unzipped, "zipped_bytes": sink.size, "files": len(files)}
+def measure_tree(top: Path, streams: Path) -> dict[str, int]:
+    """Unzipped bytes, the exact zipped bytes of fcslim's zip of the tree, and
+    the file count, without .fcslim/ (links followed, as packing does)."""
+    from fcslim.pack.archive import zip_size
+    from fcslim.pack.deflate import codec, deflate_files
+    from fcslim.pack.streams import StreamStore
+
+    files = [(rel, path) for rel, path in _tree_files(top) if path.is_file()]
+    facts = deflate_files([path for _, path in files], store=StreamStore(codec(), streams))
+    entries = [(rel, f.size, f.stored_size) for (rel, _), (f, _ref) in zip(files, facts)]
+    return {"unzipped_bytes": sum(e[1] for e in entries), "zipped_bytes": zip_size(entries), "files": len(files)}
 
 
 def tree_signature(top: Path) -> list[tuple[str, int]]:
@@ -191,12 +168,13 @@ def tool_command(tool: str, requirements: Path, output: Path, cache: Path, profi
         argv = [uv, "pip", "install", "--quiet", "--cache-dir", str(cache), "--target", str(output),
                 "--python-version", pyver, "--python-platform", f"{profile.arch}-manylinux_{glibc}",
                 "--only-binary", ":all:", "-r", str(requirements)]
-    elif tool == "fcslim":
+    elif tool in ("fcslim", "fcslim-install"):
         env["FCSLIM_CACHE_DIR"] = str(cache)
         # --no-gate: a benchmark measures; a set over the runtime's zip limit
         # (ml on FC's 100 MB API upload) is still a build to time.
+        stage = INSTALL_ONLY if tool == "fcslim-install" else ["--no-gate", *fcslim_args]
         argv = [sys.executable, "-m", "fcslim", "resolve", str(requirements), "--runtime", profile.name,
-                "--output", str(output), "--no-gate", *fcslim_args]
+                "--output", str(output), *stage]
     else:
         raise ValueError(tool)
     return argv, env
@@ -206,7 +184,7 @@ def prepare_cache(tool: str, cache: Path, real_roots: Path | None) -> None:
     if cache.exists():
         shutil.rmtree(cache)
     cache.mkdir(parents=True)
-    if tool == "fcslim" and real_roots is not None and real_roots.is_dir():
+    if tool.startswith("fcslim") and real_roots is not None and real_roots.is_dir():
         (cache / "roots").symlink_to(real_roots, target_is_directory=True)
 
 
@@ -221,10 +199,12 @@ def run_measured(argv: list[str], env: dict[str, str], result_file: Path) -> dic
 def run_set(set_name: str, tools: list[str], profile, work: Path, real_roots: Path | None,
             fcslim_args: list[str], pinned: bool, echo) -> list[Measurement]:
     req_set = SETS[set_name]
-    set_dir = work / set_name
+    set_dir = work / profile.name / set_name
     set_dir.mkdir(parents=True, exist_ok=True)
     requirements = set_dir / "requirements.txt"
-    requirements.write_text(req_set.requirements_text(pinned))
+    requirements.write_text(req_set.requirements_text(pinned, profile.python_version))
+    streams = work / "streams"
+    label = f"{profile.name} {set_name}"
     results: list[Measurement] = []
     for tool in tools:
         cache = set_dir / f"{tool}-cache"
@@ -235,14 +215,15 @@ def run_set(set_name: str, tools: list[str], profile, work: Path, real_roots: Pa
             if output.exists():
                 shutil.rmtree(output)
             argv, env = tool_command(tool, requirements, output, cache, profile, fcslim_args)
-            echo(f"[{set_name}] {tool} {phase} ...")
+            echo(f"[{label}] {tool} {phase} ...")
             raw = run_measured(argv, env, set_dir / f"{tool}-{phase}.json")
-            m = Measurement(set=set_name, tool=tool, phase=phase, command=argv, returncode=raw["returncode"],
+            m = Measurement(set=set_name, runtime=profile.name, tool=tool, phase=phase, command=argv,
+                            returncode=raw["returncode"],
                             wall_s=raw["wall_s"], peak_rss_bytes=raw["peak_rss_bytes"], log_tail=raw["log_tail"])
             if m.ok and output.is_dir():
                 signature = tree_signature(output)
                 if phase == "cold":
-                    m.__dict__.update(measure_tree(output))
+                    m.__dict__.update(measure_tree(output, streams))
                     cold_signature = signature
                 else:
                     m.same_as_cold = signature == cold_signature
@@ -250,10 +231,10 @@ def run_set(set_name: str, tools: list[str], profile, work: Path, real_roots: Pa
                         cold = results[-1]
                         m.unzipped_bytes, m.zipped_bytes, m.files = cold.unzipped_bytes, cold.zipped_bytes, cold.files
                     else:
-                        m.__dict__.update(measure_tree(output))
+                        m.__dict__.update(measure_tree(output, streams))
             else:
-                echo(f"[{set_name}] {tool} {phase} FAILED (exit {m.returncode}):\n{m.log_tail}")
-            echo(f"[{set_name}] {tool} {phase}: {m.wall_s:.2f} s, {_mib(m.peak_rss_bytes)} peak")
+                echo(f"[{label}] {tool} {phase} FAILED (exit {m.returncode}):\n{m.log_tail}")
+            echo(f"[{label}] {tool} {phase}: {m.wall_s:.2f} s, {_mib(m.peak_rss_bytes)} peak")
             results.append(m)
             if output.exists():
                 shutil.rmtree(output)
@@ -278,19 +259,20 @@ METRICS = ("wall_s", "peak_rss_bytes", "unzipped_bytes", "zipped_bytes", "files"
 
 
 def ratios(results: list[Measurement]) -> list[dict[str, Any]]:
-    """For every measurement, each metric divided by each baseline's (same set, same phase)."""
-    index = {(m.set, m.tool, m.phase): m for m in results}
+    """For every measurement, each metric divided by each baseline's (same
+    runtime, set and phase)."""
+    index = {(m.runtime, m.set, m.tool, m.phase): m for m in results}
     rows = []
     for m in results:
         if not m.ok:
             continue
-        row: dict[str, Any] = {"set": m.set, "tool": m.tool, "phase": m.phase}
+        row: dict[str, Any] = {"runtime": m.runtime, "set": m.set, "tool": m.tool, "phase": m.phase}
         for base in BASELINES:
-            b = index.get((m.set, base, m.phase))
+            b = index.get((m.runtime, m.set, base, m.phase))
             if base == m.tool or b is None or not b.ok:
                 continue
             row[f"vs_{base}"] = {k: _ratio(getattr(m, k), getattr(b, k)) for k in METRICS}
-        cold = index.get((m.set, m.tool, "cold"))
+        cold = index.get((m.runtime, m.set, m.tool, "cold"))
         if m.phase == "warm" and cold is not None and cold.ok:
             row["warm_over_cold"] = _ratio(m.wall_s, cold.wall_s)
         rows.append(row)
@@ -309,31 +291,50 @@ def _markdown(rows: list[list[str]]) -> str:
 
 
 def render_table(results: list[Measurement]) -> str:
-    """Two markdown tables: the measurements, then every ratio to each baseline."""
+    """The measurements with their wall-time ratio to uv (same runtime, set and
+    phase), then every metric's ratio to each baseline."""
     ratio_rows = ratios(results)
-    by_key = {(r["set"], r["tool"], r["phase"]): r for r in ratio_rows}
-    header = ["set", "tool", "phase", "wall", "peak RSS", "unzipped", "zipped", "files", "warm/cold"]
+    by_key = {(r["runtime"], r["set"], r["tool"], r["phase"]): r for r in ratio_rows}
+    header = ["runtime", "set", "tool", "phase", "wall", "vs uv", "peak RSS", "unzipped", "zipped", "files",
+              "warm/cold"]
     rows = [header]
     for m in results:
         if not m.ok:
-            rows.append([m.set, m.tool, m.phase, f"FAILED (exit {m.returncode})"] + [""] * (len(header) - 4))
+            rows.append([m.runtime, m.set, m.tool, m.phase, f"FAILED (exit {m.returncode})"]
+                        + [""] * (len(header) - 5))
             continue
-        r = by_key.get((m.set, m.tool, m.phase), {})
+        r = by_key.get((m.runtime, m.set, m.tool, m.phase), {})
+        vs_uv = (r.get("vs_uv") or {}).get("wall_s")
         rows.append([
-            m.set, m.tool, m.phase, f"{m.wall_s:.2f} s", _mib(m.peak_rss_bytes), _mib(m.unzipped_bytes),
-            _mib(m.zipped_bytes), "-" if m.files is None else str(m.files), _fmt_ratio(r.get("warm_over_cold")),
+            m.runtime, m.set, m.tool, m.phase, f"{m.wall_s:.2f} s", _fmt_ratio(vs_uv), _mib(m.peak_rss_bytes),
+            _mib(m.unzipped_bytes), _mib(m.zipped_bytes), "-" if m.files is None else str(m.files),
+            _fmt_ratio(r.get("warm_over_cold")),
         ])
-    ratio_table = [["set", "tool", "phase", "vs", "wall", "peak RSS", "unzipped", "zipped", "files"]]
+    ratio_table = [["runtime", "set", "tool", "phase", "vs", "wall", "peak RSS", "unzipped", "zipped", "files"]]
     for r in ratio_rows:
         for base in BASELINES:
             vs = r.get(f"vs_{base}")
             if vs:
-                ratio_table.append([r["set"], r["tool"], r["phase"], base] + [_fmt_ratio(vs[k]) for k in METRICS])
+                ratio_table.append([r["runtime"], r["set"], r["tool"], r["phase"], base]
+                                   + [_fmt_ratio(vs[k]) for k in METRICS])
     text = _markdown(rows)
     if len(ratio_table) > 1:
-        text += "\n\nRatios (this tool's value / the baseline's, same set and phase; below 1x is smaller or faster):\n\n"
+        text += ("\n\nRatios (this tool's value / the baseline's, same runtime, set and phase; below 1x is "
+                 "smaller or faster):\n\n")
         text += _markdown(ratio_table)
     return text
+
+
+def mirror_reachable(profile, timeout: float = 10.0) -> bool:
+    """Whether the profile's Debian mirror answers for its release."""
+    import urllib.request
+
+    url = f"{profile.debian.mirror.rstrip('/')}/dists/{profile.debian.release}/InRelease"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return True
+    except Exception:  # any failure: not reachable from here
+        return False
 
 
 def _version(argv: list[str]) -> str:
@@ -354,7 +355,18 @@ def environment() -> dict[str, Any]:
         "fcslim": fcslim.__version__,
         "pip": _version([sys.executable, "-m", "pip", "--version"]).split(" from ")[0],
         "uv": _version([shutil.which("uv") or "uv", "--version"]),
+        "machine": _machine_line(),
     }
+
+
+def _machine_line() -> str:
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), platform.processor())
+    except OSError:
+        model = platform.processor()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{os.cpu_count()} CPUs ({model}), load average {load:.1f} at the start"
 
 
 # ------------------------------------------------------------------ main
@@ -367,8 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default="small,data,ml", help="comma-separated: " + ",".join(SETS))
-    parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: " + ",".join(TOOLS))
-    parser.add_argument("--runtime", default="fc-python3.10", help="fcslim runtime name or profile file")
+    parser.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help="comma-separated: " + ",".join(TOOLS))
+    parser.add_argument("--runtimes", "--runtime", dest="runtimes", default="fc-python3.10,debian11-python3.9",
+                        help="comma-separated fcslim runtime names or profile files")
     parser.add_argument("--json", dest="json_path", type=Path, default=HERE / "results.json",
                         help="where to write the results (default: bench/results.json)")
     parser.add_argument("--work", type=Path, default=None,
@@ -387,11 +400,16 @@ def main(argv: list[str] | None = None) -> int:
     for tool in tools:
         if tool not in TOOLS:
             parser.error(f"unknown tool {tool!r}; known: {', '.join(TOOLS)}")
-    profile = load_profile(args.runtime)
+    profiles = [load_profile(r) for r in args.runtimes.split(",") if r]
     real_roots = cache_root() / "roots"
 
     def echo(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
+
+    no_fetch = [p.name for p in profiles if not mirror_reachable(p)]
+    for name in no_fetch:
+        echo(f"{name}: its Debian mirror is not reachable from here; fcslim runs with --no-fetch")
+    machine = environment()
 
     own_work = args.work is None
     work = Path(tempfile.mkdtemp(prefix="fcslim-bench-")) if own_work else args.work.resolve()
@@ -399,21 +417,29 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     results: list[Measurement] = []
     try:
-        for name in sets:
-            results += run_set(name, tools, profile, work, real_roots if real_roots.is_dir() else None,
-                               args.fcslim_arg, not args.unpinned, echo)
+        for profile in profiles:
+            extra = args.fcslim_arg + (["--no-fetch"] if profile.name in no_fetch else [])
+            for name in sets:
+                results += run_set(name, tools, profile, work, real_roots if real_roots.is_dir() else None,
+                                   extra, not args.unpinned, echo)
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
 
     table = render_table(results)
+    notes = [f"{name}: built with --no-fetch (its Debian mirror is not reachable here)" for name in no_fetch]
+    print(f"Machine: {machine['machine']}; Python {machine['python']}, {machine['uv']}, fcslim {machine['fcslim']}")
     print(table)
+    for note in notes:
+        print(note)
     document = {
-        "schema": 1,
+        "schema": 2,
         "command": command,
-        "runtime": profile.name,
-        "environment": environment(),
-        "sets": {name: SETS[name].requirements_text(not args.unpinned).split() for name in sets},
+        "runtimes": [p.name for p in profiles],
+        "environment": machine,
+        "notes": notes,
+        "sets": {f"{p.name} {name}": SETS[name].requirements_text(not args.unpinned, p.python_version).split()
+                 for p in profiles for name in sets},
         "results": [{k: v for k, v in asdict(m).items() if k != "extra"} for m in results],
         "ratios": ratios(results),
         "table": table,

@@ -2,8 +2,9 @@
 
 Each set is a typical function's dependencies, pinned in full (transitive pins
 included) so that a benchmark run next month installs the same bytes.  The
-pins were produced for CPython 3.10 on x86_64 manylinux_2_28 (the FC
-python3.10 runtime) with::
+pins were produced per Python version: for CPython 3.10 on x86_64
+manylinux_2_28 (the FC python3.10 runtime) and for CPython 3.9 on
+manylinux_2_31 (debian11-python3.9; numpy 2.2 needs Python 3.10) with::
 
     uv pip compile SET.in --python-version 3.10 \
         --python-platform x86_64-manylinux_2_28 --only-binary :all:
@@ -24,11 +25,14 @@ from dataclasses import dataclass
 class RequirementSet:
     name: str
     top_level: tuple[str, ...]
-    pins: tuple[str, ...]
+    pins: tuple[str, ...]  # for CPython 3.10
     description: str
+    pins_py39: tuple[str, ...] = ()
 
-    def requirements_text(self, pinned: bool = True) -> str:
-        return "\n".join(self.pins if pinned else self.top_level) + "\n"
+    def requirements_text(self, pinned: bool = True, python: str = "3.10") -> str:
+        if not pinned:
+            return "\n".join(self.top_level) + "\n"
+        return "\n".join(self.pins_py39 if python == "3.9" and self.pins_py39 else self.pins) + "\n"
 
 
 SETS: dict[str, RequirementSet] = {
@@ -46,6 +50,8 @@ SETS: dict[str, RequirementSet] = {
             "urllib3==2.8.0",
         ),
         description="requests, pyyaml, jinja2",
+        pins_py39=("certifi==2026.10.19.post1", "charset-normalizer==3.5.2", "idna==3.20", "jinja2==3.1.6",
+                   "markupsafe==3.0.4", "pyyaml==6.0.3", "requests==2.32.5", "urllib3==2.6.3"),
     ),
     "data": RequirementSet(
         name="data",
@@ -60,6 +66,8 @@ SETS: dict[str, RequirementSet] = {
             "tzdata==2026.6",
         ),
         description="numpy, pandas, scipy",
+        pins_py39=("numpy==2.0.2", "pandas==2.3.3", "python-dateutil==3.0.0", "pytz==2026.6", "scipy==1.13.1",
+                   "six==1.17.0", "tzdata==2026.6"),
     ),
     "ml": RequirementSet(
         name="ml",
@@ -75,5 +83,7 @@ SETS: dict[str, RequirementSet] = {
             "threadpoolctl==3.8.0",
         ),
         description="opencv-python-headless, pillow, scikit-learn",
+        pins_py39=("joblib==1.5.3", "numpy==2.0.2", "opencv-python-headless==5.0.0.93", "pillow==11.3.0",
+                   "scikit-learn==1.6.1", "scipy==1.13.1", "threadpoolctl==3.7.0"),
     ),
 }
