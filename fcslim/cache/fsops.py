@@ -1,4 +1,5 @@
-"""File-system steps the stores share: durable writes, hashed copies, sizes, removal.
+"""File-system steps the stores share: durable writes, hashed copies, sizes
+(removal, directory fsync and swaps are :mod:`fcslim.core.files`').
 
 Every helper here works on plain paths and knows nothing of namespaces or keys;
 :mod:`fcslim.cache.local` arranges them into entries.
@@ -18,58 +19,10 @@ from typing import Any, BinaryIO
 
 from fcslim.cache.keys import OLD_MARK, TMP_MARK
 from fcslim.core.hashing import file_blake3, file_sha256
+from fcslim.core.runs import pid_alive
 
 CHUNK = 1 << 20
 STALE_TMP_SECONDS = 24 * 3600  # a .tmp- entry this old is garbage even if its pid is reused
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_path(path: Path) -> None:
-    """Remove a file or directory tree, even one made read-only."""
-
-    def onerror(func: Any, failed: str, _exc: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(failed), 0o755)
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                os.chmod(failed, 0o755)
-            func(failed)
-        except OSError:
-            pass
-
-    if path.is_symlink() or path.is_file():
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        except PermissionError:
-            os.chmod(path.parent, 0o755)
-            path.unlink()
-    elif path.exists():
-        shutil.rmtree(path, onerror=onerror)
-
-
-def pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def leftover_is_stale(name: str, path: Path, now: float) -> bool:

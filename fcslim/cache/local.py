@@ -46,12 +46,11 @@ from fcslim.cache.entries import (
     read_meta, tree_state,
 )
 from fcslim.cache.fsops import (
-    copy_tree_with_manifest, disk_usage, fsync_dir, leftover_is_stale, make_read_only, remove_path,
-    write_data, write_json_durably,
+    copy_tree_with_manifest, disk_usage, leftover_is_stale, make_read_only, write_data, write_json_durably,
 )
 from fcslim.cache.keys import KEY_RE, LAYOUT_VERSION, OLD_MARK, TMP_MARK, check_key
 from fcslim.cache.location import cache_root, check_cache_root
-from fcslim.core.files import atomic_write
+from fcslim.core.files import atomic_write, move, remove_tree, replace_directory
 from fcslim.cache.locks import exclusive_within, flock
 
 TreeManifest = tuple[dict[str, list[Any]], dict[str, str]]
@@ -198,21 +197,15 @@ class LocalCache:
                 path = shard / name
                 if leftover_is_stale(name, path, now):
                     freed += disk_usage(path)
-                    remove_path(path)
+                    remove_tree(path)
         return freed
 
     def _publish(self, key: str, staging: Path) -> Path:
         """Rename a finished staging directory into place (caller holds the lock)."""
         final = self.entry_dir(key)
-        fsync_dir(staging)
-        old = None
-        if final.exists() or final.is_symlink():
-            old = final.with_name(f"{key}{OLD_MARK}{os.getpid()}-{secrets.token_hex(4)}")
-            os.rename(final, old)
-        os.rename(staging, final)
-        fsync_dir(final.parent)
-        if old is not None:
-            remove_path(old)
+        old = final.with_name(f"{key}{OLD_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+        replace_directory(staging, final, old)
+        remove_tree(old)
         return final
 
     def put_file(
@@ -257,7 +250,7 @@ class LocalCache:
                 write_json_durably(staging / META, meta)
                 final = self._publish(key, staging)
             except BaseException:
-                remove_path(staging)
+                remove_tree(staging)
                 raise
         return final / DATA
 
@@ -302,7 +295,7 @@ class LocalCache:
                 write_json_durably(staging / META, meta)
                 final = self._publish(key, staging)
             except BaseException:
-                remove_path(staging)
+                remove_tree(staging)
                 raise
         return final / TREE
 
@@ -315,8 +308,8 @@ class LocalCache:
             if not (entry.exists() or entry.is_symlink()):
                 return False
             aside = entry.with_name(f"{key}{OLD_MARK}{os.getpid()}-{secrets.token_hex(4)}")
-            os.rename(entry, aside)
-            remove_path(aside)
+            move(entry, aside, role="cache entry")
+            remove_tree(aside)
         return True
 
     # -- inventory
@@ -385,7 +378,7 @@ class LocalCache:
                     if not held:
                         continue
                     size = disk_usage(entry)
-                    remove_path(entry)
+                    remove_tree(entry)
                     freed += size
             try:
                 shard.rmdir()

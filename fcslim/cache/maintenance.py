@@ -15,10 +15,12 @@ from pathlib import Path
 from uv import find_uv_bin  # the uv wheel fcslim depends on
 
 from fcslim.cache.entries import NAMESPACE_FILE, CacheError
-from fcslim.cache.fsops import disk_usage, pid_alive, remove_path
+from fcslim.cache.fsops import disk_usage
 from fcslim.cache.local import LocalCache
 from fcslim.cache.location import cache_root
 from fcslim.cache.locks import flock
+from fcslim.core.files import remove_tree
+from fcslim.core.runs import pid_alive
 
 
 # Namespaces fcslim itself keeps, with what they hold.  ``uv`` is uv's own
@@ -95,7 +97,7 @@ def clean_namespace(name: str, older_than: float | None = None, root: Path | Non
     if older_than is not None:
         return 0
     size = disk_usage(path)
-    remove_path(path)
+    remove_tree(path)
     return size
 
 
@@ -110,7 +112,7 @@ def _clean_uv(path: Path, prune: bool) -> int:
     if uv is None:
         if prune:
             return 0
-        remove_path(path)
+        remove_tree(path)
         return before
     verb = "prune" if prune else "clean"
     proc = subprocess.run([uv, "cache", verb, "--cache-dir", str(path)], capture_output=True, text=True)
@@ -145,7 +147,7 @@ def _clean_roots(path: Path, older_than: float | None) -> int:
             if not held:
                 continue
             size = disk_usage(entry)
-            remove_path(entry)
+            remove_tree(entry)
             freed += size
     return freed
 

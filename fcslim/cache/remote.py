@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from fcslim.core.files import move
 from fcslim import __version__
 from fcslim.cache.local import TreeManifest
 from fcslim.cache.remote_url import RemoteLocation, open_filesystem, parse_location
@@ -336,7 +337,7 @@ class RemoteStore:
             partial = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
             try:
                 self.fs.put_file(str(path), partial)
-                os.replace(partial, target)
+                move(partial, target, role="remote cache object")
             finally:
                 if os.path.exists(partial):
                     os.unlink(partial)

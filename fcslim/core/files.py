@@ -207,22 +207,47 @@ def move(source: str | os.PathLike, dest: str | os.PathLike, *, role: str = "fil
         os.replace(source, dest)
 
 
+def replace_directory(new: str | os.PathLike, dest: str | os.PathLike, aside: str | os.PathLike) -> None:
+    """``new`` becomes ``dest`` by renames (same file system); a previous
+    ``dest`` is moved to ``aside`` first (the caller removes it) and put back
+    if the second rename fails."""
+    new, dest, aside = Path(new), Path(dest), Path(aside)
+    fsync_directory(new)
+    moved = False
+    if os.path.lexists(dest):
+        os.rename(dest, aside)
+        moved = True
+    try:
+        os.rename(new, dest)
+    except BaseException:
+        if moved:
+            os.rename(aside, dest)
+        raise
+    fsync_directory(dest.parent)
+
+
 def remove_tree(path: str | os.PathLike) -> None:
-    """Delete a tree fcslim made (staging, a replaced output), even one with
-    read-only directories in it; a missing tree is not an error."""
+    """Delete a file or a tree fcslim made (staging, a replaced output, a
+    cache entry), even one with read-only files or directories in it; a
+    missing path is not an error."""
 
     def retry_writable(func, failed, _exc) -> None:
         try:
-            os.chmod(os.path.dirname(failed), 0o700)
+            os.chmod(os.path.dirname(failed), 0o755)
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                os.chmod(failed, 0o755)
             func(failed)
         except OSError:
             pass
 
-    if os.path.islink(path) or os.path.isfile(path):
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
         try:
-            os.unlink(path)
+            path.unlink()
         except FileNotFoundError:
             pass
-        return
-    if os.path.isdir(path):
+        except PermissionError:
+            os.chmod(path.parent, 0o755)
+            path.unlink()
+    elif path.exists():
         shutil.rmtree(path, onerror=retry_writable)

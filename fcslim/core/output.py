@@ -23,14 +23,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from fcslim.core.errors import OutputRefusedError
-from fcslim.core.files import atomic_write, host_errors, remove_tree
+from fcslim.core.files import atomic_write, host_errors, remove_tree, replace_directory
 from fcslim.core.inputs import current_inputs
+from fcslim.core.runs import run_is_over, run_proof
 
 RECORDS_DIR = ".fcslim"
 OWNER_RECORD = "owner.json"
@@ -106,7 +106,7 @@ def is_fcslim_tree(root: Path) -> bool:
         proof = json.loads((root.parent / RUN_PROOF).read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(proof, dict) and proof == _run_proof()
+    return isinstance(proof, dict) and proof == run_proof()
 
 
 def _unknown(root: Path, owned: set[str]) -> list[str]:
@@ -181,52 +181,6 @@ def check_output_dir(output: str | os.PathLike, role: str = _ROLE) -> Path:
 
 # -- staging and the swap -----------------------------------------------------
 
-def _boot_id() -> str | None:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
-
-
-def _start_ticks(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _run_proof() -> dict:
-    pid = os.getpid()
-    return {"written_by": "fcslim", "pid": pid, "host": socket.gethostname(), "boot": _boot_id(),
-            "start": _start_ticks(pid)}
-
-
-def _run_is_over(proof: dict) -> bool:
-    """Whether the run that wrote ``proof`` has certainly ended."""
-    pid = proof.get("pid")
-    if proof.get("written_by") != "fcslim" or not isinstance(pid, int) or proof.get("host") != socket.gethostname():
-        return False
-    boot = _boot_id()
-    if boot and proof.get("boot") and proof["boot"] != boot:
-        return True
-    if not _alive(pid):
-        return True
-    start = _start_ticks(pid)
-    return start is not None and proof.get("start") is not None and start != proof["start"]
-
-
 def clean_stale_staging(output: Path) -> list[Path]:
     """Remove staging directories beside ``output`` left by runs that are
     over (killed, crashed).  One that holds the previous output half-swapped
@@ -245,7 +199,7 @@ def clean_stale_staging(output: Path) -> list[Path]:
             proof = json.loads((staging / RUN_PROOF).read_text())
         except (OSError, ValueError):
             continue  # not provably ours: leave it alone
-        if not isinstance(proof, dict) or not _run_is_over(proof):
+        if not isinstance(proof, dict) or not run_is_over(proof):
             continue
         with host_errors(staging, "stale staging directory"):
             if (staging / "old").is_dir() and not os.path.lexists(output):
@@ -268,7 +222,7 @@ def staged_directory(output: str | os.PathLike) -> Iterator[Path]:
         staging = output.parent / f".{output.name}{STAGING_MARK}{os.getpid()}-{secrets.token_hex(3)}"
         staging.mkdir()
     try:
-        atomic_write(staging / RUN_PROOF, json.dumps(_run_proof()) + "\n", role="staging record", durable=False)
+        atomic_write(staging / RUN_PROOF, json.dumps(run_proof()) + "\n", role="staging record", durable=False)
         tree = staging / STAGING_TREE
         tree.mkdir()
         yield tree
@@ -282,16 +236,7 @@ def staged_directory(output: str | os.PathLike) -> Iterator[Path]:
 def _swap(tree: Path, output: Path, aside: Path) -> None:
     """``tree`` becomes ``output``; the previous output goes to ``aside``."""
     with host_errors(output, _ROLE):
-        moved = False
-        if os.path.lexists(output):
-            os.rename(output, aside)
-            moved = True
-        try:
-            os.rename(tree, output)
-        except BaseException:
-            if moved:
-                os.rename(aside, output)
-            raise
+        replace_directory(tree, output, aside)
 
 
 # -- trees slimmed in place ---------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+from fcslim.core.files import atomic_write, remove_tree, replace_directory
 from fcslim.cache.location import cache_subdir
 from fcslim.core.errors import FcslimError, EXIT_VERIFY
 
@@ -107,10 +108,10 @@ def ensure_root(
             )
         for mount_point in ("code", "opt", "proc", "tmp"):
             (staging / mount_point).mkdir(exist_ok=True)
-        (staging / ".fcslim-root-complete").write_text(f"{release} {arch} {mirror}\n")
-        if final.exists():
-            shutil.rmtree(final)
-        staging.rename(final)
+        atomic_write(staging / ".fcslim-root-complete", f"{release} {arch} {mirror}\n", role="root marker")
+        aside = final.with_name(final.name + f".old-{os.getpid()}")
+        replace_directory(staging, final, aside)
+        remove_tree(aside)
     return final
 
 
