@@ -325,6 +325,7 @@ def note_build_inputs(spec: InputSpec, profile: Profile, options: BuildOptions) 
     for location in options.install.find_links:
         if Path(location).exists():
             note_input(Path(location))
+    note_input(options.smoke)
 
 
 @in_run

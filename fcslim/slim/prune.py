@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fcslim.core.errors import VerifyError
+from fcslim.core.files import atomic_write, move
 from fcslim.report.measure import SizeReport, build_report
 from fcslim.report.trace import TraceReport, never_prune, trace_report
 from fcslim.verify.smoke import SmokeResult, run_smoke
@@ -92,7 +93,7 @@ def _set_aside(root: Path, paths: list[str]) -> Path:
     for rel in paths:
         target = backup / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(root / rel, target)
+        move(root / rel, target)
     for rel in sorted({os.path.dirname(p) for p in paths}, key=len, reverse=True):
         directory = root / rel
         while rel and directory.is_dir() and not any(directory.iterdir()):
@@ -105,14 +106,12 @@ def _set_aside(root: Path, paths: list[str]) -> Path:
 def _put_back(root: Path, backup: Path, paths: list[str]) -> None:
     for rel in paths:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(backup / rel, root / rel)
+        move(backup / rel, root / rel)
     shutil.rmtree(backup, ignore_errors=True)
 
 
 def _write(root: Path, name: str, data: dict) -> None:
-    records = root / RECORDS_DIR
-    records.mkdir(exist_ok=True)
-    (records / name).write_text(json.dumps(data, indent=2) + "\n")
+    atomic_write(root / RECORDS_DIR / name, json.dumps(data, indent=2) + "\n", role="smoke record", durable=False)
 
 
 def smoke_and_prune(root: Path, profile, script: Path, *, prune_untraced: bool = False, prune_files: bool = False,
