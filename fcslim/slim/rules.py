@@ -323,6 +323,7 @@ def system_packages_from_config(config: Path | None = None, *, search_dir: Path 
     path = Path(config) if config is not None else (Path(search_dir) if search_dir else Path.cwd()) / "pyproject.toml"
     if not path.is_file():
         return ()
+    note_input(path)
     table = read_toml(path).get("tool", {}).get("fcslim", {})
     value = table.get("system-packages", []) if isinstance(table, dict) else []
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
