@@ -105,7 +105,8 @@ def test_missing_keyring_file_is_bad_input(signing_key, tmp_path, monkeypatch):
 
 def test_no_keyring_or_no_gpgv_refuses_unless_allowed(signing_key, tmp_path, monkeypatch):
     signed = signing_key.clearsign(b"Origin: Test\n")
-    monkeypatch.setattr(signatures, "DEFAULT_KEYRINGS", (tmp_path / "absent.gpg",))
+    monkeypatch.setattr(signatures, "keyring_policy",
+                        lambda: signatures.KeyringPolicy((tmp_path / "absent.gpg",), (), frozenset()))
     with pytest.raises(SignatureError, match="no keyring was found") as info:
         verify_inrelease(signed, Trust(), "x")
     assert "debian-archive-keyring" in str(info.value)
@@ -116,6 +117,30 @@ def test_no_keyring_or_no_gpgv_refuses_unless_allowed(signing_key, tmp_path, mon
     with pytest.raises(SignatureError, match="gpgv is not installed") as info:
         verify_inrelease(signed, _trust(signing_key), "x")
     assert "apt-get install gpgv" in str(info.value)
+
+
+def test_retired_releases_are_checked_against_debians_removed_keys_too(debian_mirror, signing_key, other_key,
+                                                                       monkeypatch):
+    # Debian moved the stretch and buster keys out of its archive keyring (data/debian_keyrings.json):
+    # archive.debian.org's Release files for them verify only with the removed-keys keyring.
+    monkeypatch.setattr(signatures, "keyring_policy", lambda: signatures.KeyringPolicy(
+        (signing_key.keyring,), (other_key.keyring,), frozenset({"buster"})))
+    assert Trust().for_suite("buster-security").resolved_keyrings() == (signing_key.keyring, other_key.keyring)
+    assert Trust().for_suite("bookworm") == Trust()
+    assert Trust((signing_key.keyring,)).for_suite("buster").keyrings == (signing_key.keyring,)  # as given
+    debian_mirror.suites["buster"] = debian_mirror.suites["testrel"]
+    debian_mirror.publish("buster", signer=other_key)
+    debian_mirror.publish("testrel", signer=other_key)
+    assert DebianArchive(debian_mirror.url, "buster", "amd64").release.authenticated
+    with pytest.raises(SignatureError, match="not in the trusted keyring"):
+        DebianArchive(debian_mirror.url, "testrel", "amd64").release
+
+
+def test_the_shipped_keyring_policy_names_debians_keyrings():
+    policy = signatures.keyring_policy()
+    assert {"stretch", "buster"} <= policy.retired_releases and "bullseye" not in policy.retired_releases
+    assert policy.default[0] == Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+    assert policy.removed_keyrings[0] == Path("/usr/share/keyrings/debian-archive-removed-keys.gpg")
 
 
 # -- mirrors: signed, detached, unsigned, wrongly signed ---------------------------------------

@@ -76,8 +76,8 @@ class DebianArchive:
     @property
     def release(self) -> ReleaseFile:
         if self._release is None:
-            release = fetch_release(self.mirror, self.suite, self.trust, self.store, timeout=self.timeout,
-                                    warn=self._warn)
+            release = fetch_release(self.mirror, self.suite, self.trust.for_suite(self.suite), self.store,
+                                    timeout=self.timeout, warn=self._warn)
             self._check_architecture(release)
             if not release.authenticated:
                 self._warn(f"Debian {self.suite} on {self.mirror} is NOT authenticated "

@@ -2,8 +2,10 @@
 
 :class:`Trust` says which keyrings are trusted (``--debian-keyring FILE``,
 repeatable; else ``$FCSLIM_DEBIAN_KEYRING``; else Debian's archive keyring at
-``/usr/share/keyrings/debian-archive-keyring.gpg``) and whether an
-unauthenticated Release may be used (``--allow-unsigned``).
+``/usr/share/keyrings/debian-archive-keyring.gpg``, plus Debian's removed-keys
+keyring for releases whose keys Debian has retired, as
+``data/debian_keyrings.json`` says) and whether an unauthenticated Release may
+be used (``--allow-unsigned``).
 
 Outcomes of a check:
 
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -32,12 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import DebianError, InputError
+from ..core.resources import data_path
 from .errors import SignatureError
 
-DEFAULT_KEYRINGS = (
-    Path("/usr/share/keyrings/debian-archive-keyring.gpg"),
-    Path("/usr/share/keyrings/debian-archive-keyring.pgp"),
-)
 KEYRING_ENV = "FCSLIM_DEBIAN_KEYRING"
 _ARMOR_BEGIN = b"-----BEGIN PGP PUBLIC KEY BLOCK-----"
 _ARMOR_END = b"-----END PGP PUBLIC KEY BLOCK-----"
@@ -46,6 +47,27 @@ _UNTRUSTED_HINT = (
     "trust, pass its public signing key with --debian-keyring FILE, or accept it unauthenticated with "
     "--allow-unsigned (recorded in the bundle's .fcslim/libraries.json)."
 )
+
+
+@dataclass(frozen=True)
+class KeyringPolicy:
+    """``data/debian_keyrings.json``: the default keyrings and the releases
+    whose signing keys live in Debian's removed-keys keyring."""
+
+    default: tuple[Path, ...]
+    removed_keyrings: tuple[Path, ...]
+    retired_releases: frozenset[str]
+
+
+@functools.lru_cache(maxsize=1)
+def keyring_policy() -> KeyringPolicy:
+    raw = json.loads(data_path("debian_keyrings.json").read_text())
+    return KeyringPolicy(tuple(Path(p) for p in raw["default"]), tuple(Path(p) for p in raw["removed_keyrings"]),
+                         frozenset(raw["retired_releases"]))
+
+
+def _first_file(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    return tuple(p for p in paths if p.is_file())[:1]
 
 
 @dataclass(frozen=True)
@@ -64,7 +86,17 @@ class Trust:
         env = os.environ.get(KEYRING_ENV)
         if env:
             return (_existing(Path(env), f"${KEYRING_ENV}"),)
-        return tuple(k for k in DEFAULT_KEYRINGS if k.is_file())[:1]
+        return _first_file(keyring_policy().default)
+
+    def for_suite(self, suite: str) -> "Trust":
+        """The trust for one suite (``buster``, ``buster-security``): as given
+        when keyrings were named; by default Debian's archive keyring, plus
+        its removed-keys keyring for a release whose keys Debian retired."""
+        policy = keyring_policy()
+        if self.keyrings or os.environ.get(KEYRING_ENV) or suite.split("-", 1)[0] not in policy.retired_releases:
+            return self
+        keyrings = _first_file(policy.default) + _first_file(policy.removed_keyrings)
+        return Trust(keyrings, self.allow_unsigned) if keyrings else self
 
     def key_parts(self) -> dict[str, object]:
         """What decides trust, for cache keys: the keyrings' contents, not their paths."""
@@ -146,7 +178,7 @@ def _run_gpgv(trust: Trust, what: str, files: dict[str, bytes], args: list[str],
         return "cannot be checked: gpgv is not installed"
     keyrings = trust.resolved_keyrings()
     if not keyrings:
-        looked = ", ".join(str(k) for k in DEFAULT_KEYRINGS)
+        looked = ", ".join(str(k) for k in keyring_policy().default)
         return f"cannot be checked: no keyring was found ({looked}, ${KEYRING_ENV})"
     with tempfile.TemporaryDirectory(prefix="fcslim-gpgv-") as tmp:
         home = Path(tmp) / "home"
