@@ -75,6 +75,22 @@ def inside_tree(path: str) -> bool:
     return not (path == ".." or path.startswith("../") or path.startswith("/"))
 
 
+def name_and_version(dist_info: Path) -> tuple[str, str | None]:
+    """Name and version from METADATA, else from the directory's name."""
+    fallback_name, fallback_version = name_from_dir_name(Path(dist_info).name)
+    try:
+        meta = read_metadata(dist_info)
+    except OSError:
+        return fallback_name, fallback_version
+    return ((meta.get("Name") or fallback_name).strip(),
+            (meta.get("Version") or fallback_version or "").strip() or None)
+
+
+def dist_name(dist_info: Path) -> str:
+    """The distribution's name (see :func:`name_and_version`)."""
+    return name_and_version(dist_info)[0]
+
+
 @dataclass(frozen=True)
 class DistInfo:
     """One installed distribution as its ``*.dist-info`` describes it."""

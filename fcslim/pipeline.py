@@ -32,7 +32,7 @@ from fcslim.core.hashing import file_sha256
 from fcslim.resolve.lock import LockResult, existing_lock_is_current, lock_text
 from fcslim.resolve.inputs import REQUIREMENTS, InputSpec, materialise, named_for_user, open_input
 from fcslim.resolve.lockfile import check_lock_output, lock_format, lock_pins, write_atomically
-from fcslim.core.files import atomic_write
+from fcslim.core.records import INSTALL, RECORDS_DIR, write_record
 from fcslim.core.inputs import in_run, note_input
 from fcslim.core.output import check_output_dir, staged_directory
 from fcslim.debian.archive import check_mirror_url
@@ -50,8 +50,6 @@ from fcslim.slim.rules import UserRules
 from fcslim.verify.smoke import code_digest
 from fcslim.target.profile import Profile
 
-RECORDS_DIR = ".fcslim"
-INSTALL_RECORD = "install.json"
 SCHEMA = 1
 
 
@@ -130,11 +128,6 @@ def install_record(result: InstallResult) -> dict:
         "requirements": result.requirements_record(),
         "lock_sha256": result.lock_sha256,
     }
-
-
-def write_record(root: Path, name: str, data: dict) -> Path:
-    return atomic_write(Path(root) / RECORDS_DIR / name, json.dumps(data, indent=2, sort_keys=False) + "\n",
-                        role="build record", durable=False)
 
 
 def rules_digest() -> str:
@@ -399,7 +392,7 @@ def build(options: BuildOptions) -> BuildResult:
                 elif install_from != spec.path:
                     installed.requirements_path = spec.path or Path("<stdin>")
                 result.install = installed
-                write_record(staging, INSTALL_RECORD, install_record(installed))
+                write_record(staging, INSTALL, install_record(installed))
                 _fetch_stage(staging, profile, options, result, stages)
                 _slim_stage(staging, profile, options, result, stages)
                 _import_gate(result, profile, options)

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from fcslim.core.errors import ProfileError
 from fcslim.core.resources import data_path
-from fcslim.dists import read_metadata
+from fcslim.dists import dist_name
 from fcslim.target.profile import Profile
 
 
@@ -29,11 +30,6 @@ class SystemImage:
     gcc_max: str | None = None
     python_shared: bool = False
     source: str = ""
-
-
-def normalise_name(name: str) -> str:
-    """A distribution name as PEP 503 normalises it."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @lru_cache(maxsize=1)
@@ -76,11 +72,6 @@ def system_libraries(profile: Profile) -> frozenset[str]:
     return system_image(profile).libraries
 
 
-def _dist_name(dist_info: Path) -> str:
-    name = read_metadata(dist_info).get("Name")
-    return str(name).strip() if name else dist_info.name[: -len(".dist-info")].rsplit("-", 1)[0]
-
-
 def installed_distributions(root: str | os.PathLike) -> dict[str, str]:
     """Normalised distribution name -> ``*.dist-info`` path (relative to root)
     for every distribution installed in the tree (pip -t layout, a layer's
@@ -94,7 +85,7 @@ def installed_distributions(root: str | os.PathLike) -> dict[str, str]:
         for name in subdirs:
             if name.endswith(".dist-info"):
                 dist = here / name
-                found.setdefault(normalise_name(_dist_name(dist)), dist.relative_to(root).as_posix())
+                found.setdefault(canonicalize_name(dist_name(dist)), dist.relative_to(root).as_posix())
             elif len(here.parts) - base_depth < 5 and not name.startswith(".") and name != "__pycache__":
                 keep.append(name)
         subdirs[:] = keep

@@ -23,6 +23,8 @@ from pathlib import Path
 from fcslim.core.errors import InputError, PackError, UnknownRuntimeError
 from fcslim.core.files import atomic_write
 from fcslim.core.inputs import note_input
+from fcslim.core.records import LIBRARIES, read_record
+from fcslim.dists import dist_info_dirs, name_and_version
 
 MANIFEST_SCHEMA = "fcslim.manifest/1"
 
@@ -32,22 +34,11 @@ MANIFEST_SCHEMA = "fcslim.manifest/1"
 from fcslim.core.hashing import file_sha256 as _sha256  # noqa: E402
 
 
-def _record(root: Path, name: str) -> dict:
-    try:
-        data = json.loads((root / ".fcslim" / name).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
 def _distributions(root: Path) -> list[dict]:
-    from fcslim.report.attribution import read_name_version as _read_metadata_name
-
     found = []
-    for entry in sorted(os.listdir(root)):
-        if entry.endswith(".dist-info") and (root / entry).is_dir():
-            name, version = _read_metadata_name(root / entry)
-            found.append({"name": name, "version": version, "dist_info": entry})
+    for path in dist_info_dirs(root):
+        name, version = name_and_version(path)
+        found.append({"name": name, "version": version, "dist_info": path.name})
     return found
 
 
@@ -100,7 +91,7 @@ def build_manifest(result) -> dict:
               "size": f.size, "sha256": _sha256(f.source), "executable": f.executable,
               **({"link": f.link} if f.link else {})} for f in result.listing.files]
     has_libraries = any(f.path.startswith("lib/") for f in result.listing.files)
-    libraries = _record(root, "libraries.json")
+    libraries = (read_record(root, LIBRARIES) or {})
     return {
         "schema": MANIFEST_SCHEMA,
         "generator": f"fcslim {__version__}",

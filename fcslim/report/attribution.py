@@ -3,7 +3,6 @@ bundle, and its category (see :mod:`fcslim.report.measure`)."""
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 from dataclasses import dataclass
@@ -11,7 +10,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from fcslim.dists import read_metadata, read_record
+from fcslim.core.records import installed_files
+from fcslim.dists import name_and_version, read_record
 
 UNOWNED = "(unowned)"
 SYSTEM_LIBRARIES = "(system libraries)"
@@ -24,17 +24,6 @@ class _Dist:
     name: str
     version: str | None
     dist_info: str
-
-
-def read_name_version(dist_info: Path) -> tuple[str, str | None]:
-    """Name and version from METADATA, else from the directory's name."""
-    stem = dist_info.name.rsplit(".", 1)[0]
-    name, _, version = stem.partition("-")
-    try:
-        meta = read_metadata(dist_info)
-    except OSError:
-        return name, version or None
-    return (meta.get("Name") or name).strip(), (meta.get("Version") or version).strip() or None
 
 
 def _record_paths(dist_info: Path, existing: set[str]) -> list[str]:
@@ -55,20 +44,6 @@ def _record_paths(dist_info: Path, existing: set[str]) -> list[str]:
     return paths
 
 
-def _installed_files(root: Path) -> dict[str, list[str]]:
-    """Canonical distribution name → files, from ``.fcslim/install.json``: the
-    owner list that survives slimming, which deletes RECORD files."""
-    try:
-        record = json.loads((root / ".fcslim" / "install.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    out: dict[str, list[str]] = {}
-    for dist in record.get("distributions") or []:
-        if isinstance(dist, dict) and dist.get("name"):
-            out[canonicalize_name(str(dist["name"]))] = [str(f) for f in dist.get("files") or []]
-    return out
-
-
 class Attribution:
     """Which distribution owns each path of a tree: its RECORD, else the
     install record fcslim wrote (slimming removes RECORD files)."""
@@ -81,14 +56,14 @@ class Attribution:
         self.libraries = libraries
         existing = set(paths)
         dir_owners: dict[str, set[str]] = {}
-        installed = _installed_files(root)
+        installed = installed_files(root)
         for entry in sorted(os.listdir(root)) if root.is_dir() else []:
             if not (entry.endswith(".dist-info") or entry.endswith(".egg-info")):
                 continue
             dist_info = root / entry
             if not dist_info.is_dir():
                 continue
-            name, version = read_name_version(dist_info)
+            name, version = name_and_version(dist_info)
             dist = _Dist(name, version, entry)
             self.dists[name] = dist
             recorded = _record_paths(dist_info, existing) or [

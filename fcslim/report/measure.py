@@ -34,7 +34,8 @@ import os
 from pathlib import Path
 
 from fcslim.core.errors import InputError
-from fcslim.pack.archive import RECORDS_DIR, archive_name, list_tree, zip_size
+from fcslim.core.records import LIBRARIES, read_record
+from fcslim.pack.archive import archive_name, list_tree, zip_size
 from fcslim.pack.deflate import deflate_files
 from fcslim.report.attribution import Attribution, categorise, debian_owned
 from fcslim.report.baseline import compare
@@ -44,20 +45,8 @@ from fcslim.report.model import (  # noqa: F401  (renderers and callers read the
 )
 
 
-def _read_record(root: Path, name: str) -> dict | None:
-    path = root / RECORDS_DIR / name
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path} is not valid JSON ({exc}).",
-                         f"Delete it or run the stage that writes {name} again.") from exc
-    return data if isinstance(data, dict) else None
-
-
 def _slim_summary(root: Path) -> SlimSummary | None:
-    data = _read_record(root, "slim.json")
+    data = read_record(root, "slim.json", strict=True)
     if not data or not isinstance(data.get("before_bytes"), int) or not isinstance(data.get("after_bytes"), int):
         return None
     rules = []
@@ -93,7 +82,7 @@ def build_report(
         raise InputError(f"Reports measure the code or layer zip, not {layout!r}.", "Use --layout code or layer.")
     with rep.step("measure sizes"):
         listing = list_tree(root)
-        libraries_record = _read_record(root, "libraries.json") or {}
+        libraries_record = read_record(root, LIBRARIES, strict=True) or {}
         libraries = {str(lib.get("path")): lib for lib in libraries_record.get("fetched") or []
                      if isinstance(lib, dict) and lib.get("path")}
         attribution = Attribution(root, [f.path for f in listing.files], debian_owned(libraries_record),

@@ -7,7 +7,6 @@ Files per distribution come from each ``*.dist-info/RECORD`` (or the
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,8 @@ from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from fcslim.dists import read_metadata, read_record
+from fcslim.core.records import installed_files
+from fcslim.dists import name_from_dir_name, read_metadata, read_record
 
 RECORD_DIR = ".fcslim"
 
@@ -77,15 +77,6 @@ class Distribution:
         return names
 
 
-def _install_json_files(root: Path) -> dict[str, list[str]]:
-    path = root / RECORD_DIR / "install.json"
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {canonicalize_name(d.get("name", "")): list(d.get("files", [])) for d in raw.get("distributions", [])}
-
-
 def read_distributions(root: Path) -> list[Distribution]:
     """The distributions installed at the root of ``root``."""
     root = Path(root)
@@ -96,11 +87,11 @@ def read_distributions(root: Path) -> list[Distribution]:
         if not meta_path.is_file():
             continue
         meta = read_metadata(dist_info)
-        name = meta.get("Name") or dist_info.name.split("-")[0]
+        name = meta.get("Name") or name_from_dir_name(dist_info.name)[0]
         files = read_record(dist_info)
         if files is None:
             if fallback is None:
-                fallback = _install_json_files(root)
+                fallback = installed_files(root)
             files = fallback.get(canonicalize_name(name), [])
         ep = dist_info / "entry_points.txt"
         out.append(Distribution(

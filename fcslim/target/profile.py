@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fcslim.core.errors import ProfileError, UnknownRuntimeError
 from fcslim.core.inputs import note_input
+from fcslim.core.records import INSTALL, read_record, record_path
 from fcslim.core.resources import data_path
 from fcslim.target.model import Profile
 from fcslim.target.schema import profile_from_dict
@@ -62,14 +63,14 @@ def bundle_profile(root: str | Path) -> Profile | None:
     """The profile a bundle was built for, from its ``.fcslim/install.json``
     (written by `fcslim resolve`); None when the bundle has no such record.
     A record that cannot be read as a profile is a :class:`ProfileError`."""
-    record = Path(root) / ".fcslim" / "install.json"
-    if not record.is_file():
+    path = record_path(root, INSTALL)
+    if not path.is_file():
         return None
-    try:
-        raw = json.loads(record.read_text()).get("profile")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ProfileError(f"The bundle record {record} is not readable JSON ({exc}).",
-                           "Build the bundle again with `fcslim resolve`, or pass --runtime.") from exc
+    record = read_record(root, INSTALL)
+    if record is None:
+        raise ProfileError(f"The bundle record {path} is not readable JSON.",
+                           "Build the bundle again with `fcslim resolve`, or pass --runtime.")
+    raw = record.get("profile")
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         return None
     body = {k: v for k, v in raw.items() if k not in ("name", "source")}
