@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -175,3 +177,18 @@ def test_cache_verbs_see_the_debian_namespaces(debian_mirror, signing_key, tmp_p
     assert clean_namespace("debian", older_than=3600) > 0
     assert Cache("debian", kind="blob").entries() == []
     assert release.main.download(release.locate("libzz.so.1").package).is_file()  # fetched again
+
+
+def test_a_deb_being_read_is_not_cleaned_away(debian_mirror, signing_key):
+    release = _release(debian_mirror.url, signing_key)
+    package = release.locate("libzz.so.1").package
+    blobs = Cache(BLOB_NAMESPACE, kind="blob")
+    with release.held(package) as path:
+        # another process's `fcslim cache clean` meanwhile
+        subprocess.run([sys.executable, "-m", "fcslim", "cache", "clean", "debian"], check=True,
+                       capture_output=True)
+        with DebArchive(path) as deb:
+            assert deb.read("usr/lib/x86_64-linux-gnu/libzz.so.1") == DEB_ELF
+        assert blobs.get_file(package.sha256) == path
+    subprocess.run([sys.executable, "-m", "fcslim", "cache", "clean", "debian"], check=True, capture_output=True)
+    assert blobs.get_file(package.sha256) is None

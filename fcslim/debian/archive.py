@@ -21,8 +21,10 @@ again whenever it is read (:mod:`fcslim.debian.store`).
 from __future__ import annotations
 
 import posixpath
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from ..core import http
 from ..core.errors import DebianError, NetworkError
@@ -168,6 +170,14 @@ class DebianArchive:
                 self.store.save_parsed("contents", entry.sha256, self._contents)
         return self._contents
 
+    @contextmanager
+    def held(self, package: PackageEntry) -> Iterator[Path]:
+        """:meth:`download`, with the cache entry held (a shared lock) for the
+        block, so a concurrent ``fcslim cache clean`` cannot remove it while
+        the caller reads it."""
+        with self.store.blobs.lock(package.sha256, shared=True):
+            yield self.download(package)
+
     def download(self, package: PackageEntry) -> Path:
         """The cached ``.deb`` of ``package``, checked against the SHA256 of
         its signed Packages stanza (on every call, cached or not)."""
@@ -272,6 +282,12 @@ class DebianRelease:
             "yourself in the bundle's lib/ directory, or choose a runtime whose Debian release has it.",
         )
 
+    def _archive_of(self, package: PackageEntry) -> DebianArchive:
+        return self.security if (self.security and package.suite == self.security.suite) else self.main
+
     def download(self, package: PackageEntry) -> Path:
-        archive = self.security if (self.security and package.suite == self.security.suite) else self.main
-        return archive.download(package)
+        return self._archive_of(package).download(package)
+
+    def held(self, package: PackageEntry) -> AbstractContextManager[Path]:
+        """The verified ``.deb``, kept from a concurrent cache clean for a ``with`` block."""
+        return self._archive_of(package).held(package)

@@ -34,8 +34,8 @@ class OpenPackages:
 
     def get(self, package: PackageEntry) -> tuple[DebArchive, Path]:
         if package.name not in self._open:
-            path = self.release.download(package)
-            deb = DebArchive(path, what=f"{package.name}_{package.version}_{package.architecture}.deb").__enter__()
+            with self.release.held(package) as path:  # read while a cache clean cannot remove it
+                deb = DebArchive(path, what=f"{package.name}_{package.version}_{package.architecture}.deb").__enter__()
             control_arch = deb.control.get("Architecture")
             if control_arch and control_arch not in (self.profile.debian_arch, "all"):
                 deb.close()
