@@ -288,3 +288,13 @@ def test_python_api_takes_any_input(project, index, cache, tmp_path, quiet):
                                               output=tmp_path / "api", install=options(index, cache), fetch=False,
                                               slim=False, verify=False, cache=False, gate=False))
     assert {d.name: d.version for d in result.distributions} == {**BASE_310, "cponly": "1.0"}
+
+
+def test_stdin_errors_name_stdin_and_its_line(index, cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "more.txt").write_text("modern\n")
+    result = CliRunner().invoke(main, ["resolve", "-", "-o", "out", "-i", index, "--no-fetch", "--no-slim",
+                                       "--no-verify", "--no-cache"],
+                                input="alpha\n-r more.txt\n\nno-such-package-here\n", catch_exceptions=False)
+    assert result.exit_code == 4, result.output
+    assert "<stdin>:4" in result.output and "stdin.requirements.txt" not in result.output

@@ -147,8 +147,12 @@ def _materialise_one(spec: InputSpec, profile: Profile, directory: Path) -> Mate
         raw.write_text(spec.text or "")
         parsed = parse_requirements(raw, base=Path.cwd(), display="<stdin>")
         parsed.write_normalised(directory)  # constraints.txt, which the text names
-        out = directory / "stdin.requirements.txt"
-        out.write_text(parsed.to_text())
+        own = [(r.line, " ".join([str(r.requirement), *(f"--hash={h}" for h in r.hashes)]))
+               for r in parsed.requirements if r.source == raw]
+        included = [r.normalised() for r in parsed.requirements if r.source != raw]
+        out = directory / "stdin.requirements.txt"  # stdin's requirements on their own line numbers
+        out.write_text(_line_aligned(own) + parsed.to_text(requirements=False)
+                       + "".join(f"{line}\n" for line in included))
         return Materialised(out, spec)
     assert spec.path is not None
     if spec.kind == PYPROJECT:

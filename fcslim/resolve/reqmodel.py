@@ -103,7 +103,7 @@ class RequirementsFile:
             con_path.write_text("".join(f"{r.normalised()}\n" for r in self.constraints))
         return req_path, con_path
 
-    def to_text(self, constraints_name: str = "constraints.txt") -> str:
+    def to_text(self, constraints_name: str = "constraints.txt", requirements: bool = True) -> str:
         """A self-contained requirement file of everything read (options,
         then requirements; constraints by reference to ``constraints_name``,
         which :meth:`write_normalised` writes), with every path absolute."""
@@ -122,5 +122,6 @@ class RequirementsFile:
             out.append(f"--no-binary {','.join(self.no_binary)}")
         if self.constraints:
             out.append(f"-c {constraints_name}")
-        out += [r.normalised() for r in self.requirements]
+        if requirements:
+            out += [r.normalised() for r in self.requirements]
         return "".join(f"{line}\n" for line in out)
