@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fcslim.core.errors import InputError, LoadError, SizeLimitError
 from fcslim.core.hashing import file_sha256
@@ -38,6 +38,16 @@ from fcslim.core.output import check_output_dir, staged_directory
 from fcslim.debian.archive import check_mirror_url
 from fcslim.debian.signatures import Trust
 from fcslim.core.progress import reporter
+
+if TYPE_CHECKING:  # the stages' result types; the stages themselves are imported when they run
+    from fcslim.fetch.record import FetchResult
+    from fcslim.pack.archive import PackResult
+    from fcslim.pack.plan import PackPlan
+    from fcslim.report.lighter import Advice
+    from fcslim.report.model import SizeReport
+    from fcslim.slim.prune import SmokeOutcome
+    from fcslim.slim.result import SlimResult
+    from fcslim.verify.imports import VerifyResult
 from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
 from fcslim.report.lighter import advice_lines, lighter_advice
 from fcslim.resolve.index import Sources
@@ -103,14 +113,14 @@ class BuildResult:
     install: InstallResult | None  # None when the bundle came from the bundle cache
     distributions: list = field(default_factory=list)
     lock: LockResult | None = None
-    fetch: Any = None  # fcslim.fetch.closure.FetchResult
-    slim: Any = None  # fcslim.slim.apply.SlimResult
-    verify: Any = None  # fcslim.verify.imports.VerifyResult, when verified without slimming
-    report: Any = None  # fcslim.report.measure.SizeReport
-    pack: Any = None  # fcslim.pack.archive.PackResult
-    plan: Any = None  # fcslim.pack.plan.PackPlan, for --pack auto
-    smoke: Any = None  # fcslim.slim.prune.SmokeOutcome, for --smoke
-    advice: list = field(default_factory=list)  # fcslim.report.lighter.Advice: lighter equivalents, GPU-only
+    fetch: FetchResult | None = None
+    slim: SlimResult | None = None
+    verify: VerifyResult | None = None  # when verified without slimming
+    report: SizeReport | None = None
+    pack: PackResult | None = None
+    plan: PackPlan | None = None  # for --pack auto
+    smoke: SmokeOutcome | None = None  # for --smoke
+    advice: list[Advice] = field(default_factory=list)  # lighter equivalents, GPU-only
     cached: bool = False
     cache_key: str | None = None
     warnings: list[str] = field(default_factory=list)

@@ -11,15 +11,13 @@ from fcslim.core.files import host_errors
 
 
 def cache_root() -> Path:
-    """``$FCSLIM_CACHE_DIR``, else the platform's user cache directory."""
+    """``$FCSLIM_CACHE_DIR``, else the user cache directory (macOS or XDG; the
+    cache's locks are POSIX ``fcntl`` locks, so there is no Windows location)."""
     explicit = os.environ.get("FCSLIM_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser().resolve()
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "fcslim"
-    if os.name == "nt":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base) / "fcslim" / "Cache"
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "fcslim"
 

@@ -48,7 +48,9 @@ from fcslim.core.errors import InputError, PackError
 from fcslim.core.files import atomic_file, check_replaceable
 from fcslim.core.inputs import in_run, note_input
 from fcslim.core.hashing import file_sha256_and_size
-from fcslim.pack import zipwriter
+from fcslim.pack import loader, zipwriter
+from fcslim.pack.handoff import MANIFEST_HINT, is_fcslim_manifest, manifest_path, write_manifest
+from fcslim.pack.layout import archive_name
 from fcslim.pack.deflate import LEVEL as COMPRESS_LEVEL
 from fcslim.pack.zipwriter import ZIP_EPOCH, ZipMember, zip_date_epoch  # noqa: F401  (the pack API names them)
 
@@ -156,13 +158,6 @@ def list_tree(root: str | os.PathLike) -> TreeListing:
 
 # -- layouts ---------------------------------------------------------------
 
-def archive_name(path: str, layout: str) -> str:
-    """The zip entry name of bundle file ``path`` in ``layout``."""
-    if layout == "layer":
-        return path if path.startswith("lib/") else f"python/{path}"
-    return path
-
-
 # -- zip writing -----------------------------------------------------------
 
 def members_from_tree(listing: TreeListing, layout: str) -> list[ZipMember]:
@@ -209,8 +204,6 @@ def check_pack_outputs(root: str | os.PathLike, output: Path, layout: str, deps_
     """Refuse, before packing, a zip or manifest path fcslim may not write:
     inside the bundle, an input of the run, or an existing file fcslim did not
     write (a user's own build.zip, notes.txt...)."""
-    from fcslim.pack.handoff import MANIFEST_HINT, is_fcslim_manifest, manifest_path
-
     output = Path(output)
     real_root = Path(os.path.realpath(root))
     if Path(os.path.realpath(output.parent)) == real_root or real_root in Path(os.path.realpath(output)).parents:
@@ -369,8 +362,6 @@ def pack(
             _pack_split(result, output, profile, Path(deps_output) if deps_output else deps_archive_path(output),
                         deps_url, url_env, epoch, Path(code_dir) if code_dir else None, rep, handler, upload)
         if manifest:
-            from fcslim.pack.handoff import manifest_path, write_manifest
-
             result.manifest_path = write_manifest(result, manifest_path(output))
     return result
 
@@ -378,8 +369,6 @@ def pack(
 def _pack_split(result: PackResult, output: Path, profile, deps_output: Path, deps_url, url_env,
                 epoch: int, code_dir: Path | None, rep, handler: str | None = None,
                 upload: str | None = None) -> None:
-    from fcslim.pack import loader
-
     listing = result.listing
     members = members_from_tree(listing, "code")
     with rep.bar(listing.total_bytes, "compress dependencies") as bar:

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from fcslim.core.errors import InputError, SizeLimitError
-from fcslim.pack.archive import archive_name, zip_size
+from fcslim.pack.archive import zip_size
+from fcslim.pack.layout import archive_name
 from fcslim.core.units import format_size, parse_size
 from fcslim.target.profile import Profile
 

@@ -35,7 +35,8 @@ from pathlib import Path
 
 from fcslim.core.errors import InputError
 from fcslim.core.records import LIBRARIES, read_record
-from fcslim.pack.archive import archive_name, list_tree, zip_size
+from fcslim.pack.archive import list_tree, zip_size
+from fcslim.pack.layout import archive_name
 from fcslim.pack.deflate import deflate_files
 from fcslim.report.attribution import Attribution, categorise, debian_owned
 from fcslim.report.baseline import compare

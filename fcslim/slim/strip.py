@@ -77,7 +77,7 @@ def strip_tool(arch: str | None = None) -> str | None:
     strip ``<arch>-linux-gnu-strip``), or None."""
     if arch and arch != platform.machine():
         return shutil.which(f"{arch}-linux-gnu-strip")
-    return shutil.which("strip") or shutil.which("objcopy")
+    return shutil.which("strip")  # objcopy takes no -o: it is no stand-in for strip
 
 
 def no_strip_reason(arch: str | None) -> str:
