@@ -23,21 +23,20 @@ With ``required=True`` (``--cache-url-required``) a failure is a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import queue
 import secrets
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import Any, Callable
 
 from fcslim.core.files import move
 from fcslim import __version__
 from fcslim.cache.local import TreeManifest
 from fcslim.cache.remote_url import RemoteLocation, open_filesystem, parse_location
+from fcslim.cache.streams import HashingReader, HashingWriter, Prefetcher, TransportError
 from fcslim.cache.treepack import UnsafeTreeError, extract_tree, write_tree
 from fcslim.core.errors import FcslimError, RemoteError
 from fcslim.core.progress import reporter
@@ -66,84 +65,6 @@ class RemoteRef:
     read_only: bool = False
 
 
-class _HashingReader:
-    """A read-only stream that hashes and counts what passes through it."""
-
-    def __init__(self, raw: IO[bytes]):
-        self.raw = raw
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.digest.update(data)
-        self.size += len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(_CHUNK):
-            pass
-
-
-class _TransportError(Exception):
-    """The download itself failed (network, server): the remote's fault, not the bytes'."""
-
-
-class _Prefetcher:
-    """Reads ``raw`` ahead in a thread (a few blocks at most), so the download
-    overlaps the hashing and unpacking of what already arrived."""
-
-    _DEPTH = 4
-
-    def __init__(self, raw: IO[bytes], block: int = 8 << 20):
-        self._queue: queue.Queue = queue.Queue(self._DEPTH)
-        self._block = b""
-        self._offset = 0
-        self._done = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._pump, args=(raw, block), daemon=True)
-        self._thread.start()
-
-    def _pump(self, raw: IO[bytes], block: int) -> None:
-        try:
-            while not self._stop.is_set():
-                data = raw.read(block)
-                self._queue.put(data)
-                if not data:
-                    return
-        except BaseException as exc:  # handed to the reader, which raises it
-            self._queue.put(exc)
-
-    def read(self, n: int = -1) -> bytes:
-        parts = []
-        wanted = n
-        while wanted != 0:
-            if self._offset >= len(self._block):
-                if self._done:
-                    break
-                item = self._queue.get()
-                if isinstance(item, BaseException):
-                    raise _TransportError(item) from item
-                self._block, self._offset = item, 0
-                if not item:
-                    self._done = True
-                    break
-            end = len(self._block) if wanted < 0 else min(len(self._block), self._offset + wanted)
-            parts.append(self._block[self._offset:end])
-            if wanted > 0:
-                wanted -= end - self._offset
-            self._offset = end
-        return b"".join(parts)
-
-    def close(self) -> None:
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.1)
-            except queue.Empty:
-                pass
-
-
 class RemoteStore:
     """One remote cache (see the module docstring)."""
 
@@ -151,7 +72,14 @@ class RemoteStore:
         self.location: RemoteLocation = parse_location(url)
         self.required = required
         self._fs = fs
+        self._fs_error: BaseException | None = None
         self._guard = threading.Lock()
+        # s3fs and botocore take about a second to import and set up: do it
+        # while the build computes its cache key, not when the first get waits.
+        self._opener: threading.Thread | None = None
+        if fs is None:
+            self._opener = threading.Thread(target=self._open, name="fcslim-remote-open", daemon=True)
+            self._opener.start()
         self.read_failed: str | None = None
         self.write_failed: str | None = None
         self.bad_objects: set[str] = set()
@@ -159,8 +87,19 @@ class RemoteStore:
 
     # -- plumbing
 
+    def _open(self) -> None:
+        try:
+            self._fs = open_filesystem(self.location)
+        except BaseException as exc:  # raised again, in the caller's thread, by the first use
+            self._fs_error = exc
+
     @property
     def fs(self) -> Any:
+        if self._opener is not None:
+            self._opener.join()
+            self._opener = None
+        if self._fs_error is not None:
+            raise self._fs_error
         if self._fs is None:
             self._fs = open_filesystem(self.location)
         return self._fs
@@ -225,7 +164,7 @@ class RemoteStore:
             return None
         return ref
 
-    def _download(self, namespace: str, key: str, kind: str, consume: Callable[[_HashingReader], Any],
+    def _download(self, namespace: str, key: str, kind: str, consume: Callable[[HashingReader], Any],
                   ref: RemoteRef | None = None) -> Any:
         """Stream the content of ``key`` through ``consume``; its result, or None on a miss."""
         ref = ref or self.read_ref(namespace, key)
@@ -234,8 +173,8 @@ class RemoteStore:
             return None
         try:
             with self.fs.open(self.cas_path(ref.sha256), "rb", block_size=_BLOCK) as raw:
-                prefetch = _Prefetcher(raw)
-                reader = _HashingReader(prefetch)
+                prefetch = Prefetcher(raw)
+                reader = HashingReader(prefetch)
                 try:
                     result = consume(reader)
                     reader.drain()
@@ -252,7 +191,7 @@ class RemoteStore:
         except FileNotFoundError:
             self.stats["misses"] += 1
             return None
-        except _TransportError as exc:
+        except TransportError as exc:
             self._failed(False, f"downloading {namespace}/{key}", exc.__cause__ or exc)
             return None
         except _Corrupt as exc:
@@ -286,7 +225,7 @@ class RemoteStore:
 
     def fetch_file(self, namespace: str, key: str, into: Path) -> RemoteRef | None:
         """Download file entry ``key`` to the new file ``into`` (removed again on a miss)."""
-        def consume(reader: _HashingReader) -> bool:
+        def consume(reader: HashingReader) -> bool:
             with open(into, "wb") as out:
                 for chunk in iter(lambda: reader.read(_CHUNK), b""):
                     out.write(chunk)
@@ -370,11 +309,9 @@ class RemoteStore:
         fd, name = tempfile.mkstemp(prefix=".upload-", suffix=".tar", dir=scratch)
         try:
             with os.fdopen(fd, "wb") as raw:
-                write_tree(tree, raw)
-            digest = hashlib.sha256()
-            with open(name, "rb") as handle:
-                for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                    digest.update(chunk)
+                sink = HashingWriter(raw)
+                write_tree(tree, sink)
+            digest = sink.digest
             return self._upload(namespace, key, "tree", Path(name), digest.hexdigest(), os.path.getsize(name),
                                 read_only)
         finally:
