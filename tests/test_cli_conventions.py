@@ -30,6 +30,8 @@ TABLE = [
     (INPUT_VERBS, "-r, --requirement"),
     (INPUT_VERBS, "--extra"),
     (INPUT_VERBS, "--group"),
+    (INPUT_VERBS, "--all-extras"),
+    (INPUT_VERBS, "-c, --constraint"),
     (["resolve", "pack"], "--snippet"),
     (["resolve", "lock"], "-i, --index-url"),
     (["resolve", "lock"], "-f, --find-links"),

@@ -298,3 +298,13 @@ def test_stdin_errors_name_stdin_and_its_line(index, cache, tmp_path, monkeypatc
                                 input="alpha\n-r more.txt\n\nno-such-package-here\n", catch_exceptions=False)
     assert result.exit_code == 4, result.output
     assert "<stdin>:4" in result.output and "stdin.requirements.txt" not in result.output
+
+
+def test_all_extras_selects_every_extra(project, tmp_path):
+    profile = load_profile("fc-python3.10")
+    for path in (project / "pyproject.toml", project / "uv.lock"):
+        given = materialise(open_input(path, extras=(":all:",)), profile, tmp_path / path.name)
+        assert "cponly" in given.path.read_text()
+    result = CliRunner().invoke(main, ["resolve", str(project / "uv.lock"), "--all-extras", "--extra", "nope", "-o",
+                                       str(tmp_path / "o")], catch_exceptions=False)
+    assert result.exit_code == EXIT_INPUT and "nope" in result.output

@@ -34,6 +34,7 @@ from fcslim.core.files import location_error
 from fcslim.core.inputs import run_scope
 from fcslim.debian.signatures import Trust
 from fcslim.resolve.inputs import open_input
+from fcslim.resolve.pyproject import ALL_EXTRAS
 from fcslim.target.profile import builtin_profiles
 from fcslim.target.select import DEFAULT_RUNTIME, select_runtime
 
@@ -225,7 +226,8 @@ def input_options(fn: Verb) -> Verb:
         if not inputs:
             raise click.UsageError("Missing the input: pass INPUT or -r FILE (a requirements.txt, pyproject.toml, "
                                    "uv.lock or pylock.toml; - reads requirements from standard input).")
-        kwargs["source"] = open_input(inputs[0], tuple(kwargs.pop("extras")), tuple(kwargs.pop("groups")),
+        extras = tuple(kwargs.pop("extras")) + ((ALL_EXTRAS,) if kwargs.pop("all_extras") else ())
+        kwargs["source"] = open_input(inputs[0], extras, tuple(kwargs.pop("groups")),
                                       stdin=sys.stdin, also=tuple(inputs[1:]),
                                       constraints=tuple(kwargs.pop("constraint_files")))
         return fn(*args, **kwargs)
@@ -239,6 +241,7 @@ def input_options(fn: Verb) -> Verb:
                      help="Constrain versions with this file, as pip and uv do (repeatable)."),
         click.option("--extra", "extras", multiple=True, metavar="NAME",
                      help="Also install this optional-dependency extra (pyproject.toml, uv.lock, pylock.toml)."),
+        click.option("--all-extras", is_flag=True, help="Install every optional-dependency extra (as uv does)."),
         click.option("--group", "groups", multiple=True, metavar="NAME",
                      help="Also install this dependency group (PEP 735; pyproject.toml, uv.lock, pylock.toml)."),
     ]

@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 
 from fcslim.core.errors import InputError
 from fcslim.target.profile import Profile
+from fcslim.resolve.pyproject import expand_extras
 from fcslim.resolve.locked import LockedFile, LockedPackage, LockedSet, check_requires_python
 from fcslim.core.tomlread import loads_toml, read_toml
 
@@ -65,6 +66,7 @@ def read_pylock(path: Path, profile: Profile, extras: tuple[str, ...] = (),
         raise InputError(f"{where} is locked for {', '.join(environments)}; none of them is {profile.name}.",
                          f"Lock for the target: `fcslim lock INPUT --runtime {profile.name} -o pylock.toml`.")
     check_requires_python(data.get("requires-python"), profile, where)
+    extras = expand_extras(extras, data.get("extras", []))
     for kind, asked, known in (("extra", extras, data.get("extras", [])),
                                ("dependency group", groups or (), data.get("dependency-groups", []))):
         unknown = sorted(set(asked) - set(known))

@@ -22,6 +22,16 @@ from fcslim.core.errors import InputError, RequirementSyntaxError
 from fcslim.core.tomlread import loads_toml
 
 
+ALL_EXTRAS = ":all:"  # --all-extras (pip's spelling of "every one" in --only-binary)
+
+
+def expand_extras(extras: tuple[str, ...], known) -> tuple[str, ...]:
+    """``extras``, with :data:`ALL_EXTRAS` standing for every known extra."""
+    if ALL_EXTRAS not in extras:
+        return tuple(extras)
+    return tuple(dict.fromkeys([*sorted(known), *(e for e in extras if e != ALL_EXTRAS)]))
+
+
 @dataclass(frozen=True)
 class ProjectRequirement:
     """One requirement string and where the file says it."""
@@ -91,7 +101,7 @@ def project_requirements(path: Path, text: str, extras: tuple[str, ...] = (),
     found += [(r, "dependencies", start) for r in project.get("dependencies", [])]
     optional = project.get("optional-dependencies", {})
     known = {canonicalize_name(k): k for k in optional}
-    for extra in extras:
+    for extra in expand_extras(extras, optional):
         key = known.get(canonicalize_name(extra))
         if key is None:
             raise InputError(f"{path}: the project has no extra {extra!r}.",

@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 
 from fcslim.core.errors import InputError
 from fcslim.target.profile import Profile
+from fcslim.resolve.pyproject import expand_extras
 from fcslim.resolve.locked import LockedFile, LockedPackage, LockedSet, check_requires_python
 from fcslim.core.tomlread import read_toml
 
@@ -106,6 +107,7 @@ def read_uv_lock(path: Path, profile: Profile, extras: tuple[str, ...] = (),
     project = _project(graph, packages)
     known_extras = set(project.get("optional-dependencies", {}))
     known_groups = set(project.get("dev-dependencies", {}))
+    extras = expand_extras(extras, known_extras)
     for kind, asked, known in (("extra", extras, known_extras), ("group", groups, known_groups)):
         unknown = sorted(set(asked) - known)
         if unknown:
