@@ -5,12 +5,14 @@ Only when some module fails does the unslimmed tree get checked, for those
 modules alone, to tell what slimming broke from what never worked.  What broke
 is repaired in two steps:
 
-1. **Guided by the errors** (:func:`guess_culprits`): ``No module named
-   'a.b.c'``, ``cannot import name 'c' from 'a.b'`` and paths or library names
-   quoted in an error point at removed files; those are put back and the broken
-   modules checked again, a few rounds at most.  On TensorFlow this replaces
-   dozens of bisection runs (each one an import of tensorflow) with two or
-   three.
+1. **Guided**: the unslimmed check of the failing modules is traced (every
+   bundle file their imports open, through an audit hook in the check
+   process), and the removed files among them are put back at once; so are
+   the files the errors name (:func:`guess_culprits`: ``No module named
+   'a.b.c'``, ``cannot import name 'c' from 'a.b'``, quoted paths, library
+   names).  Then the broken modules are checked again, a few rounds at most.
+   On TensorFlow this replaces dozens of bisection runs (each one an import of
+   tensorflow) with one or two.
 2. **Bisection** (:func:`find_culprits`) for whatever is still broken: first the
    rules at fault, then the files inside each.
 """
@@ -111,7 +113,10 @@ def verify_and_roll_back(root: Path, tree: Tree, verifier, result: SlimResult,
         return
     applied = set(tree.applied)
     tree.set_applied([])
-    result.baseline = check(after.failed)  # only to tell what slimming broke from what never worked
+    # Only to tell what slimming broke from what never worked, and traced: the
+    # files those imports open are the first ones to put back.
+    result.verification_runs += 1
+    result.baseline = verifier.check(root, after.failed, trace=True)
     tree.set_applied(applied)
     broken = [m for m in after.failed if m in result.baseline.passed]
     if not broken:
@@ -119,9 +124,11 @@ def verify_and_roll_back(root: Path, tree: Tree, verifier, result: SlimResult,
     errors = {m: (after.modules[m].error or "") for m in broken}
 
     kept: dict[str, set[Action]] = {}
+    touched = set(result.baseline.touched)
     for _ in range(_GUIDED_ROUNDS):
         guesses = guess_culprits([after.modules[m].error or "" for m in broken if m in after.modules],
                                  tree.applied)
+        guesses |= {a for a in tree.applied if a.kind == "delete" and a.path in touched}
         if not guesses:
             break
         tree.set_applied(set(tree.applied) - guesses)

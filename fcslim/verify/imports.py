@@ -50,6 +50,13 @@ def say(obj):
     out.write(MARK + json.dumps(obj) + "\n")
     out.flush()
 say({"python": ".".join(str(v) for v in sys.version_info[:3])})
+trace = len(sys.argv) > 3 and sys.argv[3] == "trace" and hasattr(sys, "addaudithook")
+opened = set()
+if trace:
+    def _hook(event, args):
+        if event == "open" and args and isinstance(args[0], str):
+            opened.add(args[0])
+    sys.addaudithook(_hook)
 for name in json.loads(sys.argv[2]):
     say({"start": name})
     try:
@@ -58,6 +65,14 @@ for name in json.loads(sys.argv[2]):
     except BaseException as exc:
         text = (type(exc).__name__ + ": " + str(exc)).strip()
         say({"module": name, "ok": False, "error": text[:800]})
+if trace:
+    for module in list(sys.modules.values()):
+        where = getattr(module, "__file__", None)
+        if isinstance(where, str):
+            opened.add(where)
+    roots = tuple(os.path.join(p, "") for p in paths)
+    say({"touched": sorted(os.path.relpath(f, p) for f in opened for p in roots
+                           if os.path.abspath(f).startswith(p))})
 say({"done": True})
 out.flush()
 os._exit(0)
@@ -93,6 +108,7 @@ class VerifyResult:
     reason: str | None = None
     python: str | None = None
     modules: dict[str, ModuleCheck] = field(default_factory=dict)
+    touched: list[str] = field(default_factory=list)  # files the imports opened (traced checks only)
 
     @property
     def failed(self) -> list[str]:
@@ -214,16 +230,24 @@ class Verifier:
         self.profile = profile
         self.where = ""
         self.python: str | None = None
+        self.tracing = False
 
     def _run(self, bundle: Path, modules: Sequence[str]):  # -> (returncode, stdout, stderr)
         raise NotImplementedError
 
-    def check(self, bundle: Path, modules: Iterable[str]) -> VerifyResult:
+    def child_args(self) -> list[str]:
+        """Extra arguments of the check process (``trace`` while tracing)."""
+        return ["trace"] if self.tracing else []
+
+    def check(self, bundle: Path, modules: Iterable[str], *, trace: bool = False) -> VerifyResult:
         """Import each of ``modules`` from ``bundle``; a crash costs only the
-        module that crashed."""
+        module that crashed.  With ``trace``, the result also lists the bundle
+        files the imports opened (relative paths; CPython 3.8+ audit hooks)."""
         modules = list(dict.fromkeys(modules))
         pending = list(modules)
         results: dict[str, ModuleCheck] = {}
+        touched: set[str] = set()
+        self.tracing = trace
         while pending:
             try:
                 code, stdout, stderr = self._run(Path(bundle), pending)
@@ -238,6 +262,8 @@ class Verifier:
                 elif "module" in event:
                     results[event["module"]] = ModuleCheck(event["module"], event["ok"], event.get("error"))
                     current = None
+                elif "touched" in event:
+                    touched.update(str(p) for p in event["touched"])
             done = [m for m in pending if m in results]
             if current is None and len(done) == len(pending):
                 break
@@ -252,8 +278,9 @@ class Verifier:
             how = f"signal {-code}" if code < 0 else f"exit {code}"
             results[current] = ModuleCheck(current, False, f"importing it killed the interpreter ({how}) {tail}".strip()[:800])
             pending = [m for m in pending if m not in results]
+        self.tracing = False
         return VerifyResult(True, self.where, self.scope, self._caveat(), self.python,
-                            {m: results[m] for m in modules if m in results})
+                            {m: results[m] for m in modules if m in results}, sorted(touched))
 
     def _caveat(self) -> str | None:
         return None
@@ -269,7 +296,8 @@ class RootVerifier(Verifier):
 
     def _run(self, bundle: Path, modules: Sequence[str]):
         code_root = self.profile.code_root
-        argv = ["python3", "-B", "-s", "-c", CHILD_SCRIPT, json.dumps([code_root]), json.dumps(list(modules))]
+        argv = ["python3", "-B", "-s", "-c", CHILD_SCRIPT, json.dumps([code_root]), json.dumps(list(modules)),
+                *self.child_args()]
         env = dict(rootfs.runtime_env(self.profile))
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         result = rootfs.run_in_root(self.root, argv, binds={str(Path(bundle).resolve()): code_root}, env=env)
@@ -301,7 +329,7 @@ class HostVerifier(Verifier):
             "LD_LIBRARY_PATH": self.library_path(bundle),
         }
         argv = [self.interp.path, "-S", "-E", "-B", "-s", "-c", CHILD_SCRIPT,
-                json.dumps([str(bundle)]), json.dumps(list(modules))]
+                json.dumps([str(bundle)]), json.dumps(list(modules)), *self.child_args()]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900, cwd=str(bundle))
         except subprocess.TimeoutExpired as exc:
