@@ -92,6 +92,15 @@ def test_read_only_output_lock_and_zip(project, links):
             code, text = cli(*args, links=links)
             assert code == EXIT_ENVIRONMENT, text
             assert f"The {role} {ro}" in text and "read-only file system" in text, text
+        # a cache on a read-only file system, with and without the bundle cache
+        for extra in ([], ["--no-cache"]):
+            os.environ["FCSLIM_CACHE_DIR"], saved = str(ro / "cache"), os.environ["FCSLIM_CACHE_DIR"]
+            try:
+                code, text = cli("resolve", "req.txt", "-o", "out2", *FAST[:3], "-q", *extra, links=links)
+            finally:
+                os.environ["FCSLIM_CACHE_DIR"] = saved
+            assert code == EXIT_ENVIRONMENT, text
+            assert str(ro / "cache") in text and "read-only file system" in text, text
     assert tree_state(project) == before
 
 

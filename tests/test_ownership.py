@@ -177,3 +177,24 @@ def test_slim_works_only_on_package_trees_and_bundles(world, links):
     assert code == EXIT_OK, text
     # its ownership record stays true, so the next build may replace it
     assert run("resolve", "reqs/req.txt", "-o", "build", *FAST, links=links)[0] == EXIT_OK
+
+
+def test_a_bundle_from_fcslim_0_1_is_recognised_by_its_install_record(world, links):
+    """0.1 wrote .fcslim/install.json but no owner record: its distributions'
+    top-level names, lib/ and sitecustomize.py are fcslim's, anything else not."""
+    old = world / "home" / "user" / "proj" / "old-build"
+    (old / ".fcslim").mkdir(parents=True)
+    (old / ".fcslim" / "install.json").write_text(json.dumps({"schema": 1, "distributions": [
+        {"name": "alpha", "files": ["alpha/__init__.py", "alpha-1.0.dist-info/RECORD"]}]}))
+    (old / "alpha").mkdir()
+    (old / "alpha" / "__init__.py").write_text("")
+    (old / "lib").mkdir()
+    (old / "lib" / "libz.so.1").write_bytes(b"\x7fELF")
+    (old / "mine").mkdir()
+    (old / "mine" / "notes.txt").write_text("mine\n")
+    refused(world, links, "resolve", "reqs/req.txt", "-o", "old-build", *FAST, match="mine/")
+    (old / "mine" / "notes.txt").unlink()
+    (old / "mine").rmdir()
+    code, text = run("resolve", "reqs/req.txt", "-o", "old-build", *FAST, links=links)
+    assert code == EXIT_OK, text
+    assert (old / RECORDS_DIR / OWNER_RECORD).is_file() and not (old / "lib").exists()

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,52 @@ def test_a_failing_block_leaves_the_output_and_no_staging(tmp_path):
             raise RuntimeError("a stage failed")
     assert (out / "mod.py").read_text() == "first"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]
+
+
+def test_a_real_resolve_killed_mid_install_is_cleaned_by_the_next(tmp_path, links):
+    """`fcslim resolve` itself, killed with SIGKILL while uv downloads a wheel
+    from a loopback server that holds the answer back."""
+    import functools
+    import http.server
+    import threading
+
+    release = threading.Event()
+
+    class Slow(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            release.wait(30)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Slow, directory=str(links)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        req = tmp_path / "requirements.txt"
+        req.write_text(f"alpha @ http://127.0.0.1:{server.server_address[1]}/alpha-1.0-py3-none-any.whl\n")
+        argv = [sys.executable, "-m", "fcslim", "resolve", str(req), "-o", str(tmp_path / "build"), "--no-index",
+                "--no-fetch", "--no-slim", "--no-verify", "--no-cache", "-q"]
+        proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(600):
+                staged = [p for p in tmp_path.iterdir() if ".fcslim-staging-" in p.name]
+                if staged and (staged[0] / RUN_PROOF).exists():
+                    break
+                assert proc.poll() is None, "resolve ended before it was killed"
+                time.sleep(0.05)
+            else:
+                raise AssertionError("no staging directory appeared")
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)  # fcslim and the uv it runs
+            proc.wait()
+        assert staged[0].is_dir() and not (tmp_path / "build").exists()
+        release.set()
+        again = subprocess.run(argv, capture_output=True, text=True)
+        assert again.returncode == 0, again.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["build", "requirements.txt"]
+        assert (tmp_path / "build" / "alpha" / "__init__.py").is_file()
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
