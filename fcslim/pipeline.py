@@ -91,6 +91,7 @@ class BuildOptions:
     python: str | None = None
     pack_layout: str | None = None
     pack_output: Path | None = None
+    upload: str | None = None  # split: s3:// or oss:// prefix for the dependency zip (fcslim.pack.upload)
     max_zip: int | str | None = None
     max_unzipped: int | str | None = None
     via: str = "api"
@@ -443,7 +444,8 @@ def build(options: BuildOptions) -> BuildResult:
     result.advice = stages.run("lighter equivalents", lighter_advice, result.report, profile,
                                sources=Sources(io.index_url, io.extra_index_urls, io.find_links, io.no_index))
     request = PackRequest(options.pack_layout, pack_output if options.pack_layout else None, options.via,
-                          options.max_zip, options.max_unzipped, options.disk, options.handler)
+                          options.max_zip, options.max_unzipped, options.disk, options.handler,
+                          upload=options.upload)
     outcome = None
     try:
         if options.pack_layout:

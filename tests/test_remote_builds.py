@@ -107,3 +107,26 @@ def test_cache_clean_remote_touches_only_fcslim_keys(tmp_path, s3_env, runner_en
                                                                         Prefix=prefix)["Contents"])
     assert "user-file.txt" in keys
     assert [k for k in keys if "/refs/" in k] == ["fcslim-cache/v1/refs/bundles/k2"]
+
+
+def test_resolve_pack_split_upload_end_to_end(tmp_path, links, runner_env, s3_env):
+    (tmp_path / "requirements.txt").write_text("stable\n")
+    prefix = f"fn-{uuid.uuid4().hex[:8]}"
+    argv = [sys.executable, "-m", "fcslim", "resolve", str(tmp_path / "requirements.txt"), "--runtime",
+            "fc-python3.10", "-o", str(tmp_path / "out"), "--no-index", "-f", str(links), "--no-fetch",
+            "--no-verify", "--pack", "split", "--handler", "index.handler", "--pack-output", str(tmp_path / "fn.zip"),
+            "--upload", f"s3://{s3_env.bucket}/{prefix}/"]
+    run = subprocess.run(argv, env=runner_env("u"), capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "fn.zip") as zf:
+        config = json.loads(zf.read("fcslim_deps.json"))
+        assert "fcslim_loader_signing.py" in zf.namelist()
+    key = f"{prefix}/{config['sha256']}.zip"
+    assert config["object"]["key"] == key
+    body = s3_env.client().get_object(Bucket=s3_env.bucket, Key=key)["Body"].read()
+    assert body == (tmp_path / "fn.deps.zip").read_bytes()
+    wrong = subprocess.run(argv[:-2] + ["--pack", "code", "--upload", f"s3://{s3_env.bucket}/x/"],
+                           env=runner_env("u"), capture_output=True, text=True)
+    assert wrong.returncode == 3 and "--upload goes with --pack split" in wrong.stderr

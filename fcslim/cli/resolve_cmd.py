@@ -95,6 +95,9 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
 @click.option("--handler", metavar="MODULE.FUNCTION", default=None,
               help="Your function's handler (index.handler): the split loader calls it, and the snippets and next "
                    "steps name it.")
+@click.option("--upload", "upload_url", metavar="URL", default=None,
+              help="With --pack split (or auto choosing it): upload the dependency zip to s3://bucket/prefix/ or "
+                   "oss://bucket/prefix/ as <sha256>.zip; the loader fetches it with the function's own credentials.")
 @click.option("--smoke", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Your own check (a script calling your handler with a sample event; its directory is your "
                    "function code): run on the target after the build, every file it opens recorded; reports the "
@@ -124,7 +127,7 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
             allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, debian_keyrings,
             allow_unsigned, no_slim, keep, remove, drop, config,
             skip_rules, python, no_verify, compile_, drop_sources, invalidation_mode, max_zip, max_unzipped, via,
-            no_gate, pack_layout, handler, smoke, prune_untraced, prune_files, disk, pack_output, html_file, snippet,
+            no_gate, pack_layout, handler, upload_url, smoke, prune_untraced, prune_files, disk, pack_output, html_file, snippet,
             no_cache, as_json, **native) -> None:
     """Build the bundle for INPUT (a requirements.txt or lock from `fcslim
     lock`, a pyproject.toml, a uv.lock, a pylock.toml, or - for requirements on
@@ -144,6 +147,9 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
         check_html_output(html_file, output)
     if snippet and not pack_layout:
         pack_layout = "code"
+    if upload_url and pack_layout not in ("split", "auto"):
+        raise InputError("--upload goes with --pack split (or --pack auto).",
+                         "Add --pack split, or leave --upload out.")
     options = BuildOptions(
         requirements=source,
         profile=profile,
@@ -164,6 +170,7 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
         python=python,
         pack_layout=pack_layout,
         pack_output=pack_output,
+        upload=upload_url,
         max_zip=max_zip,
         max_unzipped=max_unzipped,
         via=via,
