@@ -15,7 +15,6 @@ otherwise (on a shared machine another process may be using it).
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -71,6 +70,7 @@ os.environ["XDG_CACHE_HOME"] = str(_TEST_CACHE / "xdg")
 os.environ["FCSLIM_TEST_CACHE_DIR"] = str(_TEST_CACHE)  # xdist workers inherit the same directory
 
 from fcslim.verify import rootfs  # noqa: E402  (after the environment above: nothing may see the user's cache)
+from tests.support.tools import missing, require_tool
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -114,7 +114,7 @@ def bullseye_root() -> Path:
     (Debian 11, CPython 3.9, glibc 2.31), built once and cached."""
     reason = rootfs.rootfs_support()
     if reason:
-        pytest.fail(f"rootfs tests need a clean Debian root: {reason}")
+        missing(f"rootfs tests need a clean Debian root: {reason}")
     return rootfs.ensure_root("bullseye")
 
 
@@ -138,10 +138,7 @@ def run_in_bullseye(bullseye_root):
 
 @pytest.fixture(scope="session")
 def gcc() -> str:
-    path = shutil.which("gcc") or shutil.which("cc")
-    if not path:
-        pytest.fail("the offline layer compiles tiny .so files and needs gcc")
-    return path
+    return require_tool("gcc", "cc", purpose="the offline layer compiles tiny .so files")
 
 
 @pytest.fixture(scope="session")
@@ -176,10 +173,10 @@ DEB_ELF = b"\x7fELF" + b"\x00" * 60  # bytes of the stand-in library in the loca
 
 
 def _gpg_key(tmp_path_factory, name: str):
-    from tests.test_debian_support import make_signing_key
+    from tests.support.debian_mirror import make_signing_key
 
-    if not shutil.which("gpg") or not shutil.which("gpgv"):
-        pytest.fail("the Debian signature tests need gpg and gpgv (apt-get install gpg gpgv)")
+    require_tool("gpg", purpose="the Debian signature tests sign a local mirror")
+    require_tool("gpgv", purpose="the Debian signature tests check a local mirror")
     return make_signing_key(tmp_path_factory.mktemp(name))
 
 
@@ -199,7 +196,7 @@ def other_key(tmp_path_factory):
 def debian_mirror(tmp_path, signing_key):
     """A signed local mirror served over HTTP: suite ``testrel`` (libzz1
     providing libzz.so.1, libzz-dev) and ``testrel-security`` (a newer libzz1)."""
-    from tests.test_debian_support import FakeMirror, library_members, symlink_member
+    from tests.support.debian_mirror import FakeMirror, library_members, symlink_member
 
     fake = FakeMirror(tmp_path / "mirror", key=signing_key)
     fake.add("testrel", "libzz1", "1.0-1",

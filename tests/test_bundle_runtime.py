@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from fcslim.core.errors import ProfileError
 from fcslim.target.profile import bundle_profile, load_profile, runtime_for
-from tests.test_pack_support import make_bundle, write
+from tests.support.bundles import make_bundle, write
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from fcslim.verify.bytecode import compile_bytecode
 from fcslim.target.profile import load_profile
 
-from .test_slim_support import host_profile
+from tests.support.slim_trees import host_profile
 
 
 def _tree(root: Path) -> Path:

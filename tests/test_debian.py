@@ -30,7 +30,7 @@ from fcslim.cli import main as cli_main
 from fcslim.cli.fetch_cmd import fetch as fetch_command
 from fcslim.core.errors import EXIT_DEBIAN, EXIT_INPUT, DebianError, InputError, UnsafeArchiveError
 
-from .test_debian_support import (
+from tests.support.debian_mirror import (
     ar_archive,
     compress,
     dir_member,

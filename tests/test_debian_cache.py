@@ -24,7 +24,7 @@ from fcslim.debian.signatures import Trust
 from fcslim.debian.store import BLOB_NAMESPACE, INDEX_NAMESPACE, DebianStore
 
 from .conftest import DEB_ELF
-from .test_debian_support import library_members, unreachable_url
+from tests.support.debian_mirror import library_members, unreachable_url
 
 
 @pytest.fixture(autouse=True)

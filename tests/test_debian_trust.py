@@ -30,7 +30,7 @@ from fcslim.target.profile import load_profile
 
 from .support.elffiles import build_shared_library
 from .support.wheels import build_wheel
-from .test_debian_support import FakeMirror, library_members
+from tests.support.debian_mirror import FakeMirror, library_members
 
 MULTIARCH = "usr/lib/x86_64-linux-gnu"
 

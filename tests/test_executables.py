@@ -21,8 +21,9 @@ from fcslim.fetch.record import protected_paths
 from fcslim.slim.rules import SlimRuleError, system_packages_from_config
 
 from .support.elffiles import build_executable
-from .test_debian_support import FakeMirror, library_members
+from tests.support.debian_mirror import FakeMirror, library_members
 from .test_fetch import MULTIARCH, _private_cache, _profile, built, key  # noqa: F401  (shared fixtures)
+from tests.support.tools import require_tool
 
 
 @pytest.fixture
@@ -50,8 +51,7 @@ def _dist(bundle, name):
 
 
 def test_wrapper_brings_its_program_which_runs_from_anywhere(tmp_path, tool_mirror, key):
-    if not shutil.which("patchelf"):
-        pytest.fail("programs get a RUNPATH with patchelf")
+    require_tool("patchelf", purpose="programs get a RUNPATH with it")
     bundle = tmp_path / "bundle"
     _dist(bundle, "pydub")
     result = fetch_missing(bundle, _profile(tool_mirror.url), trust=Trust((key.keyring,)))

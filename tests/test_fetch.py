@@ -28,7 +28,8 @@ from fcslim.target.model import DebianSource
 from fcslim.target.profile import load_profile
 
 from .support.elffiles import build_shared_library
-from .test_debian_support import FakeMirror, library_members, make_signing_key, unreachable_url
+from tests.support.debian_mirror import FakeMirror, library_members, make_signing_key, unreachable_url
+from tests.support.tools import require_tool
 
 MULTIARCH = "usr/lib/x86_64-linux-gnu"
 
@@ -54,8 +55,8 @@ def built(tmp_path_factory, gcc):
 
 @pytest.fixture(scope="module")
 def key(tmp_path_factory):
-    if not shutil.which("gpg") or not shutil.which("gpgv"):
-        pytest.fail("these tests sign a test mirror and need gpg and gpgv")
+    require_tool("gpg", purpose="these tests sign a test mirror")
+    require_tool("gpgv", purpose="these tests check a test mirror")
     return make_signing_key(tmp_path_factory.mktemp("key"))
 
 
@@ -164,8 +165,7 @@ def test_users_own_sitecustomize_is_left_alone(tmp_path, mirror, key, built):
 
 
 def test_patch_runpath(tmp_path, mirror, key, built):
-    if not shutil.which("patchelf"):
-        pytest.fail("--patch-runpath needs patchelf")
+    require_tool("patchelf", purpose="--patch-runpath rewrites RUNPATH with it")
     bundle = _bundle(tmp_path, built)
     result = fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)), patch_runpath=True)
     assert set(result.runpath_patched) == {"pkg/_ext.so", "lib/libfoo.so.1", "lib/libbar.so.2"}
@@ -176,8 +176,7 @@ def test_patch_runpath(tmp_path, mirror, key, built):
 def test_patch_runpath_never_writes_through_a_hard_link(tmp_path, mirror, key, built):
     """Installed files are hard links into uv's cache: patchelf must edit the
     bundle's own copy, never the cache's."""
-    if not shutil.which("patchelf"):
-        pytest.fail("--patch-runpath needs patchelf")
+    require_tool("patchelf", purpose="--patch-runpath rewrites RUNPATH with it")
     bundle = _bundle(tmp_path, built)
     ext = bundle / "pkg" / "_ext.so"
     cache_copy = tmp_path / "uv-cache-copy.so"

@@ -12,7 +12,7 @@ from fcslim.core.errors import InputError, UnknownRuntimeError
 from fcslim.pack.handoff import build_manifest, read_serverless_devs, required_environment
 from fcslim.pack.archive import pack
 from fcslim.target.profile import load_profile
-from tests.test_pack_support import SIZES, make_bundle, write
+from tests.support.bundles import SIZES, make_bundle, write
 
 FC = load_profile("fc-python3.10")
 AWS = load_profile("aws-python3.11")

@@ -14,7 +14,7 @@ import pytest
 from fcslim.core import http as fhttp
 from fcslim.core.errors import EXIT_INPUT, EXIT_NETWORK
 
-from .test_debian_support import unreachable_url
+from tests.support.debian_mirror import unreachable_url
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -18,7 +18,7 @@ from fcslim.slim.rules import UserRules, ruleset_for
 from fcslim.target.profile import load_profile
 from fcslim.verify import interpreters
 from fcslim.verify.imports import HostVerifier
-from tests.test_slim_support import add_distribution, host_profile
+from tests.support.slim_trees import add_distribution, host_profile
 
 FC = load_profile("fc-python3.10")
 

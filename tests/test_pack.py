@@ -18,7 +18,7 @@ from fcslim.cli import main
 from fcslim.core.errors import InputError, LocationError, PackError
 from fcslim.pack.archive import ZIP_EPOCH, list_tree, pack, zip_date_epoch
 from fcslim.target.profile import load_profile
-from tests.test_pack_support import make_bundle, pseudo_random, write
+from tests.support.bundles import make_bundle, pseudo_random, write
 
 FC = load_profile("fc-python3.10")
 

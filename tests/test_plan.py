@@ -1,5 +1,5 @@
 """`--pack auto`: the plan, the artifacts it writes, their own limits and the
-gate (offline, on the fixture bundle of tests/test_pack_support.py)."""
+gate (offline, on the fixture bundle of tests/support/bundles.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from fcslim.pack.plan import BUNDLE_FILES, plan_files, plan_limits, plan_pack, u
 from fcslim.report.limits import check_artifacts
 from fcslim.report.measure import build_report
 from fcslim.target.profile import load_profile
-from tests.test_pack_support import dist_info, make_bundle, write
+from tests.support.bundles import dist_info, make_bundle, write
 
 FC = load_profile("fc-python3.10")
 AWS = load_profile("aws-python3.11")

@@ -19,7 +19,7 @@ from fcslim.report.render import append_step_summary, render_json, render_markdo
 from fcslim.pack.deflate import deflate_bytes
 from fcslim.report.measure import SCHEMA, build_report
 from fcslim.target.profile import load_profile
-from tests.test_pack_support import SIZES, dist_info_sizes, make_bundle, pseudo_random, write
+from tests.support.bundles import SIZES, dist_info_sizes, make_bundle, pseudo_random, write
 
 REPO = Path(__file__).resolve().parent.parent
 FC = load_profile("fc-python3.10")

@@ -20,7 +20,7 @@ from fcslim.report.render import render_markdown
 from fcslim.target.profile import load_profile
 from tests.support.browser import chromium, dump_dom, png_colours, render_mermaid, screenshot
 from tests.conftest import suite_cache_dir
-from tests.test_pack_support import make_bundle, write
+from tests.support.bundles import make_bundle, write
 
 FC = load_profile("fc-python3.10")
 

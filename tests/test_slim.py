@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import shutil
 import stat
 import sys
 from pathlib import Path
@@ -26,7 +25,8 @@ from fcslim.slim.rules import (GlobSet, SlimRuleError, UserRules, default_rulese
 from fcslim.verify.imports import HostVerifier
 from fcslim.verify import interpreters
 
-from .test_slim_support import add_distribution, build_shared_object, host_profile, make_bundle
+from tests.support.slim_trees import add_distribution, build_shared_object, host_profile, make_bundle
+from tests.support.tools import require_tool
 
 
 @pytest.fixture
@@ -326,8 +326,7 @@ def test_find_culprits_binary_splitting():
 # -- strip -----------------------------------------------------------------------
 
 def test_strip_debug_only_where_debug_sections_exist(tmp_path, profile, gcc, verifier):
-    if shutil.which("strip") is None:
-        pytest.fail("binutils strip is needed")
+    require_tool("strip", purpose="the strip stage runs binutils' strip")
     root = tmp_path / "b"
     add_distribution(root, "native", "1.0", {"native/__init__.py": ""})
     with_debug = build_shared_object(gcc, root / "native" / "_debug.so", debug=True)

@@ -6,7 +6,6 @@ strace)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,8 @@ from fcslim.report.measure import build_report
 from fcslim.report.trace import module_key, never_prune, trace_report
 from fcslim.slim.prune import prune_targets, smoke_and_prune
 from fcslim.target.profile import load_profile
-from tests.test_pack_support import dist_info, write
+from tests.support.bundles import dist_info, write
+from tests.support.tools import require_tool
 
 DEBIAN11 = load_profile("debian11-python3.9")
 
@@ -81,8 +81,7 @@ def test_trace_report_and_targets_without_running(tmp_path):
 
 @pytest.mark.rootfs
 def test_smoke_traces_prunes_and_proves(tmp_path, function, bullseye_root):
-    if shutil.which("strace") is None:
-        pytest.fail("the smoke trace needs strace (apt-get install strace; .ci/run installs it)")
+    require_tool("strace", purpose="the smoke trace runs under it")
     root = bundle_with_dead_weight(tmp_path / "bundle")
     outcome = smoke_and_prune(root, DEBIAN11, function, prune_untraced=True, prune_files=True)
     assert outcome.first.ok and outcome.first.traced and "clean Debian bullseye root" in outcome.first.where

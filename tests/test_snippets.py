@@ -26,7 +26,7 @@ from fcslim.pack.snippets import next_steps, resources_for, s_yaml_snippet, snip
 from fcslim.report.measure import build_report
 from fcslim.target.model import Limits
 from fcslim.target.profile import load_profile
-from tests.test_pack_support import make_bundle
+from tests.support.bundles import make_bundle
 
 FC = load_profile("fc-python3.10")
 AWS = load_profile("aws-python3.11")

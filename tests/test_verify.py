@@ -11,7 +11,7 @@ from fcslim.verify import interpreters
 from fcslim.verify.imports import NoVerifier, make_verifier, top_level_modules, verify_imports
 from fcslim.target.profile import load_profile
 
-from .test_slim_support import add_distribution, host_profile
+from tests.support.slim_trees import add_distribution, host_profile
 
 
 def test_top_level_modules_from_dist_info_and_tree(tmp_path):
@@ -42,7 +42,7 @@ def test_a_crashing_import_costs_only_that_module(tmp_path):
 
 
 def test_host_check_uses_bundle_library_dir(tmp_path, gcc):
-    from .test_slim_support import build_shared_object
+    from tests.support.slim_trees import build_shared_object
     build_shared_object(gcc, tmp_path / "lib" / "libanswer.so.1", debug=False)
     (tmp_path / "usesit.py").write_text("import ctypes\nctypes.CDLL('libanswer.so.1')\n")
     result = verify_imports(tmp_path, host_profile(), python=sys.executable)

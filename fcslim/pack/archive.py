@@ -53,6 +53,7 @@ from fcslim.pack.handoff import MANIFEST_HINT, is_fcslim_manifest, manifest_path
 from fcslim.pack.layout import archive_name
 from fcslim.pack.deflate import LEVEL as COMPRESS_LEVEL
 from fcslim.pack.zipwriter import ZIP_EPOCH, ZipMember, zip_date_epoch  # noqa: F401  (the pack API names them)
+from fcslim.core.progress import reporter as current_reporter
 
 RECORDS_DIR = ".fcslim"
 LAYOUTS = ("code", "layer", "split")
@@ -330,8 +331,6 @@ def pack(
     the loader at it (:mod:`fcslim.pack.upload`).  ``manifest`` writes
     ``<output>.manifest.json`` (see :mod:`fcslim.pack.handoff`).
     """
-    from fcslim.core.progress import reporter as current_reporter
-
     rep = reporter or current_reporter()
     if layout not in LAYOUTS:
         raise InputError(f"Unknown pack layout {layout!r}.", f"Use one of {', '.join(LAYOUTS)}.")

@@ -44,6 +44,7 @@ from fcslim.report.limits import check_limits, limit_checks  # noqa: F401  (chec
 from fcslim.report.model import (  # noqa: F401  (renderers and callers read the model from here too)
     CATEGORIES, CATEGORY_LABELS, SCHEMA, DistributionSize, FileSize, LibrarySize, SizeReport, SlimSummary, Totals,
 )
+from fcslim.core.progress import reporter as current_reporter
 
 
 def _slim_summary(root: Path) -> SlimSummary | None:
@@ -75,8 +76,6 @@ def build_report(
     the limits (``max_zip``/``max_unzipped`` override them, see
     :mod:`fcslim.report.limits`); ``layout`` ("code" or "layer") names the zip whose
     exact size is :attr:`SizeReport.zip_bytes`."""
-    from fcslim.core.progress import reporter as current_reporter
-
     rep = reporter or current_reporter()
     root = Path(root)
     if layout not in ("code", "layer"):

@@ -21,6 +21,7 @@ for ``debianNN`` profiles, else a host interpreter of that version.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -119,8 +120,6 @@ def compile_bytecode(root: Path, profile, python: str | None = None, drop_source
     a ``backup_dir``, dropped sources are moved there (same relative paths) so
     a caller can put them back if an import check fails.
     """
-    import json
-
     root = Path(root).resolve()
     if invalidation_mode not in MODES:
         raise ValueError(f"invalidation_mode must be one of {MODES}")
