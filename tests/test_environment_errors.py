@@ -134,3 +134,15 @@ def test_a_directory_without_write_permission(project, links):
     assert proc.returncode == EXIT_ENVIRONMENT, proc.stderr
     assert f"{locked / 'out'}" in proc.stderr and "permission denied" in proc.stderr
     assert os.listdir(locked) == []
+
+
+def test_a_mount_point_as_output_is_named_with_what_to_do(project, links):
+    reason = mount_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with tiny_tmpfs(project / "volume", "1m") as volume:
+        code, text = cli("resolve", "req.txt", "-o", "volume", *FAST, links=links)
+        assert code == EXIT_ENVIRONMENT, text
+        assert f"{volume} is a mount point" in text and f"--output {volume / 'bundle'}" in text
+        code, text = cli("resolve", "req.txt", "-o", "volume/bundle", *FAST, links=links)
+        assert code == 0, text

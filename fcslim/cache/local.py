@@ -87,7 +87,7 @@ class LocalCache:
             self.path.mkdir(parents=True, exist_ok=True)
             tag = self.root / "CACHEDIR.TAG"
             if not tag.exists():
-                tag.write_text(CACHEDIR_TAG)
+                atomic_write(tag, CACHEDIR_TAG, role="cache tag", durable=False)
             marker = self.path / NAMESPACE_FILE
             if not marker.exists():
                 atomic_write(marker, json.dumps({"layout": LAYOUT_VERSION, "kind": self.kind}) + "\n",

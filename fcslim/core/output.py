@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from fcslim.core.errors import OutputRefusedError
+from fcslim.core.errors import LocationError, OutputRefusedError
 from fcslim.core.files import atomic_write, host_errors, remove_tree, replace_directory
 from fcslim.core.inputs import current_inputs
 from fcslim.core.runs import run_is_over, run_proof
@@ -155,6 +155,11 @@ def check_output_dir(output: str | os.PathLike, role: str = _ROLE) -> Path:
         raise OutputRefusedError(f"The {role} {out} exists and is not a directory.", _HINT)
     if not out.is_dir():
         return out
+    if os.path.ismount(out):
+        raise LocationError(
+            f"The {role} {out} is a mount point; fcslim builds the bundle beside the output and renames it into "
+            "place, which a mount point does not allow.",
+            f"Pass a directory inside it, e.g. --output {out / 'bundle'}.")
     with host_errors(out, role, writing=False):
         names = sorted(os.listdir(out))
     if not names:
