@@ -112,6 +112,8 @@ class BuildOptions:
     allow_import_failures: tuple[str, ...] = ()  # modules or distributions that may fail to import
     system_packages: tuple[str, ...] = ()  # Debian packages whose programs go into bin/
     auto_system_packages: bool = True  # programs that installed wrappers (pydub, pdf2image...) run
+    strict_optional: bool = False  # a library only extension modules need is fatal when missing
+    add_wheels_for_missing: bool = False  # install the PyPI wheels that ship missing libraries
 
 
 @dataclass
@@ -152,7 +154,8 @@ def rules_digest() -> str:
     """Digest of the data files that decide what fetch and slim do."""
     digest = hashlib.sha256()
     for name in ("slim_rules.json", "import_time_keep.json", "dlopen_libraries.json", "manylinux_whitelist.json",
-                 "runtime_data.json", "system_packages.json"):
+                 "runtime_data.json", "system_packages.json",
+                 "library_wheels.json"):
         path = data_path(name)
         digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
     return digest.hexdigest()
@@ -205,6 +208,7 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
         "smoke": code_digest(options.smoke) if options.smoke else None,
         "prune": [options.prune_untraced, options.prune_files],
         "system_packages": sorted(options.system_packages), "auto_system_packages": options.auto_system_packages,
+        "strict_optional": options.strict_optional, "add_wheels_for_missing": options.add_wheels_for_missing,
     }
     return bundle_key(text, pins, profile.to_dict(), stage_options, rules_digest())
 
@@ -239,11 +243,13 @@ def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result:
     if options.fetch:
         from fcslim.fetch.closure import fetch_missing
 
-        fetched = stages.run("fetch system libraries", fetch_missing, staging, profile,
-                             mirror=options.debian_mirror, patch_runpath=options.patch_runpath,
-                             system_packages=options.system_packages,
-                             auto_system_packages=options.auto_system_packages,
-                             trust=options.debian_trust)
+        fetch_args = dict(mirror=options.debian_mirror, patch_runpath=options.patch_runpath,
+                          system_packages=options.system_packages, auto_system_packages=options.auto_system_packages,
+                          strict_optional=options.strict_optional, trust=options.debian_trust)
+        wheels = _wheels_for_missing(staging, profile, options) if options.add_wheels_for_missing else []
+        if wheels:
+            _add_wheels(staging, profile, options, wheels, result, stages)
+        fetched = stages.run("fetch system libraries", fetch_missing, staging, profile, **fetch_args)
         result.fetch = fetched
         result.warnings.extend(fetched.warnings)
         unloadable = fetched.unloadable
@@ -266,6 +272,41 @@ def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result:
             "Pin an older release of the distribution that ships them, or choose a runtime with a newer glibc; "
             "`fcslim scan DIR --runtime R` shows the details.",
         )
+
+
+def _wheels_for_missing(staging: Path, profile: Profile, options: BuildOptions) -> list[str]:
+    """PyPI distributions that ship sonames the bundle misses and Debian lacks
+    (``data/library_wheels.json``), for --add-wheel-for-missing."""
+    from fcslim.elf.graph import analyse
+    from fcslim.fetch.optional import wheel_for
+
+    report = analyse(staging, profile)
+    return sorted({w for w in (wheel_for(m.soname) for m in report.missing) if w})
+
+
+def _add_wheels(staging: Path, profile: Profile, options: BuildOptions, names: list[str], result: BuildResult,
+                stages: _Stages) -> None:
+    """Install ``names`` for the target beside the bundle and add the files the
+    bundle does not have yet (never replacing one)."""
+    import shutil
+
+    with tempfile.TemporaryDirectory(prefix="fcslim-wheels-") as tmp:
+        extra_requirements = Path(tmp) / "missing-libraries.txt"
+        extra_requirements.write_text("".join(f"{name}\n" for name in names))
+        tree = Path(tmp) / "tree"
+        added = stages.run("install wheels for missing libraries", install, extra_requirements, profile, tree,
+                           options.install)
+        for path in sorted(tree.rglob("*")):
+            target = staging / path.relative_to(tree)
+            if path.is_file() and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+    known = {d.name for d in result.install.distributions} if result.install else set()
+    new = [d for d in added.distributions if d.name not in known]
+    if result.install is not None:
+        result.install.distributions.extend(new)
+    result.warnings.append("Added for libraries the runtime's Debian release lacks (--add-wheel-for-missing): "
+                           + ", ".join(f"{d.name} {d.version}" for d in new) + ".")
 
 
 def _slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: BuildResult, stages: _Stages):

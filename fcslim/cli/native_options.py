@@ -14,6 +14,12 @@ import click
 from fcslim.slim.rules import system_packages_from_config
 
 NATIVE_OPTIONS = (
+    click.option("--strict-optional", is_flag=True,
+                 help="Fail (exit 7) also when a missing library is needed only by extension modules that the "
+                      "import check shows nothing imports (by default a warning naming the feature lost)."),
+    click.option("--add-wheel-for-missing", is_flag=True,
+                 help="Install the PyPI wheel that ships a library the runtime's Debian release lacks "
+                      "(tbb for libtbb.so.12, intel-openmp for libiomp5.so; data/library_wheels.json)."),
     click.option("--system-package", "system_packages", multiple=True, metavar="DEBIAN_PACKAGE",
                  help="Bring the programs of this Debian package (of the runtime's release) into bin/, with their "
                       "libraries and data; also `system-packages = [...]` in [tool.fcslim]. Repeatable."),
@@ -41,4 +47,6 @@ def build_fields(native: dict, config: str | None = None) -> dict:
         "allow_import_failures": tuple(native.get("allow_import_failures") or ()),
         "system_packages": tuple(dict.fromkeys(configured + tuple(native.get("system_packages") or ()))),
         "auto_system_packages": not native.get("no_auto_system_packages"),
+        "strict_optional": bool(native.get("strict_optional")),
+        "add_wheels_for_missing": bool(native.get("add_wheel_for_missing")),
     }

@@ -38,6 +38,8 @@ from fcslim.elf.graph import LibraryReport, analyse
 from fcslim.elf.policy import system_libraries
 from fcslim.fetch.codeneeds import CodeNeeds, code_needs
 from fcslim.fetch.executables import BIN_DIR, place_programs, requested_programs
+from fcslim.fetch.optional import describe as describe_optional
+from fcslim.fetch.optional import split_optional, wheel_for
 from fcslim.fetch.hook import SHIM_NAME, HookConfig, is_own_hook, write_hook
 from fcslim.fetch.placement import OpenPackages, place_library
 from fcslim.fetch.record import (EnvSetting, FetchedDataFile, FetchedLibrary, FetchResult, previous_records, read_record,
@@ -98,6 +100,7 @@ def fetch_missing(
     read_code: bool = True,
     system_packages: tuple[str, ...] = (),
     auto_system_packages: bool = True,
+    strict_optional: bool = False,
 ) -> FetchResult:
     """Fetch every library the bundle at ``root`` misses on ``profile`` from
     the profile's Debian release (``mirror`` overrides its mirror), closed over
@@ -114,7 +117,9 @@ def fetch_missing(
     (:mod:`fcslim.fetch.codeneeds`); those it cannot find are reported only.
     ``system_packages`` (and, with ``auto_system_packages``, the packages
     installed wrappers run) put Debian programs in ``bin/``
-    (:mod:`fcslim.fetch.executables`).
+    (:mod:`fcslim.fetch.executables`).  A library nothing provides that only
+    Python extension modules need is a warning (:mod:`fcslim.fetch.optional`)
+    unless ``strict_optional``.
     """
     root = Path(root)
     if not root.is_dir():
@@ -226,6 +231,7 @@ def fetch_missing(
     missing = [m for m in report.missing if m.soname in unresolved]
     missing += [MissingLibrary(s, n) for s, n in sorted(unresolved.items())
                 if s not in {m.soname for m in missing}]
+    missing, optional = (missing, []) if strict_optional else split_optional(missing, lib_dir)
     result = FetchResult(
         root=root, profile=profile.name, release=release.release, mirror=release.mirror, lib_dir=lib_dir,
         fetched=final, data_files=sorted(data_files.values(), key=lambda d: d.path), missing=missing,
@@ -237,8 +243,9 @@ def fetch_missing(
         warnings=release.warnings, notes=notes, trust=release.trust.to_dict(),
         hook_env=sorted(hook.env, key=lambda s: s.name),
         hook_templates=hook.templates, code_needs=from_code.found, code_unresolved=from_code.unresolved,
-        executables=sorted(programs.values(), key=lambda e: e.path),
+        executables=sorted(programs.values(), key=lambda e: e.path), optional_missing=optional,
     )
+    result.warnings.extend(describe_optional(optional, release.release))
     if from_code.unresolved:
         listed = "; ".join(f"{dist}: {', '.join(names)}" for dist, names in sorted(from_code.unresolved.items()))
         result.warnings.append(
@@ -247,7 +254,9 @@ def fetch_missing(
     write_record(result)
     if strict:
         if missing:
-            listed = "; ".join(f"{m.soname} (needed by {', '.join(m.needed_by)})" for m in missing)
+            listed = "; ".join(f"{m.soname} (needed by {', '.join(m.needed_by)}"
+                               + (f"; the PyPI wheel '{wheel_for(m.soname)}' ships it: --add-wheel-for-missing"
+                                  if wheel_for(m.soname) else "") + ")" for m in missing)
             raise NoPackageError(
                 f"No package of Debian {release.release} ({profile.debian_arch}) provides {listed}.",
                 "Check the names (from another distribution or a newer release?), provide those libraries "

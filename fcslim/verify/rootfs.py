@@ -3,7 +3,7 @@
 A root is made once with ``debootstrap --variant=minbase --include=python3`` and
 kept in the cache (``roots/<release>-<arch>``); later runs reuse it.  Programs run
 in it through ``unshare --mount`` + ``chroot`` with the bundle bind-mounted
-read-only at the runtime's code root, a private ``/proc`` and a fresh tmpfs
+read-only at the runtime's code root, a private ``/proc``, a read-only ``/sys`` and a fresh tmpfs
 ``/tmp``, so the cached root is never modified by what runs inside it.  This needs
 root, ``debootstrap``, ``unshare`` and ``chroot``: :func:`rootfs_support` says
 which of those is missing, so callers can report what could not be verified.
@@ -139,6 +139,8 @@ def run_in_root(
     root = Path(root)
     script = ["set -e"]
     script.append(f"mount -t proc proc {shlex.quote(str(root / 'proc'))}")
+    if (root / "sys").is_dir():  # every real runtime has /sys (hwloc, TBB and ML runtimes read it)
+        script.append(f"mount -t sysfs -o ro sysfs {shlex.quote(str(root / 'sys'))}")
     script.append(f"mount -t tmpfs -o mode=1777 tmpfs {shlex.quote(str(root / 'tmp'))}")
     for host, inside in (binds or {}).items():
         target = root / str(inside).lstrip("/")
