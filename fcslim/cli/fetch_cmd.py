@@ -42,10 +42,16 @@ from fcslim.core.units import format_size
 @debian_trust_options
 @click.option("--patch-runpath", is_flag=True,
               help="Also add $ORIGIN-relative RUNPATH entries, for runtimes whose library path lacks lib/.")
+@click.option("--system-package", "system_packages", multiple=True, metavar="DEBIAN_PACKAGE",
+              help="Also bring this Debian package's programs into bin/ (repeatable).")
+@click.option("--strict-optional/--no-strict-optional", default=True, show_default=True,
+              help="Fail also for a missing library only extension modules need (no import check follows this "
+                   "verb; `fcslim resolve` checks imports and warns instead).")
 @json_option("Print the record (.fcslim/libraries.json) as JSON.")
 @verbosity_options
 @debug_option
-def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_runpath, as_json):
+def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_runpath, system_packages,
+          strict_optional, as_json):
     """Fetch the libraries the bundle in DIRECTORY misses on a runtime from its
     Debian release: checked against the signed Release and the package
     checksums, only shared libraries, placed in lib/ under their soname,
@@ -54,7 +60,8 @@ def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_run
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # warnings are in the result and printed below
         result = fetch_missing(Path(directory), profile, mirror=mirror, patch_runpath=patch_runpath,
-                               trust=debian_trust(debian_keyrings, allow_unsigned))
+                               trust=debian_trust(debian_keyrings, allow_unsigned),
+                               system_packages=tuple(system_packages), strict_optional=strict_optional)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=1))
         return
