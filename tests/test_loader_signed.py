@@ -153,3 +153,27 @@ def test_the_signing_half_is_python36_and_stdlib_only():
             imported.add(node.module.split(".")[0])
         assert not isinstance(node, (ast.NamedExpr, ast.FormattedValue))
     assert imported <= set(sys.stdlib_module_names)
+
+
+def test_fc_credentials_sign_an_oss_request_virtual_hosted():
+    obj = {"scheme": "oss", "bucket": "deps-bucket", "key": "fn/ab.zip", "region": "cn-hangzhou",
+           "endpoint": "https://s3.oss-cn-hangzhou.aliyuncs.com", "addressing": "virtual"}
+    env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "STS.id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret",
+           "ALIBABA_CLOUD_SECURITY_TOKEN": "token", "AWS_ACCESS_KEY_ID": "not-for-oss"}
+    url, headers, signed = loader_signing.object_request(obj, env)
+    assert signed and url == "https://deps-bucket.s3.oss-cn-hangzhou.aliyuncs.com/fn/ab.zip"
+    assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=STS.id/")
+    assert "/cn-hangzhou/s3/aws4_request" in headers["Authorization"]
+    assert headers["x-amz-security-token"] == "token"
+
+    class Credentials:  # FC's context.credentials, as the initializer and handler receive it
+        access_key_id, access_key_secret, security_token = "ctx.id", "ctx-secret", "ctx-token"
+
+    class Context:
+        credentials = Credentials()
+
+    _, from_context, _ = loader_signing.object_request(obj, {"FCSLIM_DEPS_ENDPOINT": "https://oss.example"},
+                                                       context=Context())
+    assert "Credential=ctx.id/" in from_context["Authorization"]
+    public_url, none, signed = loader_signing.object_request(obj, {})
+    assert not signed and none == {} and public_url.startswith("https://deps-bucket.")

@@ -19,6 +19,7 @@ import click
 
 from fcslim.fetch.closure import fetch_missing
 from fcslim.target.profile import runtime_for
+from .cache_cmd import remote_cache_options
 from .common import (
     BUNDLE_RUNTIME,
     CONTEXT_SETTINGS,
@@ -50,6 +51,7 @@ from fcslim.core.units import format_size
 @json_option("Print the record (.fcslim/libraries.json) as JSON.")
 @verbosity_options
 @debug_option
+@remote_cache_options
 def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_runpath, system_packages,
           strict_optional, as_json):
     """Fetch the libraries the bundle in DIRECTORY misses on a runtime from its
