@@ -381,6 +381,8 @@ def note_build_inputs(spec: InputSpec, profile: Profile, options: BuildOptions) 
         if Path(location).exists():
             note_input(Path(location))
     note_input(options.smoke)
+    for keyring in options.debian_trust.keyrings:
+        note_input(Path(keyring).expanduser())
 
 
 @in_run

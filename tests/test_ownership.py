@@ -198,3 +198,15 @@ def test_a_bundle_from_fcslim_0_1_is_recognised_by_its_install_record(world, lin
     code, text = run("resolve", "reqs/req.txt", "-o", "old-build", *FAST, links=links)
     assert code == EXIT_OK, text
     assert (old / RECORDS_DIR / OWNER_RECORD).is_file() and not (old / "lib").exists()
+
+
+def test_a_debian_keyring_and_a_smoke_script_are_inputs_too(world, links):
+    project = world / "home" / "user" / "proj"
+    (project / "keys").mkdir()
+    (project / "keys" / "mirror.gpg").write_bytes(b"not really a keyring")
+    refused(world, links, "resolve", "reqs/req.txt", "-o", "keys", "--debian-keyring", "keys/mirror.gpg", *FAST,
+            match="contains the input file")
+    (project / "app").mkdir()
+    (project / "app" / "smoke.py").write_text("import alpha\n")
+    refused(world, links, "resolve", "reqs/req.txt", "-o", "app", "--smoke", "app/smoke.py", *FAST,
+            match="contains the input file")

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import DebianError, InputError
+from ..core.inputs import note_input
 from ..core.resources import data_path
 from .errors import SignatureError
 
@@ -118,6 +119,7 @@ def _existing(path: Path, option: str) -> Path:
     if not path.is_file():
         raise InputError(f"The keyring {path} given with {option} does not exist or is not a file.",
                          "Pass the mirror's public signing key (a .gpg keyring or an armoured .asc export).")
+    note_input(path)
     return path.resolve()
 
 
