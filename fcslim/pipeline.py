@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # the stages' result types; the stages themselves are importe
     from fcslim.slim.prune import SmokeOutcome
     from fcslim.slim.result import SlimResult
     from fcslim.verify.imports import VerifyResult
+from fcslim.pack.archive import check_pack_outputs
 from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
 from fcslim.report.lighter import advice_lines, lighter_advice
 from fcslim.resolve.index import Sources
@@ -403,8 +404,6 @@ def build(options: BuildOptions) -> BuildResult:
     if options.lock:
         check_lock_output(Path(options.lock))
     if options.pack_layout:
-        from fcslim.pack.archive import check_pack_outputs
-
         pack_output = Path(options.pack_output or default_pack_output(output, options.pack_layout)).resolve()
         check_pack_outputs(output, pack_output, options.pack_layout)
 
