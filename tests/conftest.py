@@ -102,7 +102,7 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="the TensorFlow + OpenCV proof runs when selected: pytest -m bigapp")
     for item in items:
-        if "bigapp" in item.keywords:
+        if item.get_closest_marker("bigapp") is not None:
             item.add_marker(skip)
 
 

@@ -224,7 +224,8 @@ def next_steps(result: PackResult, *, handler: str | None = None, snippet_shown:
         names = ", ".join(layers)
         how = (f"`s cli fc3 layer publish --code ZIP --layer-name NAME --compatible-runtime {runtime}`"
                if fc else "your provider's CLI")
-        lines.append(f"next: publish {names} as layers, in this order ({how}), and list their ARNs in that order")
+        lines.append(f"next: publish {names} as layers, in this order ({how}), and list their ARNs in that order"
+                     if len(layers) > 1 else f"next: publish {names} as a layer ({how}) and list its ARN")
     if result.layout == "split":
         url_env = (result.deps_config or {}).get("url_env", "FCSLIM_DEPS_URL")
         lines.append(f"next: upload {deps} to OSS/S3 and set {url_env} to its URL (presigned or HTTPS)")

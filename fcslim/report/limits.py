@@ -151,8 +151,9 @@ def check_artifacts(archives, profile=None, *, unzipped_limit: int | None = None
         if a.ok:
             continue
         measured = a.measured_bytes if a.measured_bytes is not None else a.size
-        what = "needed" if a.limit_name == "disk" else "zipped"
-        parts.append(f"{a.path.name} ({a.role}) is {format_size(measured)} {what}, over {runtime}'s "
+        what = (f"needs {format_size(measured)} of /tmp at cold start" if a.limit_name == "disk"
+                else f"is {format_size(measured)} zipped")
+        parts.append(f"{a.path.name} ({a.role}) {what}, over {runtime}'s "
                      f"{format_size(a.limit_bytes)} for {ARTIFACT_LIMITS.get(a.limit_name or '', a.limit_name)} "
                      f"by {format_size(measured - a.limit_bytes)}")
     unpacked = sum(a.unzipped_bytes for a in archives if a.role in ("code", "layer"))
