@@ -173,7 +173,9 @@ def tool_command(tool: str, requirements: Path, output: Path, cache: Path, profi
         # --no-gate: a benchmark measures; a set over the runtime's zip limit
         # (ml on FC's 100 MB API upload) is still a build to time.
         stage = INSTALL_ONLY if tool == "fcslim-install" else ["--no-gate", *fcslim_args]
-        argv = [sys.executable, "-m", "fcslim", "resolve", str(requirements), "--runtime", profile.name,
+        # A profile file is passed by its path (its name is not a built-in runtime).
+        runtime = profile.source if profile.source not in ("built-in", "") else profile.name
+        argv = [sys.executable, "-m", "fcslim", "resolve", str(requirements), "--runtime", runtime,
                 "--output", str(output), *stage]
     else:
         raise ValueError(tool)
