@@ -136,15 +136,23 @@ def end_records(count: int, directory_offset: int, directory_size: int, comment:
     return out + comment
 
 
+def _name_length(entry: Entry) -> int:
+    return len(_name(entry)[0])
+
+
 def archive_size(entries: Iterable[Entry], comment: bytes = b"") -> int:
-    """The exact length of the archive :class:`ZipWriter` makes of ``entries``."""
-    when = (0, 0)
+    """The exact length of the archive :class:`ZipWriter` makes of ``entries``
+    (the header builders' lengths, counted without building them)."""
     offset = directory = count = 0
     for entry in entries:
-        directory += len(central_header(entry, when, offset))
-        offset += len(local_header(entry, when)) + entry.stored_size
+        name = _name_length(entry)
+        wide = _needs64(entry)
+        fields = (2 if wide else 0) + (1 if offset > ZIP64_BYTES else 0)
+        directory += _CENTRAL.size + name + (4 + 8 * fields if fields else 0)
+        offset += _LOCAL.size + name + (20 if wide else 0) + entry.stored_size
         count += 1
-    return offset + directory + len(end_records(count, offset, directory, comment))
+    zip64 = count > ZIP64_ENTRIES or offset > ZIP64_BYTES or directory > ZIP64_BYTES
+    return offset + directory + _END.size + len(comment) + (_END64.size + _LOCATOR64.size if zip64 else 0)
 
 
 class ZipWriter:
