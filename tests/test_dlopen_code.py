@@ -13,7 +13,7 @@ from fcslim.elf.dlopen_code import classify, match_stem, names_in_source, scan_c
 from fcslim.debian.signatures import Trust
 from fcslim.fetch.closure import fetch_missing
 
-from .test_fetch import _private_cache, _profile, built, key, mirror  # noqa: F401  (shared fixtures)
+from tests.support.fetch_world import built, key, mirror, private_cache, profile_for  # noqa: F401  (fixtures)
 
 SOURCE = b'''
 import ctypes, ctypes.util
@@ -77,7 +77,7 @@ def test_fetch_follows_what_the_code_opens(tmp_path, mirror, key):
     _with_code(bundle, "fooclient", "import ctypes, ctypes.util\n"
                "LIB = ctypes.CDLL(ctypes.util.find_library('foo'))\n"
                "OTHER = ctypes.util.find_library('nosuchlib')\n")
-    result = fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)))
+    result = fetch_missing(bundle, profile_for(mirror.url), trust=Trust((key.keyring,)))
     fetched = {f.soname: f for f in result.fetched}
     assert set(fetched) == {"libfoo.so.1", "libbar.so.2"}  # and libfoo's own need
     assert fetched["libfoo.so.1"].needed_by == ("code:fooclient",)

@@ -22,7 +22,7 @@ from fcslim.slim.rules import SlimRuleError, system_packages_from_config
 
 from .support.elffiles import build_executable
 from tests.support.debian_mirror import FakeMirror, library_members
-from .test_fetch import MULTIARCH, _private_cache, _profile, built, key  # noqa: F401  (shared fixtures)
+from tests.support.fetch_world import MULTIARCH, built, key, private_cache, profile_for  # noqa: F401  (fixtures)
 from tests.support.tools import require_tool
 
 
@@ -54,7 +54,7 @@ def test_wrapper_brings_its_program_which_runs_from_anywhere(tmp_path, tool_mirr
     require_tool("patchelf", purpose="programs get a RUNPATH with it")
     bundle = tmp_path / "bundle"
     _dist(bundle, "pydub")
-    result = fetch_missing(bundle, _profile(tool_mirror.url), trust=Trust((key.keyring,)))
+    result = fetch_missing(bundle, profile_for(tool_mirror.url), trust=Trust((key.keyring,)))
     assert [(e.path, e.requested_by) for e in result.executables] == [("bin/ffmpeg", "wrapper:pydub")]
     assert {f.soname for f in result.fetched} == {"libfoo.so.1", "libbar.so.2"}
     assert read_elf(bundle / "bin" / "ffmpeg").runpath[-1] == "$ORIGIN/../lib"
@@ -69,7 +69,7 @@ def test_wrapper_brings_its_program_which_runs_from_anywhere(tmp_path, tool_mirr
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(moved / "bin" / "ffmpeg"), "0"]
 
-    none = fetch_missing(tmp_path / "other", _profile(tool_mirror.url), trust=Trust((key.keyring,)),
+    none = fetch_missing(tmp_path / "other", profile_for(tool_mirror.url), trust=Trust((key.keyring,)),
                          auto_system_packages=False) if (tmp_path / "other").mkdir() is None else None
     assert none.executables == []
 
@@ -77,10 +77,10 @@ def test_wrapper_brings_its_program_which_runs_from_anywhere(tmp_path, tool_mirr
 def test_explicit_system_package_and_unknown_name(tmp_path, tool_mirror, key):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
-    result = fetch_missing(bundle, _profile(tool_mirror.url), trust=Trust((key.keyring,)), system_packages=("ffmpeg",))
+    result = fetch_missing(bundle, profile_for(tool_mirror.url), trust=Trust((key.keyring,)), system_packages=("ffmpeg",))
     assert [e.requested_by for e in result.executables] == ["--system-package"]
     with pytest.raises(NoPackageError, match="no package nosuchtool"):
-        fetch_missing(bundle, _profile(tool_mirror.url), trust=Trust((key.keyring,)), system_packages=("nosuchtool",))
+        fetch_missing(bundle, profile_for(tool_mirror.url), trust=Trust((key.keyring,)), system_packages=("nosuchtool",))
 
 
 def test_system_packages_from_pyproject(tmp_path):

@@ -6,10 +6,8 @@ codes, through the library API and the `fetch` command."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,82 +22,15 @@ from fcslim.elf.facts import read_elf
 from fcslim.core.errors import EXIT_DEBIAN, EXIT_NETWORK
 from fcslim.fetch.closure import GlibcLibraryError, fetch_missing, is_glibc_library
 from fcslim.elf.graph import analyse
-from fcslim.target.model import DebianSource
-from fcslim.target.profile import load_profile
 
 from .support.elffiles import build_shared_library
-from tests.support.debian_mirror import FakeMirror, library_members, make_signing_key, unreachable_url
+from tests.support.debian_mirror import unreachable_url
 from tests.support.tools import require_tool
-
-MULTIARCH = "usr/lib/x86_64-linux-gnu"
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, gcc):
-    """Real shared objects: libbar.so.2 <- libfoo.so.1 <- pkg/_ext.so, and
-    stand-ins for libzbar.so.0 and libmagic.so.1."""
-    out = tmp_path_factory.mktemp("elf")
-    bar = build_shared_library(out / "libbar.so.2", "int bar(void){return 2;}\n", soname="libbar.so.2")
-    foo = build_shared_library(out / "libfoo.so.1.2.3", "int bar(void); int foo(void){return bar();}\n",
-                               soname="libfoo.so.1", link=[bar])
-    ext = build_shared_library(out / "_ext.so", "int foo(void); int ext(void){return foo();}\n", link=[foo])
-    zbar = build_shared_library(out / "libzbar.so.0", "int zbar_version(void){return 0;}\n", soname="libzbar.so.0")
-    magic = build_shared_library(out / "libmagic.so.1", "int magic_open(int f){return f;}\n", soname="libmagic.so.1")
-    return {"bar": bar, "foo": foo, "ext": ext, "zbar": zbar, "magic": magic, "dir": out}
-
-
-@pytest.fixture(scope="module")
-def key(tmp_path_factory):
-    require_tool("gpg", purpose="these tests sign a test mirror")
-    require_tool("gpgv", purpose="these tests check a test mirror")
-    return make_signing_key(tmp_path_factory.mktemp("key"))
-
-
-@pytest.fixture
-def mirror(tmp_path, key, built):
-    fake = FakeMirror(tmp_path / "mirror", key=key)
-    fake.add("testrel", "libfoo1", "1.2.3-1", library_members(
-        "libfoo1", f"{MULTIARCH}/libfoo.so.1.2.3", built["foo"].read_bytes(),
-        {f"{MULTIARCH}/libfoo.so.1": "libfoo.so.1.2.3"}, license="LGPL-2.1+"), source="foo")
-    fake.add("testrel", "libbar2", "2.0-3", library_members(
-        "libbar2", f"{MULTIARCH}/libbar.so.2", built["bar"].read_bytes(), {}, license="MIT"), source="bar")
-    fake.add("testrel", "libzbar0", "0.23-1", library_members(
-        "libzbar0", f"{MULTIARCH}/libzbar.so.0.3.0", built["zbar"].read_bytes(),
-        {f"{MULTIARCH}/libzbar.so.0": "libzbar.so.0.3.0"}), source="zbar")
-    fake.add("testrel", "libmagic1", "1:5.39-3", library_members(
-        "libmagic1", f"{MULTIARCH}/libmagic.so.1", built["magic"].read_bytes(), {}), source="file")
-    fake.add("testrel", "libmagic-mgc", "1:5.39-3",
-             library_members("libmagic-mgc", "usr/lib/file/magic.mgc", b"MAGIC-DATABASE", {}), source="file")
-    fake.publish("testrel")
-    fake.serve()
-    yield fake
-    fake.stop()
-
-
-def _profile(mirror_url: str):
-    base = load_profile("debian11-python3.9")
-    return dataclasses.replace(base, debian=DebianSource("testrel", "11", mirror_url, None))
-
-
-def _bundle(tmp_path: Path, built, *dists: str, ext: Path | None = None) -> Path:
-    bundle = tmp_path / "bundle"
-    (bundle / "pkg").mkdir(parents=True)
-    shutil.copy(ext or built["ext"], bundle / "pkg" / "_ext.so")
-    for dist in dists:
-        info = bundle / f"{dist.replace('-', '_')}-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    return bundle
-
+from tests.support.fetch_world import MULTIARCH, built, bundle_with, key, mirror, private_cache, profile_for  # noqa: F401  (fixtures)
 
 def test_closure_placed_as_plain_files_and_recorded(tmp_path, mirror, key, built):
-    bundle = _bundle(tmp_path, built)
-    profile = _profile(mirror.url)
+    bundle = bundle_with(tmp_path, built)
+    profile = profile_for(mirror.url)
     assert {m.soname for m in analyse(bundle, profile).missing} == {"libfoo.so.1"}
     result = fetch_missing(bundle, profile, trust=Trust((key.keyring,)))
     assert [f.soname for f in result.fetched] == ["libbar.so.2", "libfoo.so.1"]
@@ -130,8 +61,8 @@ def test_closure_placed_as_plain_files_and_recorded(tmp_path, mirror, key, built
 
 
 def test_dlopen_libraries_get_find_library_hook_and_data_file(tmp_path, mirror, key, built):
-    bundle = _bundle(tmp_path, built, "pyzbar", "python-magic")
-    result = fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)))
+    bundle = bundle_with(tmp_path, built, "pyzbar", "python-magic")
+    result = fetch_missing(bundle, profile_for(mirror.url), trust=Trust((key.keyring,)))
     fetched = {f.soname: f for f in result.fetched}
     assert fetched["libzbar.so.0"].needed_by == ("dlopen:pyzbar",)
     assert fetched["libmagic.so.1"].needed_by == ("dlopen:python-magic",)
@@ -157,17 +88,17 @@ def test_dlopen_libraries_get_find_library_hook_and_data_file(tmp_path, mirror, 
 
 
 def test_users_own_sitecustomize_is_left_alone(tmp_path, mirror, key, built):
-    bundle = _bundle(tmp_path, built, "python-magic")
+    bundle = bundle_with(tmp_path, built, "python-magic")
     (bundle / "sitecustomize.py").write_text("# mine\n")
-    result = fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)))
+    result = fetch_missing(bundle, profile_for(mirror.url), trust=Trust((key.keyring,)))
     assert (bundle / "sitecustomize.py").read_text() == "# mine\n"
     assert result.hooks == [] and any("MAGIC=" in n for n in result.notes)
 
 
 def test_patch_runpath(tmp_path, mirror, key, built):
     require_tool("patchelf", purpose="--patch-runpath rewrites RUNPATH with it")
-    bundle = _bundle(tmp_path, built)
-    result = fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)), patch_runpath=True)
+    bundle = bundle_with(tmp_path, built)
+    result = fetch_missing(bundle, profile_for(mirror.url), trust=Trust((key.keyring,)), patch_runpath=True)
     assert set(result.runpath_patched) == {"pkg/_ext.so", "lib/libfoo.so.1", "lib/libbar.so.2"}
     assert read_elf(bundle / "pkg" / "_ext.so").runpath == ("$ORIGIN/../lib",)
     assert read_elf(bundle / "lib" / "libfoo.so.1").runpath == ("$ORIGIN",)
@@ -177,12 +108,12 @@ def test_patch_runpath_never_writes_through_a_hard_link(tmp_path, mirror, key, b
     """Installed files are hard links into uv's cache: patchelf must edit the
     bundle's own copy, never the cache's."""
     require_tool("patchelf", purpose="--patch-runpath rewrites RUNPATH with it")
-    bundle = _bundle(tmp_path, built)
+    bundle = bundle_with(tmp_path, built)
     ext = bundle / "pkg" / "_ext.so"
     cache_copy = tmp_path / "uv-cache-copy.so"
     os.link(ext, cache_copy)
     original = cache_copy.read_bytes()
-    fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)), patch_runpath=True)
+    fetch_missing(bundle, profile_for(mirror.url), trust=Trust((key.keyring,)), patch_runpath=True)
     assert read_elf(ext).runpath == ("$ORIGIN/../lib",)
     assert cache_copy.read_bytes() == original and cache_copy.stat().st_nlink == 1
 
@@ -190,11 +121,11 @@ def test_patch_runpath_never_writes_through_a_hard_link(tmp_path, mirror, key, b
 def test_soname_no_package_provides(tmp_path, mirror, key, built):
     ext = build_shared_library(tmp_path / "odd.so", "int f(void){return 0;}\n", needed=["libnothere.so.9"],
                                link=[built["foo"]])
-    bundle = _bundle(tmp_path, built, ext=ext)
-    lenient = fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)))
+    bundle = bundle_with(tmp_path, built, ext=ext)
+    lenient = fetch_missing(bundle, profile_for(mirror.url), trust=Trust((key.keyring,)))
     assert [o.soname for o in lenient.optional_missing] == ["libnothere.so.9"]  # only an extension needs it
     with pytest.raises(NoPackageError) as info:
-        fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)), strict_optional=True)
+        fetch_missing(bundle, profile_for(mirror.url), trust=Trust((key.keyring,)), strict_optional=True)
     assert info.value.exit_code == EXIT_DEBIAN
     assert "libnothere.so.9" in str(info.value) and "pkg/_ext.so" in str(info.value)
     record = json.loads((bundle / ".fcslim" / "libraries.json").read_text())
@@ -207,18 +138,18 @@ def test_glibc_libraries_are_refused(tmp_path, mirror, key, gcc):
                                              "ld-linux-x86-64.so.2", "libnss_files.so.2", "libc_malloc_debug.so.0"))
     assert not any(is_glibc_library(s) for s in ("libcrypt.so.1", "libcurl.so.4", "libmagic.so.1", "libdbus-1.so.3"))
     ext = build_shared_library(tmp_path / "x.so", "int f(void){return 0;}\n", needed=["libc_malloc_debug.so.0"])
-    bundle = _bundle(tmp_path, {}, ext=ext)
+    bundle = bundle_with(tmp_path, {}, ext=ext)
     with pytest.raises(GlibcLibraryError, match="libc_malloc_debug.so.0") as info:
-        fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)))
+        fetch_missing(bundle, profile_for(mirror.url), trust=Trust((key.keyring,)))
     assert info.value.exit_code == EXIT_DEBIAN
 
 
 def test_cli_fetch(tmp_path, mirror, key, built, monkeypatch):
     monkeypatch.setenv("FCSLIM_DEBIAN_KEYRING", str(key.keyring))
-    profile = _profile("http://deb.debian.org/debian").to_dict()
+    profile = profile_for("http://deb.debian.org/debian").to_dict()
     profile_path = tmp_path / "profile.json"
     profile_path.write_text(json.dumps(profile))
-    bundle = _bundle(tmp_path, built)
+    bundle = bundle_with(tmp_path, built)
     runner = CliRunner()
     ok = runner.invoke(fetch_command, [str(bundle), "--runtime", str(profile_path), "--debian-mirror", mirror.url])
     assert ok.exit_code == 0, ok.output
@@ -239,11 +170,11 @@ def test_cli_fetch(tmp_path, mirror, key, built, monkeypatch):
 
 
 def test_unreachable_mirror_falls_back_to_cached_indexes(tmp_path, mirror, key, built):
-    profile = _profile(mirror.url)
-    first = _bundle(tmp_path / "a", built)
+    profile = profile_for(mirror.url)
+    first = bundle_with(tmp_path / "a", built)
     fetch_missing(first, profile, trust=Trust((key.keyring,)))
     mirror.stop()
-    second = _bundle(tmp_path / "b", built)
+    second = bundle_with(tmp_path / "b", built)
     result = fetch_missing(second, profile, trust=Trust((key.keyring,)))
     assert (second / "lib" / "libfoo.so.1").is_file()
     assert any("cached" in w for w in result.warnings)

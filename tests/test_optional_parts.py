@@ -18,7 +18,7 @@ from fcslim.fetch.closure import fetch_missing
 from fcslim.fetch.optional import extension_module, split_optional, wheel_for
 
 from .support.elffiles import build_shared_library
-from .test_fetch import _private_cache, _profile, built, key, mirror  # noqa: F401  (shared fixtures)
+from tests.support.fetch_world import built, key, mirror, private_cache, profile_for  # noqa: F401  (fixtures)
 
 
 def test_extension_modules_and_libraries():
@@ -45,11 +45,11 @@ def test_missing_library_of_an_extension_is_a_warning_unless_strict(tmp_path, mi
     stub = build_shared_library(tmp_path / "libtbb.so.12", "int tbb_f(void){return 1;}\n", soname="libtbb.so.12")
     build_shared_library(bundle / "pkg" / "_tbbpool.cpython-39-x86_64-linux-gnu.so",
                          "int tbb_f(void); int g(void){return tbb_f();}\n", link=[stub])
-    result = fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)))
+    result = fetch_missing(bundle, profile_for(mirror.url), trust=Trust((key.keyring,)))
     assert result.missing == [] and [o.soname for o in result.optional_missing] == ["libtbb.so.12"]
     assert any("pkg._tbbpool" in w and "'tbb'" in w for w in result.warnings)
     with pytest.raises(NoPackageError, match="libtbb.so.12.*'tbb' ships it"):
-        fetch_missing(bundle, _profile(mirror.url), trust=Trust((key.keyring,)), strict_optional=True)
+        fetch_missing(bundle, profile_for(mirror.url), trust=Trust((key.keyring,)), strict_optional=True)
 
 
 CHECK = r'''
