@@ -6,6 +6,9 @@ Where the check runs, best first:
   a ``debianNN-minbase`` or whose provider is ``generic``), built and cached by
   :mod:`fcslim.verify.rootfs`, with the bundle bind-mounted read-only at the
   runtime's code root and the runtime's search paths;
+* else (FC python3.9, Lambda) a root assembled by :mod:`fcslim.verify.assembled`:
+  the reachable Debian release with the target's CPython, with only the
+  libraries the runtime's image lists, so the host's libraries are never seen;
 * else a host interpreter of exactly the profile's CPython version (found by
   :mod:`fcslim.verify.interpreters`), with the bundle first on ``sys.path`` and its
   library directories on ``LD_LIBRARY_PATH``: this proves the Python level
@@ -289,10 +292,14 @@ class Verifier:
 class RootVerifier(Verifier):
     scope = "target-root"
 
-    def __init__(self, profile, root: Path):
+    def __init__(self, profile, root: Path, where: str | None = None, caveat: str | None = None):
         super().__init__(profile)
         self.root = Path(root)
-        self.where = f"clean Debian {profile.debian.release} root ({self.root.name})"
+        self.where = where or f"clean Debian {profile.debian.release} root ({self.root.name})"
+        self.caveat = caveat
+
+    def _caveat(self) -> str | None:
+        return self.caveat
 
     def _run(self, bundle: Path, modules: Sequence[str]):
         code_root = self.profile.code_root
@@ -389,6 +396,21 @@ def make_verifier(profile, python: str | None = None) -> Verifier | NoVerifier:
                                f"not {profile.python_version}")
         else:
             reasons.append(support)
+    elif python is None and rootfs.rootfs_support() is None:
+        # Imported here: it reads ELF files with lief, 0.3-1 s to import, which
+        # a check in a clean root or with a host interpreter never needs.
+        from fcslim.verify.assembled import ensure_assembled_root
+
+        try:
+            assembled = ensure_assembled_root(profile)
+        except rootfs.RootfsError as exc:
+            reasons.append(str(exc))
+        else:
+            caveat = (f"the assembled root lacks {', '.join(assembled.absent)}, which {profile.system_image} has: "
+                      "an import that fails for one of them is not proven" if assembled.absent else None)
+            verifier = RootVerifier(profile, assembled.path, assembled.describe(profile), caveat)
+            verifier.scope = "assembled-root"
+            return verifier
     interp = interpreters.find_python(profile, explicit=python)
     if interp is not None:
         if profile.arch != platform.machine():
