@@ -221,6 +221,17 @@ def debian_mirror(tmp_path, signing_key):
     fake.stop()
 
 @pytest.fixture(autouse=True)
+def assembled_roots_only_in_rootfs_tests(request, monkeypatch):
+    """Import checks for profiles without a Debian root use an assembled root
+    (fcslim.verify.assembled), which may debootstrap a release: only tests
+    marked rootfs may do that; the others see the host interpreter as before."""
+    if request.node.get_closest_marker("rootfs") is None:
+        from fcslim.verify import imports
+
+        monkeypatch.setattr(imports, "ASSEMBLED_ROOTS", False)
+
+
+@pytest.fixture(autouse=True)
 def no_remote_cache(monkeypatch):
     """No test shares its results through a remote cache set in the caller's
     environment; tests that want one configure it themselves."""
