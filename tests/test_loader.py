@@ -5,13 +5,9 @@ clean Debian 11 root with two cold starts at once."""
 from __future__ import annotations
 
 import ast
-import functools
-import http.server
-import json
 import os
 import shutil
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -19,79 +15,7 @@ import pytest
 
 from fcslim.pack import loader_template as lt
 from fcslim.pack.loader import loader_source, preload_order
-from fcslim.pack.archive import pack
-from fcslim.target.profile import load_profile
-from tests.support.elffiles import build_shared_library
-
-BULLSEYE = load_profile("debian11-python3.9")
-
-CALC = '''import ctypes
-
-# Opened by name, as pyzbar/python-magic do: only a preloaded library is found,
-# because the unpacked lib/ is not on the search path the process started with.
-_lib = ctypes.CDLL("libatop.so")
-
-
-def value():
-    return _lib.atop()
-'''
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    hits: list = []
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_GET(self):
-        type(self).hits.append(self.path)
-        super().do_GET()
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A directory served on 127.0.0.1 (only) by a thread: yields (dir, base URL)."""
-    root = tmp_path_factory.mktemp("www")
-    handler = functools.partial(_Handler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="module")
-def split(tmp_path_factory, served, gcc):
-    """A bundle whose dependency, lib/libatop.so, needs lib/libzdep.so.1 (the
-    lexical order would preload them the wrong way round), packed split; the
-    dependency zip is served, and a corrupted copy beside it."""
-    work = tmp_path_factory.mktemp("split")
-    bundle = work / "bundle"
-    (bundle / "lib").mkdir(parents=True)
-    dep = build_shared_library(bundle / "lib" / "libzdep.so.1", "int zdep(void) { return 41; }\n",
-                               soname="libzdep.so.1")
-    build_shared_library(bundle / "lib" / "libatop.so", "int zdep(void);\nint atop(void) { return zdep() + 1; }\n",
-                         soname="libatop.so", link=[dep])
-    (bundle / "calc").mkdir()
-    (bundle / "calc" / "__init__.py").write_text(CALC)
-    from fcslim.core import progress
-
-    progress.configure(quiet=True)
-    result = pack(bundle, work / "fn.zip", "split", BULLSEYE)
-    www, base = served
-    deps = result.archive("deps").path
-    shutil.copy(deps, www / "fn.deps.zip")
-    corrupted = bytearray(deps.read_bytes())
-    corrupted[len(corrupted) // 2] ^= 0xFF
-    (www / "corrupted.deps.zip").write_bytes(bytes(corrupted))
-    code = work / "code"
-    with zipfile.ZipFile(work / "fn.zip") as zf:
-        zf.extractall(code)
-    return {"bundle": bundle, "result": result, "code": code, "url": f"{base}/fn.deps.zip",
-            "bad_url": f"{base}/corrupted.deps.zip", "www": www, "base": base,
-            "config": json.loads((code / "fcslim_deps.json").read_text())}
-
+from tests.support.split_world import BULLSEYE, CALC, RACE, CountingHandler, served, split  # noqa: F401  (fixtures)
 
 def leftovers(tmp: Path) -> list[str]:
     return sorted(p.name for p in tmp.iterdir() if not p.name.endswith(".lock"))
@@ -107,14 +31,14 @@ def test_preload_order_puts_dependencies_first(split):
 
 def test_install_fetches_verifies_and_unpacks_once(split, tmp_path, monkeypatch):
     monkeypatch.setenv("FCSLIM_DEPS_URL", split["url"])
-    _Handler.hits.clear()
+    CountingHandler.hits.clear()
     base = lt.install(split["config"], tmp_dir=str(tmp_path))
     assert base == str(tmp_path / f"fcslim-deps-{split['config']['sha256']}")
     assert (Path(base) / "calc" / "__init__.py").read_text() == CALC
     assert (Path(base) / "lib" / "libatop.so").read_bytes() == (split["bundle"] / "lib" / "libatop.so").read_bytes()
     assert leftovers(tmp_path) == [Path(base).name]  # no .part, no staging directory
     assert lt.install(split["config"], tmp_dir=str(tmp_path)) == base
-    assert _Handler.hits == ["/fn.deps.zip"]  # the second cold start reused the tree
+    assert CountingHandler.hits == ["/fn.deps.zip"]  # the second cold start reused the tree
 
 
 def test_a_corrupted_download_is_rejected_and_nothing_is_kept(split, tmp_path, monkeypatch):
@@ -202,18 +126,6 @@ def test_load_on_the_host_imports_a_package_that_needs_the_preload(split, tmp_pa
     assert wrong.returncode != 0 and "cannot preload lib/libatop.so" in wrong.stderr
 
 
-RACE = r'''
-import os, subprocess, sys
-mode = sys.argv[1]
-code = "import fcslim_loader, calc; print(calc.value(), fcslim_loader.load())"
-procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True) for _ in range(2)]
-for p in procs:
-    out, err = p.communicate()
-    print("RESULT", p.returncode, out.strip().replace("\n", " "), "|", err.strip().splitlines()[-1:] if err else "")
-print("TMP", sorted(os.listdir("/tmp")))
-print("PY", tuple(sys.version_info[:2]))
-'''
 
 
 @pytest.mark.rootfs
@@ -222,13 +134,13 @@ def test_two_cold_starts_at_once_in_bullseye(split, run_in_bullseye, locking, tm
     code = tmp_path / "code"
     shutil.copytree(split["code"], code)
     (code / "race.py").write_text(RACE)
-    _Handler.hits.clear()
+    CountingHandler.hits.clear()
     run = run_in_bullseye(code, ["python3", "/code/race.py", "ok"],
                           env={"FCSLIM_DEPS_URL": split["url"], "FCSLIM_LOADER_LOCK": locking})
     assert run.returncode == 0, run.stderr
     assert "PY (3, 9)" in run.stdout  # bullseye's own Python ran the loader
     if locking == "1":
-        assert _Handler.hits == ["/fn.deps.zip"]  # the second instance waited and reused the tree
+        assert CountingHandler.hits == ["/fn.deps.zip"]  # the second instance waited and reused the tree
     sha = split["config"]["sha256"]
     results = [line for line in run.stdout.splitlines() if line.startswith("RESULT")]
     assert results == [f"RESULT 0 42 /tmp/fcslim-deps-{sha} | "] * 2, run.stdout
@@ -281,8 +193,8 @@ def test_the_fetch_hook_runs_from_the_unpacked_tree_without_chaining(tmp_path, m
 
 def test_a_missing_object_fails_at_once_with_the_status(split, tmp_path, monkeypatch):
     monkeypatch.setenv("FCSLIM_DEPS_URL", split["base"] + "/gone.zip?Signature=secret")
-    _Handler.hits.clear()
+    CountingHandler.hits.clear()
     with pytest.raises(lt.DependencyLoadError, match="HTTP 404") as caught:
         lt.install(split["config"], tmp_dir=str(tmp_path))
-    assert "secret" not in str(caught.value) and _Handler.hits == ["/gone.zip?Signature=secret"]  # no retries
+    assert "secret" not in str(caught.value) and CountingHandler.hits == ["/gone.zip?Signature=secret"]  # no retries
     assert leftovers(tmp_path) == []

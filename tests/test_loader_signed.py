@@ -17,7 +17,7 @@ from fcslim.pack import loader_signing
 from fcslim.pack import loader_template as lt
 from fcslim.pack.archive import pack
 from fcslim.pack.loader import SIGNING_MODULE
-from tests.test_loader import BULLSEYE, RACE, served, split  # noqa: F401  (fixtures)
+from tests.support.split_world import BULLSEYE, RACE, served, split  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.objectstore
 
