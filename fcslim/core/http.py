@@ -20,11 +20,14 @@ from __future__ import annotations
 import shutil
 import threading
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import urllib3
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import urllib3
 
 from .errors import InputError, NetworkError
 
@@ -34,6 +37,21 @@ RETRIES = 3
 _CHUNK = 1 << 20
 _RETRY_STATUS = (429, 500, 502, 503, 504)
 _NETWORK_HINT = "Check the network, the URL and any proxy settings (http_proxy, https_proxy)."
+
+
+def _urllib3() -> ModuleType:
+    """urllib3, imported when a request is made: importing it (and
+    urllib.request) costs 0.2-0.3 s, a quarter of a warm rebuild's start-up,
+    measured with pyinstrument; a warm rebuild makes no request."""
+    import urllib3
+
+    return urllib3
+
+
+def _urllib_request() -> ModuleType:
+    import urllib.request  # see _urllib3
+
+    return urllib.request
 
 
 class HttpError(NetworkError):
@@ -83,7 +101,7 @@ def _retries() -> urllib3.Retry:
     # A refused or failed connection is retried once, immediately (a server
     # that is down stays down; an offline run must fail fast and fall back to
     # the cache); overloaded answers (429, 5xx) back off, honouring Retry-After.
-    return urllib3.Retry(total=RETRIES, connect=1, read=RETRIES, status=RETRIES, redirect=5,
+    return _urllib3().Retry(total=RETRIES, connect=1, read=RETRIES, status=RETRIES, redirect=5,
                          backoff_factor=BACKOFF, status_forcelist=_RETRY_STATUS,
                          allowed_methods=frozenset({"GET"}), raise_on_status=False)
 
@@ -95,21 +113,21 @@ _pools: dict[str | None, urllib3.PoolManager] = {}
 def _pool(url: str) -> urllib3.PoolManager:
     """The pool for ``url``: direct, or through the proxy the environment names."""
     parts = urllib.parse.urlsplit(url)
-    proxy = urllib.request.getproxies().get(parts.scheme)
-    if proxy and urllib.request.proxy_bypass(parts.hostname or ""):
+    proxy = _urllib_request().getproxies().get(parts.scheme)
+    if proxy and _urllib_request().proxy_bypass(parts.hostname or ""):
         proxy = None
     with _pools_lock:
         pool = _pools.get(proxy)
         if pool is None:
             headers = {"User-Agent": USER_AGENT}
-            pool = urllib3.ProxyManager(proxy, headers=headers) if proxy else urllib3.PoolManager(headers=headers)
+            pool = _urllib3().ProxyManager(proxy, headers=headers) if proxy else _urllib3().PoolManager(headers=headers)
             _pools[proxy] = pool
         return pool
 
 
 def _local_path(url: str) -> Path:
     parts = urllib.parse.urlsplit(url)
-    return Path(urllib.request.url2pathname(urllib.parse.unquote(parts.path)))
+    return Path(_urllib_request().url2pathname(urllib.parse.unquote(parts.path)))
 
 
 def get(url: str, *, timeout: float = 30.0, etag: str | None = None, last_modified: str | None = None,
@@ -133,7 +151,7 @@ def get(url: str, *, timeout: float = 30.0, etag: str | None = None, last_modifi
             body = response.data
             return HttpResult(body, response.headers.get("ETag"), response.headers.get("Last-Modified"),
                               response.headers.get("Content-Type", ""), _final_url(url, response))
-        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError, OSError) as exc:
+        except (_urllib3().exceptions.ProtocolError, _urllib3().exceptions.ReadTimeoutError, OSError) as exc:
             if attempt == RETRIES - 1:
                 raise _broken_body(url, exc) from exc
         finally:
@@ -163,7 +181,7 @@ def download(url: str, dest: Path, *, timeout: float = 30.0) -> int:
                     out.write(block)
                     size += len(block)
             return size
-        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError) as exc:
+        except (_urllib3().exceptions.ProtocolError, _urllib3().exceptions.ReadTimeoutError) as exc:
             if attempt == RETRIES - 1:
                 raise _broken_body(url, exc) from exc
         finally:
@@ -175,12 +193,12 @@ def _request(url: str, timeout: float, headers: dict[str, str]) -> urllib3.BaseH
     """The answer to a GET with status < 400 or 304 (body not yet read)."""
     try:
         response = _pool(url).request("GET", url, headers=headers, preload_content=False, retries=_retries(),
-                                      timeout=urllib3.Timeout(connect=min(timeout, 15.0), read=timeout))
-    except urllib3.exceptions.LocationParseError as exc:
+                                      timeout=_urllib3().Timeout(connect=min(timeout, 15.0), read=timeout))
+    except _urllib3().exceptions.LocationParseError as exc:
         raise InputError(f"{url!r} is not a valid URL ({exc}).", "Check the URL.") from exc
-    except urllib3.exceptions.MaxRetryError as exc:
+    except _urllib3().exceptions.MaxRetryError as exc:
         raise HttpError(url, _describe(exc.reason or exc), _NETWORK_HINT) from exc
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
+    except (_urllib3().exceptions.HTTPError, OSError) as exc:
         raise HttpError(url, _describe(exc), _NETWORK_HINT) from exc
     if response.status == 304 or response.status < 400:
         return response
