@@ -294,6 +294,8 @@ def _render(result, as_json: bool, handler: str | None = None) -> None:
             limit = f" (limit {format_size(archive.limit_bytes)})" if archive.limit_bytes else ""
             click.echo(f"packed {archive.role}: {archive.path}  {format_size(archive.size)} zipped, "
                        f"{format_size(archive.unzipped_bytes)} unzipped{limit}")
+        if len(result.pack.archives) > 1 and all(a.ok for a in result.pack.archives):
+            click.echo("each packed zip is within its own limit (the limits above measure the bundle as one code zip)")
     if result.lock and not result.lock.reused:
         click.echo(f"lock written: {result.lock.output}")
     click.echo(f"bundle in {result.output}; the whole build took {format_seconds(result.seconds)}")
