@@ -115,6 +115,7 @@ class BuildOptions:
     auto_system_packages: bool = True  # programs that installed wrappers (pydub, pdf2image...) run
     strict_optional: bool = False  # a library only extension modules need is fatal when missing
     add_wheels_for_missing: bool = False  # install the PyPI wheels that ship missing libraries
+    verify_image: bool = False  # check imports in the runtime's public container image
 
 
 @dataclass
@@ -210,6 +211,7 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
         "prune": [options.prune_untraced, options.prune_files],
         "system_packages": sorted(options.system_packages), "auto_system_packages": options.auto_system_packages,
         "strict_optional": options.strict_optional, "add_wheels_for_missing": options.add_wheels_for_missing,
+        "verify_image": options.verify_image,
     }
     return bundle_key(text, pins, profile.to_dict(), stage_options, rules_digest())
 
@@ -314,18 +316,29 @@ def _slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: 
     from fcslim.slim.apply import slim
     from fcslim.slim.rules import ruleset_for
 
+    verifier = None
+    if options.verify and options.verify_image:
+        from fcslim.verify.image import image_verifier
+
+        verifier = image_verifier(profile)  # exit 8 with the reason when no container engine answers
     if options.slim:
         rules = ruleset_for(options.user_rules, options.skip_rules)
         outcome = stages.run("slim and verify imports", slim, staging, profile, rules=rules,
                              verify=options.verify, python=options.python, compile=options.compile,
-                             drop_sources=options.drop_sources, invalidation_mode=options.invalidation_mode)
+                             drop_sources=options.drop_sources, invalidation_mode=options.invalidation_mode,
+                             verifier=verifier)
         result.slim = outcome
         result.warnings.extend(getattr(outcome, "notes", []) or [])
         return
     if options.verify:
         from fcslim.verify.imports import verify_imports
 
-        checked = stages.run("verify imports", verify_imports, staging, profile, python=options.python)
+        if verifier is not None:
+            from fcslim.verify.imports import top_level_modules
+
+            checked = stages.run("verify imports", verifier.check, staging, top_level_modules(staging))
+        else:
+            checked = stages.run("verify imports", verify_imports, staging, profile, python=options.python)
         result.verify = checked
         if not checked.checked:
             result.warnings.append(f"imports not verified: {checked.reason}")

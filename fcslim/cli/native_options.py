@@ -14,6 +14,9 @@ import click
 from fcslim.slim.rules import system_packages_from_config
 
 NATIVE_OPTIONS = (
+    click.option("--verify-image", is_flag=True,
+                 help="Check imports in the runtime's public container image (data/runtime_images.json) with docker "
+                      "or podman; exit 8 when no container engine answers."),
     click.option("--strict-optional", is_flag=True,
                  help="Fail (exit 7) also when a missing library is needed only by extension modules that the "
                       "import check shows nothing imports (by default a warning naming the feature lost)."),
@@ -49,4 +52,5 @@ def build_fields(native: dict, config: str | None = None) -> dict:
         "auto_system_packages": not native.get("no_auto_system_packages"),
         "strict_optional": bool(native.get("strict_optional")),
         "add_wheels_for_missing": bool(native.get("add_wheel_for_missing")),
+        "verify_image": bool(native.get("verify_image")),
     }
