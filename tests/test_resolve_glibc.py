@@ -81,6 +81,9 @@ def test_a_lock_for_2_26_pins_loadable_versions_and_installs_hash_checked(tmp_pa
     profile = load_profile("aws-python3.11")
     result = lock(req, profile, tmp_path / "r.lock", options)
     assert {(p.name, p.version) for p in result.pins} == {("frames", "2.0"), ("arrays", "1.0")}
+    text = (tmp_path / "r.lock").read_text()
+    assert "fcslim-lock-" not in text and "-r requirements.in" in text  # no temporary paths
+    assert "versions without a wheel glibc 2.26 loads left out" in text
     installed = install(tmp_path / "r.lock", profile, tmp_path / "out", options)
     assert installed.hash_checked
     assert {d.name: d.version for d in installed.distributions} == {"frames": "2.0", "arrays": "1.0"}

@@ -333,8 +333,17 @@ def compile_requirements(requirements: Path, profile: Profile, options: InstallO
     with tempfile.TemporaryDirectory(prefix="fcslim-lock-") as tmp:
         req_file, con_file = reqs.write_normalised(Path(tmp))
         text, _built = _compile_for_target(ctx, env, Path(tmp), req_file, con_file, hashes=True)
-        # uv names the temporary files it read; name the user's instead.
-        text = text.replace(str(Path(tmp) / "target-constraints.txt"), "fcslim's glibc constraints")
+        text = _user_paths(text, Path(tmp).name, Path(requirements), profile)
         if fmt == "pylock.toml":
             text = _pylock_of_pins(ctx, env, Path(tmp), text)
-    return text.replace(str(req_file), str(requirements)).replace(f"-r {requirements}", f"-r {Path(requirements).name}")
+    return text
+
+
+def _user_paths(text: str, tmp_name: str, requirements: Path, profile: Profile) -> str:
+    """uv's annotations name the temporary files it read (absolute, or relative
+    to the working directory); name what the user knows instead."""
+    here = r"\S*" + re.escape(tmp_name) + "/"
+    text = re.sub(here + r"requirements\.txt", requirements.name, text)
+    text = re.sub(here + r"constraints\.txt", "constraints", text)
+    return re.sub(r"-c " + here + r"target-constraints\.txt",
+                  f"fcslim (versions without a wheel glibc {profile.glibc_version} loads left out)", text)
