@@ -146,3 +146,11 @@ def test_a_mount_point_as_output_is_named_with_what_to_do(project, links):
         assert f"{volume} is a mount point" in text and f"--output {volume / 'bundle'}" in text
         code, text = cli("resolve", "req.txt", "-o", "volume/bundle", *FAST, links=links)
         assert code == 0, text
+
+
+def test_a_file_system_that_takes_no_directories(project, links):
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux's /proc")
+    code, text = cli("resolve", "req.txt", "-o", "/proc/fcslim-out", *FAST, links=links)
+    assert code == EXIT_ENVIRONMENT, text
+    assert "/proc/fcslim-out cannot be created" in text

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from fcslim.core.errors import LocationError, OutputRefusedError
-from fcslim.core.files import atomic_write, host_errors, remove_tree, replace_directory
+from fcslim.core.files import atomic_write, host_errors, location_error, remove_tree, replace_directory
 from fcslim.core.inputs import current_inputs
 from fcslim.core.runs import run_is_over, run_proof
 
@@ -225,7 +225,15 @@ def staged_directory(output: str | os.PathLike) -> Iterator[Path]:
         output.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_staging(output)
         staging = output.parent / f".{output.name}{STAGING_MARK}{os.getpid()}-{secrets.token_hex(3)}"
-        staging.mkdir()
+        try:
+            staging.mkdir()
+        except OSError as exc:
+            if location_error(exc) is not None:
+                raise
+            # a file system that takes no directories (/proc, /sys...): the place, not the input, is wrong
+            raise LocationError(f"The {_ROLE} {output} cannot be created: its directory {output.parent} does not "
+                                f"take new directories ({exc.strerror}).",
+                                "Choose a location on an ordinary writable file system.") from exc
     try:
         atomic_write(staging / RUN_PROOF, json.dumps(run_proof()) + "\n", role="staging record", durable=False)
         tree = staging / STAGING_TREE
