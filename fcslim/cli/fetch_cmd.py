@@ -86,6 +86,11 @@ def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_run
     if result.env:
         click.echo("environment: " + ", ".join(f"{k}={v}" for k, v in result.env.items())
                    + (f" (paths relative to the bundle; set by {result.hooks[0]} when unset)" if result.hooks else ""))
+    for program in result.executables:
+        click.echo(f"{program.path:<34} {format_size(program.size):>9}  {program.package} {program.version}  "
+                   f"({program.requested_by})")
+    for name, names in sorted(result.code_needs.items()):
+        click.echo(f"opened by name in {name}'s code: {', '.join(names)}")
     if result.runpath_patched:
         click.echo(f"RUNPATH patched in {len(result.runpath_patched)} files")
     for note in result.notes:
