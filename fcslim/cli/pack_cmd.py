@@ -29,6 +29,7 @@ from fcslim.pack.handoff import read_serverless_devs
 from fcslim.pack.snippets import SNIPPET_FORMATS, next_steps, snippet as make_snippet
 from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
 from fcslim.core.units import format_size
+from fcslim.report.lighter import advice_lines, lighter_advice
 from fcslim.report.measure import build_report
 from fcslim.target.profile import runtime_for
 from .common import CONTEXT_SETTINGS, debug_option, handle_errors, json_option, runtime_options, verbosity_options
@@ -99,7 +100,8 @@ def pack(directory, layout, output, runtime, from_project, resource, code_dir, n
     request = PackRequest(layout, output, via, max_zip, max_unzipped, disk, handler, code_dir, deps_url, upload_url)
     if layout == "auto":
         report = build_report(directory, profile)
-        outcome = pack_bundle(directory, report, profile, request, gate=not no_gate)
+        outcome = pack_bundle(directory, report, profile, request, gate=not no_gate,
+                              advice=advice_lines(lighter_advice(report, profile)))
     else:
         report = None
         outcome = pack_bundle(directory, None, profile, request, gate=not no_gate,
