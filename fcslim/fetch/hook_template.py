@@ -120,5 +120,6 @@ def _fcslim_setup(config):
         spec.loader.exec_module(module)
 
 
-_fcslim_setup(CONFIG)
+if CONFIG:  # the template itself (imported as fcslim.fetch.hook_template) does nothing
+    _fcslim_setup(CONFIG)
 del _fcslim_setup
