@@ -20,19 +20,17 @@ Each stage's module is imported inside the function that runs it, for start-up
 cost: the ELF walk and fetch load lief (~0.2 s), the bundle cache ~0.1 s
 (`python -X importtime`), and a build with ``--no-fetch``/``--no-slim``, a
 cache hit or a library caller of :func:`build` with stages off pays for none
-of what it skips.  The stages' result types are imported for type checking
-only, for the same reason.
+of what it skips.  The options and result types live in
+:mod:`fcslim.build_spec`, the bundle-cache key in :mod:`fcslim.build_key`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fcslim.core.errors import InputError, LoadError, SizeLimitError
 from fcslim.core.hashing import file_sha256
@@ -43,102 +41,21 @@ from fcslim.core.records import INSTALL, RECORDS_DIR, write_record
 from fcslim.core.inputs import in_run, note_input
 from fcslim.core.output import check_output_dir, staged_directory
 from fcslim.debian.archive import check_mirror_url
-from fcslim.debian.signatures import Trust
 from fcslim.core.progress import reporter
 
-if TYPE_CHECKING:  # the stages' result types; the stages themselves are imported when they run
-    from fcslim.fetch.record import FetchResult
-    from fcslim.pack.archive import PackResult
-    from fcslim.pack.plan import PackPlan
-    from fcslim.report.lighter import Advice
-    from fcslim.report.model import SizeReport
-    from fcslim.slim.prune import SmokeOutcome
-    from fcslim.slim.result import SlimResult
-    from fcslim.verify.imports import VerifyResult
 from fcslim.pack.archive import check_pack_outputs
 from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
 from fcslim.report.lighter import advice_lines, lighter_advice
 from fcslim.resolve.index import Sources
 from fcslim.resolve.requirements import parse_requirements
-from fcslim.resolve.install import InstallOptions, InstallResult, compile_requirements, install
+from fcslim.resolve.install import InstallResult, install
 from fcslim.resolve.installed import read_installed
-from fcslim.core.resources import data_path
 from fcslim.slim.prune import smoke_and_prune
-from fcslim.slim.rules import UserRules
-from fcslim.verify.smoke import code_digest
 from fcslim.target.profile import Profile
+from fcslim.build_key import bundle_cache_key
+from fcslim.build_spec import BuildOptions, BuildResult
 
 SCHEMA = 1
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """Everything one ``fcslim resolve`` run needs.
-
-    ``lock`` names a lock file: REQUIREMENTS is pinned for the target into it
-    (unless it already holds a lock of the same input for the same target) and
-    the bundle is installed from it with hashes checked.
-    """
-
-    requirements: Path | InputSpec  # a path is recognised by its name (see resolve.inputs.open_input)
-    profile: Profile
-    output: Path
-    install: InstallOptions = field(default_factory=InstallOptions)
-    lock: Path | None = None
-    fetch: bool = True
-    patch_runpath: bool = False
-    debian_mirror: str | None = None
-    debian_trust: Trust = field(default_factory=Trust)  # keyrings, --allow-unsigned
-    slim: bool = True
-    verify: bool = True
-    compile: bool = False
-    drop_sources: bool = False
-    invalidation_mode: str = "checked-hash"
-    user_rules: UserRules = field(default_factory=UserRules)
-    skip_rules: tuple[str, ...] = ()
-    python: str | None = None
-    pack_layout: str | None = None
-    pack_output: Path | None = None
-    upload: str | None = None  # split: s3:// or oss:// prefix for the dependency zip (fcslim.pack.upload)
-    max_zip: int | str | None = None
-    max_unzipped: int | str | None = None
-    via: str = "api"
-    disk: int | str | None = None  # the function's /tmp size (default: the profile's)
-    smoke: Path | None = None  # the user's script, run traced on the target after slimming
-    prune_untraced: bool = False  # remove distributions the smoke never touched
-    prune_files: bool = False  # ... and untouched files of the others
-    handler: str | None = None  # the function's own handler, wired through the split loader
-    gate: bool = True
-    cache: bool = True
-    allow_import_failures: tuple[str, ...] = ()  # modules or distributions that may fail to import
-    system_packages: tuple[str, ...] = ()  # Debian packages whose programs go into bin/
-    auto_system_packages: bool = True  # programs that installed wrappers (pydub, pdf2image...) run
-    strict_optional: bool = False  # a library only extension modules need is fatal when missing
-    add_wheels_for_missing: bool = False  # install the PyPI wheels that ship missing libraries
-    verify_image: bool = False  # check imports in the runtime's public container image
-
-
-@dataclass
-class BuildResult:
-    output: Path
-    profile: Profile
-    install: InstallResult | None  # None when the bundle came from the bundle cache
-    distributions: list = field(default_factory=list)
-    lock: LockResult | None = None
-    fetch: FetchResult | None = None
-    slim: SlimResult | None = None
-    verify: VerifyResult | None = None  # when verified without slimming
-    report: SizeReport | None = None
-    pack: PackResult | None = None
-    plan: PackPlan | None = None  # for --pack auto
-    smoke: SmokeOutcome | None = None  # for --smoke
-    advice: list[Advice] = field(default_factory=list)  # lighter equivalents, GPU-only
-    cached: bool = False
-    cache_key: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    records: dict[str, Path] = field(default_factory=dict)
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
 
 
 def install_record(result: InstallResult) -> dict:
@@ -150,70 +67,6 @@ def install_record(result: InstallResult) -> dict:
         "requirements": result.requirements_record(),
         "lock_sha256": result.lock_sha256,
     }
-
-
-def rules_digest() -> str:
-    """Digest of the data files that decide what fetch and slim do."""
-    digest = hashlib.sha256()
-    for name in ("slim_rules.json", "import_time_keep.json", "dlopen_libraries.json", "manylinux_whitelist.json",
-                 "runtime_data.json", "system_packages.json",
-                 "library_wheels.json"):
-        path = data_path(name)
-        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
-    return digest.hexdigest()
-
-
-def _find_links_fingerprint(find_links) -> list:
-    """Local find-links directories change without their paths changing."""
-    out = []
-    for location in find_links:
-        path = Path(location)
-        if path.is_dir():
-            out.append([str(path), sorted((p.name, p.stat().st_size) for p in path.iterdir() if p.is_file())])
-        else:
-            out.append(str(location))
-    return out
-
-
-def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path) -> str:
-    """The key of the finished bundle these options build.
-
-    A hashed lock pins every byte installed, so its text is the key; anything
-    looser is keyed on the pins it resolves to, remembered by
-    :mod:`fcslim.resolve.memo` so that an unchanged input is not resolved
-    again (a new upstream release still changes the key once the memo lapses)."""
-    from fcslim.cache.bundles import bundle_key, normalise_requirements
-    from fcslim.resolve.memo import memo_key, remember_pins, remembered_pins
-
-    reqs = parse_requirements(install_from)
-    text = "".join(Path(f).read_text() for f in reqs.files)
-    io = options.install
-    pins = None
-    if not reqs.hashed:
-        memo = memo_key(normalise_requirements(text), profile.to_dict(), io.index_url, list(io.extra_index_urls),
-                        _find_links_fingerprint(io.find_links), io.no_index, io.pre, io.allow_pure_sdist)
-        pins = remembered_pins(memo)
-        if pins is None:
-            pins = compile_requirements(install_from, profile, options.install)
-            remember_pins(memo, pins, [str(r.requirement) for r in reqs.requirements])
-    stage_options = {
-        "index_url": io.index_url, "extra_index_urls": list(io.extra_index_urls),
-        "find_links": _find_links_fingerprint(io.find_links), "no_index": io.no_index,
-        "allow_pure_sdist": io.allow_pure_sdist, "pre": io.pre,
-        "fetch": options.fetch, "patch_runpath": options.patch_runpath, "slim": options.slim,
-        "debian_trust": options.debian_trust.key_parts() if options.fetch else None,
-        "verify": options.verify, "compile": options.compile, "drop_sources": options.drop_sources,
-        "invalidation_mode": options.invalidation_mode, "keep": list(options.user_rules.keep),
-        "remove": list(options.user_rules.remove), "drop": list(options.user_rules.drop),
-        "skip_rules": sorted(options.skip_rules),
-        "allow_import_failures": sorted(options.allow_import_failures),
-        "smoke": code_digest(options.smoke) if options.smoke else None,
-        "prune": [options.prune_untraced, options.prune_files],
-        "system_packages": sorted(options.system_packages), "auto_system_packages": options.auto_system_packages,
-        "strict_optional": options.strict_optional, "add_wheels_for_missing": options.add_wheels_for_missing,
-        "verify_image": options.verify_image,
-    }
-    return bundle_key(text, pins, profile.to_dict(), stage_options, rules_digest())
 
 
 class _Stages:

@@ -190,3 +190,23 @@ def test_clean_waits_for_no_one_but_skips_a_bundle_being_restored(stored, tmp_pa
         proc.join(30)
     assert freed == 0 and len(cache.entries()) == 1
     assert cache.clean() > 0
+
+
+def test_the_bundle_key_covers_fcslim_code_and_data(tmp_path):
+    """A bundle cached by another build of fcslim (a changed hook template,
+    a changed rule) is never restored: the code and data digest changes."""
+    from fcslim.build_key import fcslim_digest, rules_digest
+
+    package, data = tmp_path / "fcslim", tmp_path / "data"
+    (package / "fetch").mkdir(parents=True)
+    data.mkdir()
+    (package / "fetch" / "hook_template.py").write_text("HOOK = 1\n")
+    (data / "slim_rules.json").write_text("{}\n")
+    first = fcslim_digest(package, data)
+    assert fcslim_digest(package, data) == first
+    (package / "fetch" / "hook_template.py").write_text("HOOK = 2\n")
+    second = fcslim_digest(package, data)
+    assert second != first
+    (data / "slim_rules.json").write_text('{"rules": []}\n')
+    assert fcslim_digest(package, data) not in (first, second)
+    assert len(rules_digest()) == 64

@@ -16,7 +16,9 @@ from click.testing import CliRunner
 from fcslim.pack import zipwriter
 from fcslim.cli import main
 from fcslim.core.errors import InputError, LocationError, PackError
-from fcslim.pack.archive import ZIP_EPOCH, list_tree, pack, zip_date_epoch
+from fcslim.pack.archive import pack
+from fcslim.pack.tree import list_tree
+from fcslim.pack.zipwriter import ZIP_EPOCH, zip_date_epoch
 from fcslim.target.profile import load_profile
 from tests.support.bundles import make_bundle, pseudo_random, write
 

@@ -1,6 +1,6 @@
 """Size accounting for a bundle: what takes the space, zipped and unzipped.
 
-Every file the packer would store (:func:`fcslim.pack.archive.list_tree`: links
+Every file the packer would store (:func:`fcslim.pack.tree.list_tree`: links
 dereferenced, ``.fcslim/`` left out) is deflated by :func:`fcslim.pack.deflate.deflate_files`, the
 function the packer copies its streams from, so the report's zipped sizes *are*
 the pack's: :attr:`SizeReport.zip_bytes` is the exact size of ``fcslim pack
@@ -35,7 +35,8 @@ from pathlib import Path
 
 from fcslim.core.errors import InputError
 from fcslim.core.records import LIBRARIES, read_record
-from fcslim.pack.archive import list_tree, zip_size
+from fcslim.pack.archive import zip_size
+from fcslim.pack.tree import list_tree
 from fcslim.pack.layout import archive_name
 from fcslim.pack.deflate import deflate_files
 from fcslim.report.attribution import Attribution, categorise, debian_owned

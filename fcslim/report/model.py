@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fcslim.pack.archive import COMPRESS_LEVEL, SkippedLink
+from fcslim.pack.deflate import LEVEL as COMPRESS_LEVEL
+from fcslim.pack.tree import SkippedLink
 from fcslim.pack.deflate import codec
 from fcslim.report.limits import LimitCheck
 from fcslim.target.profile import Profile

@@ -1,0 +1,89 @@
+"""The bundle-cache key of a build: its input's pins, the profile, every
+option that changes the bundle, and a digest of fcslim's own code and data."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from fcslim.build_spec import BuildOptions
+from fcslim.core.resources import data_dir
+from fcslim.resolve.install import compile_requirements
+from fcslim.resolve.requirements import parse_requirements
+from fcslim.target.profile import Profile
+from fcslim.verify.smoke import code_digest
+
+
+def fcslim_digest(package: Path, data: Path) -> str:
+    """Digest of fcslim's package code (``*.py`` under *package*) and its data
+    files (``*.json`` in *data*): everything of fcslim's own that decides a
+    bundle's bytes."""
+    digest = hashlib.sha256()
+    sources = [("data", data, path) for path in sorted(data.glob("*.json"))]
+    sources += [("fcslim", package, path) for path in sorted(package.rglob("*.py"))]
+    for kind, base, path in sources:
+        digest.update(f"{kind}/{path.relative_to(base).as_posix()}".encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def rules_digest() -> str:
+    """The digest of this fcslim's code and data, part of every bundle key.
+
+    Rules and tables are data, but the start-up hook and loader templates are
+    code copied into bundles and any stage can change what it writes: so a
+    bundle cached by another build of fcslim, even one with the same version
+    number, is never restored."""
+    return fcslim_digest(Path(__file__).resolve().parent, data_dir())
+
+
+def _find_links_fingerprint(find_links) -> list:
+    """Local find-links directories change without their paths changing."""
+    out = []
+    for location in find_links:
+        path = Path(location)
+        if path.is_dir():
+            out.append([str(path), sorted((p.name, p.stat().st_size) for p in path.iterdir() if p.is_file())])
+        else:
+            out.append(str(location))
+    return out
+
+
+def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path) -> str:
+    """The key of the finished bundle these options build.
+
+    A hashed lock pins every byte installed, so its text is the key; anything
+    looser is keyed on the pins it resolves to, remembered by
+    :mod:`fcslim.resolve.memo` so that an unchanged input is not resolved
+    again (a new upstream release still changes the key once the memo lapses)."""
+    from fcslim.cache.bundles import bundle_key, normalise_requirements
+    from fcslim.resolve.memo import memo_key, remember_pins, remembered_pins
+
+    reqs = parse_requirements(install_from)
+    text = "".join(Path(f).read_text() for f in reqs.files)
+    io = options.install
+    pins = None
+    if not reqs.hashed:
+        memo = memo_key(normalise_requirements(text), profile.to_dict(), io.index_url, list(io.extra_index_urls),
+                        _find_links_fingerprint(io.find_links), io.no_index, io.pre, io.allow_pure_sdist)
+        pins = remembered_pins(memo)
+        if pins is None:
+            pins = compile_requirements(install_from, profile, options.install)
+            remember_pins(memo, pins, [str(r.requirement) for r in reqs.requirements])
+    stage_options = {
+        "index_url": io.index_url, "extra_index_urls": list(io.extra_index_urls),
+        "find_links": _find_links_fingerprint(io.find_links), "no_index": io.no_index,
+        "allow_pure_sdist": io.allow_pure_sdist, "pre": io.pre,
+        "fetch": options.fetch, "patch_runpath": options.patch_runpath, "slim": options.slim,
+        "debian_trust": options.debian_trust.key_parts() if options.fetch else None,
+        "verify": options.verify, "compile": options.compile, "drop_sources": options.drop_sources,
+        "invalidation_mode": options.invalidation_mode, "keep": list(options.user_rules.keep),
+        "remove": list(options.user_rules.remove), "drop": list(options.user_rules.drop),
+        "skip_rules": sorted(options.skip_rules),
+        "allow_import_failures": sorted(options.allow_import_failures),
+        "smoke": code_digest(options.smoke) if options.smoke else None,
+        "prune": [options.prune_untraced, options.prune_files],
+        "system_packages": sorted(options.system_packages), "auto_system_packages": options.auto_system_packages,
+        "strict_optional": options.strict_optional, "add_wheels_for_missing": options.add_wheels_for_missing,
+        "verify_image": options.verify_image,
+    }
+    return bundle_key(text, pins, profile.to_dict(), stage_options, rules_digest())
