@@ -93,19 +93,6 @@ def pytest_sessionfinish(session, exitstatus):
             session.exitstatus = 1
 
 
-def pytest_collection_modifyitems(config, items):
-    # Network and rootfs tests are marked, so `-m "not network"` gives the fast
-    # offline layer; CI runs everything but the `bigapp` proof, which is
-    # selected by naming it (`-m bigapp`): it downloads ~400 MiB of wheels and
-    # runs TensorFlow in clean roots for minutes, past CI's budget.
-    if "bigapp" in (config.getoption("-m") or ""):
-        return
-    skip = pytest.mark.skip(reason="the TensorFlow + OpenCV proof runs when selected: pytest -m bigapp")
-    for item in items:
-        if item.get_closest_marker("bigapp") is not None:
-            item.add_marker(skip)
-
-
 @pytest.fixture(scope="session")
 def cache_root() -> Path:
     from fcslim.cache.location import cache_root as root
