@@ -7,6 +7,7 @@ and recorded in the bundle."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import os
 import shutil
@@ -19,10 +20,11 @@ import fcslim
 
 from fcslim.cli import main as cli_main
 from fcslim.cli.fetch_cmd import fetch as fetch_command
-from fcslim.core.errors import EXIT_DEBIAN, EXIT_INPUT, EXIT_OK
+from fcslim.core.errors import EXIT_DEBIAN, EXIT_INPUT, EXIT_OK, DebianError
+from fcslim.debian import release as release_module
 from fcslim.debian import signatures
 from fcslim.debian.archive import DebianArchive, DebianRelease
-from fcslim.debian.errors import SignatureError
+from fcslim.debian.errors import ExpiredReleaseError, SignatureError
 from fcslim.debian.signatures import Trust, verify_detached, verify_inrelease
 from fcslim.fetch.closure import fetch_missing
 from fcslim.target.model import DebianSource
@@ -203,6 +205,55 @@ def test_cached_release_is_checked_again_offline(debian_mirror, signing_key, oth
         DebianArchive(url, "testrel", "amd64", trust=_trust(other_key)).release
 
 
+# -- Valid-Until: a signed Release can still be stale ------------------------------------
+
+PAST, FUTURE = "Sun, 01 Jun 2025 00:00:00 UTC", "Thu, 01 Jan 2099 00:00:00 UTC"
+
+
+def test_a_release_past_its_valid_until_is_refused_unless_allowed(debian_mirror, signing_key):
+    debian_mirror.publish("testrel", valid_until=PAST)
+    with pytest.raises(ExpiredReleaseError) as info:
+        DebianArchive(debian_mirror.url, "testrel", "amd64", trust=_trust(signing_key)).release
+    message = str(info.value)
+    assert info.value.exit_code == EXIT_DEBIAN and "\n" not in message
+    assert PAST in message and debian_mirror.url in message and "--allow-expired-release" in message
+
+    allowed = dataclasses.replace(_trust(signing_key), allow_expired=True)
+    archive = DebianArchive(debian_mirror.url, "testrel", "amd64", trust=allowed)
+    assert archive.release.authentication.startswith("signed")
+    assert "accepted because of --allow-expired-release" in archive.release.authentication
+    assert any(PAST in w and "--allow-expired-release" in w for w in archive.warnings)
+    assert "libzz1" in archive.packages
+
+    debian_mirror.publish("testrel", valid_until=FUTURE)
+    fresh = DebianArchive(debian_mirror.url, "testrel", "amd64", trust=_trust(signing_key))
+    assert fresh.release.authenticated and not fresh.warnings
+
+
+def test_a_cached_release_that_expired_is_refused_offline(debian_mirror, signing_key, monkeypatch):
+    debian_mirror.publish("testrel", valid_until="Mon, 01 Jan 2035 00:00:00 +0000")
+    assert DebianArchive(debian_mirror.url, "testrel", "amd64", trust=_trust(signing_key)).release.authenticated
+    url = debian_mirror.url
+    debian_mirror.stop()
+    offline = DebianArchive(url, "testrel", "amd64", trust=_trust(signing_key))
+    assert offline.release.from_cache  # still valid: used with a warning
+
+    class Later(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2036, 1, 1, tzinfo=tz)
+
+    monkeypatch.setattr(release_module, "datetime", Later)
+    with pytest.raises(ExpiredReleaseError, match="cached Release .* expired on Mon, 01 Jan 2035"):
+        DebianArchive(url, "testrel", "amd64", trust=_trust(signing_key)).release
+
+
+def test_a_valid_until_that_is_not_a_date_is_refused(debian_mirror, signing_key):
+    debian_mirror.publish("testrel", valid_until="next Tuesday")
+    with pytest.raises(DebianError, match="Valid-Until that is not a date .*next Tuesday"):
+        DebianArchive(debian_mirror.url, "testrel", "amd64", trust=_trust(signing_key)).release
+
+
 # -- the verbs that fetch ---------------------------------------------------------------
 
 
@@ -256,7 +307,7 @@ def test_cli_fetch_trust_options(tmp_path, private_mirror, signing_key, other_ke
     assert record["debian"]["authentication"]["testrel"].startswith("signed")
     assert record["debian"]["trust"] == {"keyrings": [str(other_key.keyring)],
                                          "keyring_sha256": [record["debian"]["trust"]["keyring_sha256"][0]],
-                                         "allow_unsigned": False}
+                                         "allow_unsigned": False, "allow_expired": False}
 
     shutil.rmtree(bundle / "lib")
     (bundle / ".fcslim" / "libraries.json").unlink()
@@ -266,6 +317,28 @@ def test_cli_fetch_trust_options(tmp_path, private_mirror, signing_key, other_ke
     record = json.loads((bundle / ".fcslim" / "libraries.json").read_text())
     assert record["debian"]["trust"]["allow_unsigned"] is True
     assert record["debian"]["authentication"]["testrel"].startswith("unauthenticated")
+    assert (bundle / "lib" / "libzz.so.1").read_bytes() == real_libs["lib"].read_bytes()
+
+
+def test_cli_fetch_expired_release(tmp_path, private_mirror, other_key, real_libs, monkeypatch):
+    monkeypatch.setenv(signatures.KEYRING_ENV, str(other_key.keyring))
+    private_mirror.publish("testrel", valid_until=PAST)
+    profile = _profile_file(tmp_path, private_mirror.url)
+    bundle = tmp_path / "bundle"
+    (bundle / "pkg").mkdir(parents=True)
+    shutil.copy(real_libs["ext"], bundle / "pkg" / "_ext.so")
+    base = [str(bundle), "-R", str(profile)]
+    runner = CliRunner()
+    refused = runner.invoke(fetch_command, base)
+    assert refused.exit_code == EXIT_DEBIAN, refused.output
+    assert "expired on" in refused.output and "Traceback" not in refused.output
+    assert not (bundle / "lib").exists()
+    allowed = runner.invoke(fetch_command, base + ["--allow-expired-release"])
+    assert allowed.exit_code == EXIT_OK, allowed.output
+    assert "warning:" in allowed.output and "--allow-expired-release" in allowed.output
+    record = json.loads((bundle / ".fcslim" / "libraries.json").read_text())
+    assert record["debian"]["trust"]["allow_expired"] is True
+    assert "expired" in record["debian"]["authentication"]["testrel"]
     assert (bundle / "lib" / "libzz.so.1").read_bytes() == real_libs["lib"].read_bytes()
 
 

@@ -91,7 +91,12 @@ def _internal(exc: Exception) -> None:
 
 
 def debian_trust_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--debian-keyring / --allow-unsigned, for the verbs that fetch from Debian."""
+    """--debian-keyring / --allow-unsigned / --allow-expired-release, for the
+    verbs that fetch from Debian."""
+    fn = click.option(
+        "--allow-expired-release", "allow_expired", is_flag=True,
+        help="Accept a Debian Release past its Valid-Until (a frozen snapshot mirror); a warning, recorded "
+             "in the bundle. Without it such a Release is refused, as apt refuses it (exit 7).")(fn)
     fn = click.option(
         "--allow-unsigned", is_flag=True,
         help="Accept a Debian mirror whose Release is unsigned or signed by an unknown key (a private mirror); "
@@ -103,8 +108,8 @@ def debian_trust_options(fn: Callable[..., Any]) -> Callable[..., Any]:
              "Debian's archive keyring.")(fn)
 
 
-def debian_trust(debian_keyrings: tuple[Path, ...], allow_unsigned: bool) -> Trust:
-    return Trust(keyrings=tuple(debian_keyrings), allow_unsigned=allow_unsigned)
+def debian_trust(debian_keyrings: tuple[Path, ...], allow_unsigned: bool, allow_expired: bool = False) -> Trust:
+    return Trust(keyrings=tuple(debian_keyrings), allow_unsigned=allow_unsigned, allow_expired=allow_expired)
 
 
 def deprecated(message: str) -> None:

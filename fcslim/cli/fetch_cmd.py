@@ -52,7 +52,7 @@ from fcslim.core.units import format_size
 @verbosity_options
 @debug_option
 @remote_cache_options
-def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_runpath, system_packages,
+def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, allow_expired, patch_runpath, system_packages,
           strict_optional, as_json):
     """Fetch the libraries the bundle in DIRECTORY misses on a runtime from its
     Debian release: checked against the signed Release and the package
@@ -62,7 +62,7 @@ def fetch(directory, runtime, mirror, debian_keyrings, allow_unsigned, patch_run
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # warnings are in the result and printed below
         result = fetch_missing(Path(directory), profile, mirror=mirror, patch_runpath=patch_runpath,
-                               trust=debian_trust(debian_keyrings, allow_unsigned),
+                               trust=debian_trust(debian_keyrings, allow_unsigned, allow_expired),
                                system_packages=tuple(system_packages), strict_optional=strict_optional)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=1))

@@ -125,7 +125,7 @@ def install_options(index_url, extra_index_url, find_links, no_index, allow_pure
 @remote_cache_options
 def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find_links, no_index,
             allow_pure_sdist, pre, link_mode, no_fetch, patch_runpath, debian_mirror, debian_keyrings,
-            allow_unsigned, no_slim, keep, remove, drop, config,
+            allow_unsigned, allow_expired, no_slim, keep, remove, drop, config,
             skip_rules, python, no_verify, compile_, drop_sources, invalidation_mode, max_zip, max_unzipped, via,
             no_gate, pack_layout, handler, upload_url, smoke, prune_untraced, prune_files, disk, pack_output, html_file, snippet,
             no_cache, as_json, **native) -> None:
@@ -159,7 +159,7 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
         fetch=not no_fetch,
         patch_runpath=patch_runpath,
         debian_mirror=debian_mirror,
-        debian_trust=debian_trust(debian_keyrings, allow_unsigned),
+        debian_trust=debian_trust(debian_keyrings, allow_unsigned, allow_expired),
         slim=not no_slim,
         verify=not no_verify,
         compile=compile_,

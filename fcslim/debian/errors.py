@@ -14,6 +14,11 @@ class SignatureError(DebianError):
     against the trusted keyring."""
 
 
+class ExpiredReleaseError(DebianError):
+    """A signed Release past its Valid-Until: a mirror that stopped updating,
+    or an old Release replayed to hide later security fixes."""
+
+
 class ChecksumError(DebianError):
     """An index or package that does not match its published SHA256 or size."""
 

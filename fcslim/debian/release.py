@@ -6,6 +6,14 @@ the list of indexes with their SHA-256 and size.
 ``Release.gpg``.  The last Release fetched is kept in the cache store; when the
 mirror cannot be reached, it is checked again (same signature rules) and used
 with a warning, and the indexes it names come from the cache.
+
+A Release whose ``Valid-Until`` has passed is refused as apt refuses it
+(:class:`ExpiredReleaseError`, exit 7), fresh or cached: a signature proves who
+wrote a Release, not that it is current, and an attacker who replays an old
+signed Release can hide every security fix since.  Debian's security suites
+carry a Valid-Until about a week ahead; a release's main suite carries none.
+``--allow-expired-release`` accepts one (a frozen snapshot on purpose) with a
+warning, recorded with the Release's authentication in the bundle.
 """
 
 from __future__ import annotations
@@ -13,12 +21,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Callable
 
 from ..core import http
 from ..core.errors import DebianError
 from .deb822 import parse_deb822
-from .errors import ArchiveUnreachableError
+from .errors import ArchiveUnreachableError, ExpiredReleaseError
 from .signatures import Trust, Verified, verify_detached, verify_inrelease
 from .store import CachedRelease, DebianStore, age
 
@@ -107,13 +117,51 @@ def fetch_release(mirror: str, suite: str, trust: Trust, store: DebianStore, *, 
             raise ArchiveUnreachableError(
                 reason, "Check the network or the mirror (--debian-mirror); nothing is cached for "
                 f"{suite} from {mirror} yet.") from exc
-        verified = _verify(cached, trust, f"The cached Release of {base}")
+        what = f"The cached Release of {base}"
+        verified = _verify(cached, trust, what)
+        release = parse_release(verified.text, mirror, suite, verified.authentication, from_cache=True)
+        check_valid_until(release, trust, what, warn)
         warn(f"{reason} Using the Release of {suite} cached {age(cached.fetched)} ago and the indexes it names.")
-        return parse_release(verified.text, mirror, suite, verified.authentication, from_cache=True)
-    verified = _verify(fresh, trust, f"The Release of {base}")
+        return release
+    what = f"The Release of {base}"
+    verified = _verify(fresh, trust, what)
+    release = parse_release(verified.text, mirror, suite, verified.authentication)
+    check_valid_until(release, trust, what, warn)
     if cached is None or _changed(cached, fresh):
         store.save_release(mirror, suite, fresh)
-    return parse_release(verified.text, mirror, suite, verified.authentication)
+    return release
+
+
+def check_valid_until(release: ReleaseFile, trust: Trust, what: str, warn: Callable[[str], None],
+                      now: datetime | None = None) -> None:
+    """Refuse a Release past its ``Valid-Until`` (see the module docstring);
+    with ``trust.allow_expired`` warn, and say so in its authentication."""
+    stated = release.fields.get("Valid-Until")
+    if not stated:
+        return
+    try:
+        expiry = parsedate_to_datetime(stated)
+    except (TypeError, ValueError):
+        raise DebianError(
+            f"{what} has a Valid-Until that is not a date ({stated!r}), so whether it is current cannot be told.",
+            "Use another mirror (--debian-mirror), or pass --allow-expired-release to accept it anyway.",
+        ) from None
+    if expiry.tzinfo is None:
+        expiry = expiry.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    if now <= expiry:
+        return
+    if trust.allow_expired:
+        release.authentication += f"; expired {stated}, accepted because of --allow-expired-release"
+        warn(f"{what} expired on {stated} (Valid-Until); used anyway because of --allow-expired-release, "
+             "so security fixes published since may be missing.")
+        return
+    raise ExpiredReleaseError(
+        f"{what} expired on {stated} (its Valid-Until): the mirror has stopped updating, or an old signed "
+        "Release is being replayed to hide later security fixes.",
+        "Use an up-to-date mirror (--debian-mirror, or the profile's debian.mirror); to build from a "
+        "frozen snapshot on purpose, pass --allow-expired-release (recorded in the bundle).",
+    )
 
 
 def _changed(old: CachedRelease, new: CachedRelease) -> bool:

@@ -5,7 +5,8 @@ repeatable; else ``$FCSLIM_DEBIAN_KEYRING``; else Debian's archive keyring at
 ``/usr/share/keyrings/debian-archive-keyring.gpg``, plus Debian's removed-keys
 keyring for releases whose keys Debian has retired, as
 ``data/debian_keyrings.json`` says) and whether an unauthenticated Release may
-be used (``--allow-unsigned``).
+be used (``--allow-unsigned``), and whether one past its ``Valid-Until`` may
+(``--allow-expired-release``, checked in :mod:`fcslim.debian.release`).
 
 Outcomes of a check:
 
@@ -32,7 +33,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.errors import DebianError, InputError
@@ -78,6 +79,7 @@ class Trust:
 
     keyrings: tuple[Path, ...] = ()  # empty: $FCSLIM_DEBIAN_KEYRING, else Debian's archive keyring
     allow_unsigned: bool = False
+    allow_expired: bool = False  # --allow-expired-release: a Release past its Valid-Until
 
     def resolved_keyrings(self) -> tuple[Path, ...]:
         """The keyring files to check against (absolute paths; gpgv reads a
@@ -97,12 +99,12 @@ class Trust:
         if self.keyrings or os.environ.get(KEYRING_ENV) or suite.split("-", 1)[0] not in policy.retired_releases:
             return self
         keyrings = _first_file(policy.default) + _first_file(policy.removed_keyrings)
-        return Trust(keyrings, self.allow_unsigned) if keyrings else self
+        return replace(self, keyrings=keyrings) if keyrings else self
 
     def key_parts(self) -> dict[str, object]:
         """What decides trust, for cache keys: the keyrings' contents, not their paths."""
         return {"keyring_sha256": [_sha256(k) for k in self.resolved_keyrings()],
-                "allow_unsigned": self.allow_unsigned}
+                "allow_unsigned": self.allow_unsigned, "allow_expired": self.allow_expired}
 
     def to_dict(self) -> dict[str, object]:
         """What the bundle record (and the bundle cache key) says about trust."""
@@ -111,6 +113,7 @@ class Trust:
             "keyrings": [str(k) for k in keyrings],
             "keyring_sha256": [_sha256(k) for k in keyrings],
             "allow_unsigned": self.allow_unsigned,
+            "allow_expired": self.allow_expired,
         }
 
 

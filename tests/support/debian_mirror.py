@@ -224,7 +224,7 @@ class FakeMirror:
         return f"pool/main/{package.name[0]}/{package.name}/{package.name}_{package.version}_{package.arch}.deb"
 
     def publish(self, suite: str, *, architectures: str = "amd64", contents: bool = True, sign: bool = True,
-                detached: bool = False, signer: SigningKey | None = None) -> None:
+                detached: bool = False, signer: SigningKey | None = None, valid_until: str | None = None) -> None:
         """Write the suite's indexes and Release.  ``sign``: an InRelease (or,
         with ``detached``, a Release.gpg) by ``signer`` (default: the mirror's
         key); ``sign=False`` publishes an unsigned Release only."""
@@ -250,7 +250,8 @@ class FakeMirror:
         (dists / "main" / "Contents-amd64.gz").write_bytes(contents_gz)
         index["main/Contents-amd64.gz"] = contents_gz
         release = (f"Origin: Test\nSuite: {suite}\nCodename: {suite}\nDate: Sat, 09 Aug 2025 09:16:30 UTC\n"
-                   f"Architectures: {architectures}\nComponents: main\nDescription: test\nSHA256:\n")
+                   + (f"Valid-Until: {valid_until}\n" if valid_until else "")
+                   + f"Architectures: {architectures}\nComponents: main\nDescription: test\nSHA256:\n")
         for path, data in sorted(index.items()):
             release += f" {hashlib.sha256(data).hexdigest()} {len(data):>8} {path}\n"
         (dists / "Release").write_text(release)
