@@ -8,10 +8,8 @@ from pathlib import Path
 
 from fcslim.build_spec import BuildOptions
 from fcslim.core.resources import data_dir
-from fcslim.resolve.install import compile_requirements
 from fcslim.resolve.requirements import parse_requirements
 from fcslim.target.profile import Profile
-from fcslim.verify.smoke import code_digest
 
 
 def fcslim_digest(package: Path, data: Path) -> str:
@@ -67,8 +65,14 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
                         _find_links_fingerprint(io.find_links), io.no_index, io.pre, io.allow_pure_sdist)
         pins = remembered_pins(memo)
         if pins is None:
+            # Imported only on a miss: the installer and uv's driver are a
+            # tenth of a second of a warm rebuild's start-up.
+            from fcslim.resolve.install import compile_requirements
+
             pins = compile_requirements(install_from, profile, options.install)
             remember_pins(memo, pins, [str(r.requirement) for r in reqs.requirements])
+    if options.smoke:
+        from fcslim.verify.smoke import code_digest  # only with --smoke (start-up of a warm rebuild)
     stage_options = {
         "index_url": io.index_url, "extra_index_urls": list(io.extra_index_urls),
         "find_links": _find_links_fingerprint(io.find_links), "no_index": io.no_index,

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fcslim.debian.signatures import Trust
-from fcslim.resolve.inputs import InputSpec
-from fcslim.resolve.install import InstallOptions, InstallResult
-from fcslim.resolve.lock import LockResult
+from fcslim.resolve.options import InstallOptions
 from fcslim.slim.rules import UserRules
 from fcslim.target.profile import Profile
 
 if TYPE_CHECKING:  # the stages' result types; the stages themselves are imported when they run
+    from fcslim.resolve.inputs import InputSpec
+    from fcslim.resolve.install import InstallResult
+    from fcslim.resolve.lock import LockResult
     from fcslim.fetch.record import FetchResult
     from fcslim.pack.archive import PackResult
     from fcslim.pack.plan import PackPlan

@@ -31,29 +31,21 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fcslim.core.errors import InputError, LoadError, SizeLimitError
-from fcslim.core.hashing import file_sha256
-from fcslim.resolve.lock import LockResult, existing_lock_is_current, lock_text
 from fcslim.resolve.inputs import REQUIREMENTS, InputSpec, materialise, named_for_user, open_input
-from fcslim.resolve.lockfile import check_lock_output, lock_format, lock_pins, write_atomically
 from fcslim.core.records import INSTALL, RECORDS_DIR, write_record
 from fcslim.core.inputs import in_run, note_input
 from fcslim.core.output import check_output_dir, staged_directory
-from fcslim.debian.archive import check_mirror_url
 from fcslim.core.progress import reporter
-
-from fcslim.pack.archive import check_pack_outputs
-from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
-from fcslim.report.lighter import advice_lines, lighter_advice
-from fcslim.resolve.index import Sources
 from fcslim.resolve.requirements import parse_requirements
-from fcslim.resolve.install import InstallResult, install
-from fcslim.resolve.installed import read_installed
-from fcslim.slim.prune import smoke_and_prune
 from fcslim.target.profile import Profile
 from fcslim.build_key import bundle_cache_key
 from fcslim.build_spec import BuildOptions, BuildResult
+
+if TYPE_CHECKING:
+    from fcslim.resolve.install import InstallResult
 
 SCHEMA = 1
 
@@ -145,6 +137,8 @@ def _add_wheels(staging: Path, profile: Profile, options: BuildOptions, names: l
     """Install ``names`` for the target beside the bundle and add the files the
     bundle does not have yet (never replacing one)."""
     import shutil
+
+    from fcslim.resolve.install import install
 
     with tempfile.TemporaryDirectory(prefix="fcslim-wheels-") as tmp:
         extra_requirements = Path(tmp) / "missing-libraries.txt"
@@ -252,6 +246,93 @@ def note_build_inputs(spec: InputSpec, profile: Profile, options: BuildOptions) 
         note_input(Path(keyring).expanduser())
 
 
+def _lock_stage(options: BuildOptions, spec: InputSpec, given, profile: Profile, tmp: Path, stages: _Stages):
+    """``--lock``: the lock to install from (reused when current, else made
+    now and written after the swap).  Returns (lock result, the lock's text to
+    write or None, the file to install from, the install options)."""
+    from fcslim.core.hashing import file_sha256
+    from fcslim.resolve.lock import LockResult, existing_lock_is_current, lock_text
+    from fcslim.resolve.lockfile import lock_format, lock_pins
+
+    if spec.exact:
+        raise InputError(f"{spec.display} is already a lock of exact files; --lock would only copy it.",
+                         "Leave out --lock, or pass the loose input (pyproject.toml, requirements.in).")
+    install_options = options.install
+    pending_lock_text = None
+    fmt = lock_format(Path(options.lock))
+    if existing_lock_is_current(options.lock, given.path, profile):
+        lock_path = Path(options.lock)
+        text = lock_path.read_text()
+        lock_result = LockResult(lock_path, profile, lock_pins(text, fmt), file_sha256(lock_path), reused=True)
+    else:
+        with named_for_user(given):
+            pending_lock_text, source_sha = stages.run(
+                "lock", lock_text, given.path, profile, options.install, fmt, spec.display)
+        lock_path = tmp / Path(options.lock).name
+        lock_path.write_text(pending_lock_text)
+        lock_result = LockResult(Path(options.lock), profile, lock_pins(pending_lock_text, fmt),
+                                 file_sha256(lock_path), source_sha)
+    install_from = lock_path
+    if fmt == "pylock.toml":  # installed as any pylock.toml is: exactly its files
+        install_from = materialise(open_input(lock_path), profile, tmp / "lock").path
+        install_options = replace(options.install, no_deps=True)
+    return lock_result, pending_lock_text, install_from, install_options
+
+
+def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, install_options, profile: Profile,
+                 options: BuildOptions, result: BuildResult, stages: _Stages) -> None:
+    """A bundle-cache miss: install, fetch, slim and verify into ``staging``."""
+    from fcslim.resolve.install import install
+
+    with named_for_user(given):
+        installed = stages.run("install", install, install_from, profile, staging, install_options)
+    if options.lock:
+        installed.requirements_path = Path(options.lock)
+    elif install_from != spec.path:
+        installed.requirements_path = spec.path or Path("<stdin>")
+    result.install = installed
+    write_record(staging, INSTALL, install_record(installed))
+    _fetch_stage(staging, profile, options, result, stages)
+    _slim_stage(staging, profile, options, result, stages)
+    _import_gate(result, profile, options)
+    if options.smoke:
+        from fcslim.slim.prune import smoke_and_prune
+
+        result.smoke = stages.run("smoke run, traced", smoke_and_prune, staging, profile, options.smoke,
+                                  prune_untraced=options.prune_untraced,
+                                  prune_files=options.prune_files, python=options.python)
+    if result.warnings:
+        write_record(staging, "warnings.json", {"schema": SCHEMA, "warnings": result.warnings})
+
+
+def _advise_pack_and_gate(result: BuildResult, profile: Profile, options: BuildOptions, pack_output: Path | None,
+                          stages: _Stages, started: float) -> None:
+    """After the swap: lighter equivalents, ``--pack``, and the size gate."""
+    from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
+    from fcslim.report.lighter import advice_lines, lighter_advice
+    from fcslim.resolve.index import Sources
+
+    io = options.install
+    result.advice = stages.run("lighter equivalents", lighter_advice, result.report, profile,
+                               sources=Sources(io.index_url, io.extra_index_urls, io.find_links, io.no_index))
+    request = PackRequest(options.pack_layout, pack_output if options.pack_layout else None, options.via,
+                          options.max_zip, options.max_unzipped, options.disk, options.handler,
+                          upload=options.upload)
+    outcome = None
+    try:
+        if options.pack_layout:
+            outcome = stages.run("pack", pack_bundle, result.output, result.report, profile, request,
+                                 gate=options.gate, advice=advice_lines(result.advice))
+            result.pack, result.plan = outcome.result, outcome.plan
+        result.stage_seconds = stages.seconds
+        result.seconds = time.monotonic() - started
+        if options.gate:
+            gate_bundle(result.report, profile, outcome, request)
+    except SizeLimitError as exc:
+        exc.result = result  # the bundle is in place; callers may still show the report
+        raise
+
+
 @in_run
 def build(options: BuildOptions) -> BuildResult:
     """Build the bundle ``options`` describe into ``options.output``.  The
@@ -263,18 +344,24 @@ def build(options: BuildOptions) -> BuildResult:
     started = time.monotonic()
     profile = options.profile
     if options.debian_mirror:  # checked before anything is installed
+        from fcslim.debian.archive import check_mirror_url
+
         profile = profile.with_debian_mirror(check_mirror_url(options.debian_mirror))
     spec = options.requirements if isinstance(options.requirements, InputSpec) else open_input(options.requirements)
     note_build_inputs(spec, profile, options)
     output = check_output_dir(options.output)
     if options.lock:
+        from fcslim.resolve.lockfile import check_lock_output
+
         check_lock_output(Path(options.lock))
+    pack_output = None
     if options.pack_layout:
+        from fcslim.pack.archive import check_pack_outputs
+
         pack_output = Path(options.pack_output or default_pack_output(output, options.pack_layout)).resolve()
         check_pack_outputs(output, pack_output, options.pack_layout)
 
     stages = _Stages()
-    lock_result: LockResult | None = None
     pending_lock_text: str | None = None
     result = BuildResult(output=output, profile=profile, install=None)
     with tempfile.TemporaryDirectory(prefix="fcslim-build-") as tmp:
@@ -283,28 +370,8 @@ def build(options: BuildOptions) -> BuildResult:
         install_options = replace(options.install, no_deps=True) if spec.exact else options.install
         install_from = given.path
         if options.lock:
-            if spec.exact:
-                raise InputError(f"{spec.display} is already a lock of exact files; --lock would only copy it.",
-                                 "Leave out --lock, or pass the loose input (pyproject.toml, requirements.in).")
-            fmt = lock_format(Path(options.lock))
-            if existing_lock_is_current(options.lock, given.path, profile):
-                lock_path = Path(options.lock)
-                text = lock_path.read_text()
-                lock_result = LockResult(lock_path, profile, lock_pins(text, fmt), file_sha256(lock_path),
-                                         reused=True)
-            else:
-                with named_for_user(given):
-                    pending_lock_text, source_sha = stages.run(
-                        "lock", lock_text, given.path, profile, options.install, fmt, spec.display)
-                lock_path = Path(tmp) / Path(options.lock).name
-                lock_path.write_text(pending_lock_text)
-                lock_result = LockResult(Path(options.lock), profile, lock_pins(pending_lock_text, fmt),
-                                         file_sha256(lock_path), source_sha)
-            install_from = lock_path
-            if fmt == "pylock.toml":  # installed as any pylock.toml is: exactly its files
-                install_from = materialise(open_input(lock_path), profile, Path(tmp) / "lock").path
-                install_options = replace(options.install, no_deps=True)
-        result.lock = lock_result
+            result.lock, pending_lock_text, install_from, install_options = _lock_stage(
+                options, spec, given, profile, Path(tmp), stages)
 
         with named_for_user(given):
             key = stages.run("bundle cache key", bundle_cache_key, options, profile, install_from) \
@@ -313,28 +380,11 @@ def build(options: BuildOptions) -> BuildResult:
         with staged_directory(output) as staging:
             if key and stages.attempt("restored from the bundle cache", restore_bundle, key, staging):
                 result.cached = True
-            else:
-                with named_for_user(given):
-                    installed = stages.run("install", install, install_from, profile, staging, install_options)
-                if options.lock:
-                    installed.requirements_path = Path(options.lock)
-                elif install_from != spec.path:
-                    installed.requirements_path = spec.path or Path("<stdin>")
-                result.install = installed
-                write_record(staging, INSTALL, install_record(installed))
-                _fetch_stage(staging, profile, options, result, stages)
-                _slim_stage(staging, profile, options, result, stages)
-                _import_gate(result, profile, options)
-                if options.smoke:
-                    result.smoke = stages.run("smoke run, traced", smoke_and_prune, staging, profile, options.smoke,
-                                              prune_untraced=options.prune_untraced,
-                                              prune_files=options.prune_files, python=options.python)
-                if result.warnings:
-                    write_record(staging, "warnings.json", {"schema": SCHEMA, "warnings": result.warnings})
-            if result.cached:
                 warned = staging / RECORDS_DIR / "warnings.json"
                 if warned.exists():
                     result.warnings = json.loads(warned.read_text()).get("warnings", [])
+            else:
+                _build_fresh(staging, spec, given, install_from, install_options, profile, options, result, stages)
             # Measured before the bundle is cached: the cache links the same
             # inodes, so a warm rebuild restored from it finds every file's
             # deflated stream by identity and compresses nothing.
@@ -344,34 +394,22 @@ def build(options: BuildOptions) -> BuildResult:
             write_record(staging, "report.json", result.report.to_dict())
             if key and not result.cached:
                 stages.run("store in bundle cache", store_bundle, key, staging)
-            result.distributions = (result.install.distributions if result.install is not None
-                                    else read_installed(staging))
+            if result.install is not None:
+                result.distributions = result.install.distributions
+            else:
+                from fcslim.resolve.installed import read_installed
+
+                result.distributions = read_installed(staging)
             for name in sorted(p.name for p in (staging / RECORDS_DIR).glob("*.json")):
                 result.records[name.rsplit(".", 1)[0]] = output / RECORDS_DIR / name
 
         if pending_lock_text is not None and options.lock:
+            from fcslim.resolve.lockfile import write_atomically
+
             write_atomically(Path(options.lock), pending_lock_text)
 
     result.report.root = output
     if result.install is not None:
         result.install.dest = output
-    io = options.install
-    result.advice = stages.run("lighter equivalents", lighter_advice, result.report, profile,
-                               sources=Sources(io.index_url, io.extra_index_urls, io.find_links, io.no_index))
-    request = PackRequest(options.pack_layout, pack_output if options.pack_layout else None, options.via,
-                          options.max_zip, options.max_unzipped, options.disk, options.handler,
-                          upload=options.upload)
-    outcome = None
-    try:
-        if options.pack_layout:
-            outcome = stages.run("pack", pack_bundle, output, result.report, profile, request, gate=options.gate,
-                                 advice=advice_lines(result.advice))
-            result.pack, result.plan = outcome.result, outcome.plan
-        result.stage_seconds = stages.seconds
-        result.seconds = time.monotonic() - started
-        if options.gate:
-            gate_bundle(result.report, profile, outcome, request)
-    except SizeLimitError as exc:
-        exc.result = result  # the bundle is in place; callers may still show the report
-        raise
+    _advise_pack_and_gate(result, profile, options, pack_output, stages, started)
     return result

@@ -28,15 +28,15 @@ def test_loose_pins_lapse_closed_ones_do_not(tmp_path, monkeypatch):
 
 
 def test_a_warm_rebuild_of_a_loose_input_does_not_resolve_again(tmp_path, links, cache, monkeypatch):
-    from fcslim import build_key
     from fcslim.cli import main
+    from fcslim.resolve import install as installer  # the bundle key imports its resolver from here on a miss
 
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "fc-cache"))
     monkeypatch.setenv("UV_CACHE_DIR", str(cache))
     monkeypatch.chdir(tmp_path)  # no project file of this repository in the way
     compiled = []
-    real = build_key.compile_requirements
-    monkeypatch.setattr(build_key, "compile_requirements", lambda *a, **k: compiled.append(a) or real(*a, **k))
+    real = installer.compile_requirements
+    monkeypatch.setattr(installer, "compile_requirements", lambda *a, **k: compiled.append(a) or real(*a, **k))
     (tmp_path / "requirements.txt").write_text("stable\n")
     argv = ["resolve", str(tmp_path / "requirements.txt"), "--runtime", "fc-python3.10", "-o", str(tmp_path / "build"),
             "--no-index", "-f", str(links), "--no-fetch", "--no-slim", "--no-verify", "-q"]

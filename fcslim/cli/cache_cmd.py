@@ -1,45 +1,24 @@
-"""`fcslim cache info` and `fcslim cache clean`: see and empty fcslim's caches,
-and the ``--cache-url`` options every building verb shares."""
+"""`fcslim cache info` and `fcslim cache clean`: see and empty fcslim's caches
+(the ``--cache-url`` options every building verb shares are in
+:mod:`fcslim.cli.stage_options`)."""
 
 from __future__ import annotations
 
-import functools
 import json
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from fcslim.cache.location import cache_root
 from fcslim.cache.maintenance import EXPLICIT_ONLY, NAMESPACES, clean_namespace, usage
 from fcslim.cache.remote_maintenance import clean_remote, remote_usage
-from fcslim.cache.store import REQUIRED_ENV, URL_ENV, configure_remote, current_remote
+from fcslim.cache.store import URL_ENV, current_remote
 from fcslim.core.errors import InputError
+from .stage_options import remote_cache_options
 from .common import CONTEXT_SETTINGS, debug_option, handle_errors, json_option, verbosity_options
 from fcslim.core.units import format_size
 
 _DAY = 86400.0
-
-
-def remote_cache_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``--cache-url URL`` ($FCSLIM_CACHE_URL) and ``--cache-url-required``
-    ($FCSLIM_CACHE_URL_REQUIRED=1): configure the remote cache, then run the
-    verb without those two arguments.  Put it under ``@handle_errors``."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, cache_url: str | None, cache_url_required: bool, **kwargs: Any) -> Any:
-        if cache_url_required and not cache_url:
-            raise InputError("--cache-url-required was given without a remote cache.",
-                             f"Pass --cache-url URL or set ${URL_ENV}.")
-        configure_remote(cache_url or None, required=cache_url_required)
-        return fn(*args, **kwargs)
-
-    wrapper = click.option(
-        "--cache-url-required", is_flag=True, envvar=REQUIRED_ENV,
-        help="Fail (exit 12) instead of building locally when the remote cache cannot be used.")(wrapper)
-    return click.option(
-        "--cache-url", metavar="URL", envvar=URL_ENV, default=None,
-        help="A shared cache: s3://bucket/prefix/, oss://bucket/prefix/ or a directory. Read through and "
-             "written back after the local cache; a failing remote is one warning, never a failed build.")(wrapper)
 
 
 @click.group("cache", context_settings=CONTEXT_SETTINGS)

@@ -19,7 +19,7 @@ import click
 
 from fcslim.fetch.closure import fetch_missing
 from fcslim.target.profile import runtime_for
-from .cache_cmd import remote_cache_options
+from .stage_options import remote_cache_options
 from .common import (
     BUNDLE_RUNTIME,
     CONTEXT_SETTINGS,

@@ -33,7 +33,7 @@ from fcslim.report.lighter import advice_lines, lighter_advice
 from fcslim.report.measure import build_report
 from fcslim.target.profile import runtime_for
 from .common import CONTEXT_SETTINGS, debug_option, handle_errors, json_option, runtime_options, verbosity_options
-from .report_cmd import gate_options
+from .stage_options import gate_options
 
 DEFAULT_RUNTIME = "fc-python3.10"
 LAYOUT_CHOICES = ("auto", "code", "layer", "split")

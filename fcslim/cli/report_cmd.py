@@ -21,6 +21,7 @@ from fcslim.report.html import write_html
 from fcslim.report.render import append_step_summary, render_json, render_markdown, render_text
 from fcslim.report.measure import build_report
 from fcslim.target.profile import runtime_for
+from .stage_options import gate_options
 from .common import (
     BUNDLE_RUNTIME,
     CONTEXT_SETTINGS,
@@ -30,19 +31,6 @@ from .common import (
     runtime_options,
     verbosity_options,
 )
-
-
-def gate_options(fn):
-    for opt in reversed([
-        click.option("--max-zip", metavar="SIZE", default=None,
-                     help="Zipped size limit instead of the runtime's (100MB, 50MiB, 250M or bytes; units are "
-                          "powers of 1024, as the providers count)."),
-        click.option("--max-unzipped", metavar="SIZE", default=None, help="Unzipped size limit instead of the runtime's."),
-        click.option("--via", type=click.Choice(["api", "oss"]), default="api", show_default=True,
-                     help="How the code zip is uploaded: through the API (FC 100 MB) or object storage (FC 500 MB)."),
-    ]):
-        fn = opt(fn)
-    return fn
 
 
 @click.command("report", context_settings=CONTEXT_SETTINGS)

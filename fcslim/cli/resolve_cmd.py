@@ -14,7 +14,7 @@ from fcslim.core.progress import format_seconds, reporter
 from fcslim.core.units import format_size
 from fcslim.report.lighter import advice_lines
 from fcslim.report.render import render_text
-from fcslim.resolve.install import InstallOptions
+from fcslim.resolve.options import InstallOptions
 from fcslim.target.profile import load_profile
 from fcslim.report.html import check_html_output, write_html
 from fcslim.pack.snippets import SNIPPET_FORMATS, next_steps, snippet as make_snippet
@@ -30,9 +30,7 @@ from .common import (
     verbosity_options,
 )
 from .native_options import build_fields, native_options
-from .report_cmd import gate_options
-from .cache_cmd import remote_cache_options
-from .slim_cmd import slim_options, user_rules_from_options
+from .stage_options import gate_options, remote_cache_options, slim_options, user_rules_from_options
 
 
 def index_options(fn):

@@ -11,7 +11,7 @@ import click
 from fcslim.core.errors import InputError
 from fcslim.slim.apply import slim as run_slim
 from fcslim.slim.plan import plan_slim
-from fcslim.slim.rules import cli_user_rules, load_user_rules, ruleset_for
+from fcslim.slim.rules import ruleset_for
 from fcslim.core.repeats import collapse_repeats
 from fcslim.target.profile import runtime_for
 from .common import (
@@ -24,6 +24,7 @@ from .common import (
     verbosity_options,
 )
 from fcslim.core.units import format_size
+from .stage_options import slim_options, user_rules_from_options
 
 
 def render_plan_rules(rules, echo=click.echo, width: int = 88) -> None:
@@ -35,41 +36,6 @@ def render_plan_rules(rules, echo=click.echo, width: int = 88) -> None:
             echo(f"    note: {note}")
         if r.distributions:
             echo(f"    distributions: {', '.join(r.distributions)}")
-
-
-def user_rules_from_options(config: str | None, keep, remove, drop=()):
-    user = load_user_rules(Path(config) if config else None)
-    return user.merged(cli_user_rules(keep, remove, drop))
-
-
-def slim_options(fn):
-    """Options shared by `fcslim slim` and (through its owner) `fcslim resolve`."""
-    for opt in reversed([
-        click.option("--keep", "keep", multiple=True, metavar="GLOB",
-                     help="Never remove or strip files matching GLOB (repeatable; wins over every rule)."),
-        click.option("--remove", "remove", multiple=True, metavar="GLOB",
-                     help="Also remove files matching GLOB (repeatable)."),
-        click.option("--drop", "drop", multiple=True, metavar="DISTRIBUTION",
-                     help="Remove this distribution whole even if another requires it (e.g. nvidia-nccl-cu12, GPU-only "
-                          "on a CPU runtime; `fcslim report` lists candidates); the import check proves the rest "
-                          "still loads (repeatable)."),
-        click.option("--config", type=click.Path(dir_okay=False), default=None,
-                     help="pyproject.toml whose [tool.fcslim] keep/remove globs apply (default: ./pyproject.toml)."),
-        click.option("--skip-rule", "skip_rules", multiple=True, metavar="NAME",
-                     help="Do not apply the named default rule (repeatable)."),
-        click.option("--python", "python", default=None,
-                     help="Interpreter of the target's exact Python version for import checks and --compile."),
-        click.option("--no-verify", is_flag=True, help="Do not check imports (not recommended)."),
-        click.option("--compile", "compile_", is_flag=True,
-                     help="Write hash-based pycs for the target's Python (cold starts on a read-only /code)."),
-        click.option("--drop-sources", is_flag=True,
-                     help="With --compile: keep only the pycs (module.pyc beside the package), delete the .py files."),
-        click.option("--invalidation-mode", type=click.Choice(["checked-hash", "unchecked-hash"]),
-                     default="checked-hash", show_default=True,
-                     help="How the target checks pycs against sources."),
-    ]):
-        fn = opt(fn)
-    return fn
 
 
 @click.command("slim", context_settings=CONTEXT_SETTINGS)

@@ -36,6 +36,7 @@ from fcslim.resolve.index import Sources
 from fcslim.resolve.installed import InstalledDistribution, check_installed, read_installed
 from fcslim.resolve.glibc import MAX_ROUNDS, ProjectFiles, constraint_lines, exact_file_requirements, exclusions, merge_constraints
 from fcslim.resolve.lockfile import LockedPin, check_lock_target, parse_pins
+from fcslim.resolve.options import InstallOptions
 from fcslim.resolve.requirements import RequirementsFile, parse_requirements
 from fcslim.resolve.sdist import check_sdists_pure
 from fcslim.resolve.uv import (
@@ -51,32 +52,6 @@ from fcslim.resolve.uv import (
 )
 from fcslim.resolve.uv_messages import sdist_only_names
 from fcslim.target.profile import Profile
-
-
-@dataclass(frozen=True)
-class InstallOptions:
-    """Where packages come from and how strictly they are taken.
-
-    Index options here are added to those written in the requirement file;
-    ``index_url`` here wins over the file's.  ``require_hashes`` None means
-    "when the requirement file carries hashes" (a lock).  ``link_mode`` is
-    uv's: "hardlink" (default) shares inodes with uv's cache (stages that edit
-    files give them their own inode first); "copy" gives the bundle its own
-    files.
-    """
-
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-    no_index: bool = False
-    allow_pure_sdist: bool = False
-    require_hashes: bool | None = None
-    pre: bool = False
-    cache_dir: Path | None = None
-    link_mode: str = "hardlink"
-    uv: str | None = None
-    timeout: float = 15.0
-    no_deps: bool = False  # install exactly the listed files (a uv.lock or pylock.toml): resolve nothing
 
 
 @dataclass

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -109,6 +108,10 @@ def hashed_requirements(locked: LockedSet, profile: Profile) -> tuple[str, list[
         wheel = choose_wheel(package, profile)
         digest = wheel.sha256
         if digest is None:
+            # urllib.request (http.client, email, ssl) costs 15 ms of every
+            # run's start-up (python -X importtime): imported only here.
+            from urllib.request import url2pathname
+
             local = Path(url2pathname(urlparse(wheel.url).path)) if wheel.url.startswith("file:") else None
             if local is None or not local.is_file():
                 raise InputError(
