@@ -7,6 +7,7 @@ ELF bytes, all files walked, scan_tree time (files/s, MB/s of ELF data) and
 analyse time, first run and best of --repeat warm runs.
 
     python bench/bench_scan.py [--repeat 3] [--runtime fc-python3.10] [--json]
+    python bench/bench_scan.py --tree DIR [--runtime PROFILE]   # an installed tree instead
 
 Sets:  data = numpy pandas scipy;  ml = opencv-python-headless pillow scikit-learn
 """
@@ -87,9 +88,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--runtime", default="fc-python3.10")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--tree", action="append", default=[], help="an installed tree to scan instead of the sets")
     parser.add_argument("sets", nargs="*", default=list(SETS))
     args = parser.parse_args()
-    results = {name: measure(ensure_install(name, SETS[name]), args.runtime, args.repeat) for name in args.sets}
+    if args.tree:
+        results = {tree: measure(Path(tree), args.runtime, args.repeat) for tree in args.tree}
+    else:
+        results = {name: measure(ensure_install(name, SETS[name]), args.runtime, args.repeat) for name in args.sets}
     if args.json:
         print(json.dumps(results, indent=2))
     else:

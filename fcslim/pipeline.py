@@ -17,7 +17,7 @@ exit 9.  Nothing else outside the output directory changes, except fcslim's and
 uv's caches and the zip that ``pack_layout`` asks for.
 
 Each stage's module is imported inside the function that runs it, for start-up
-cost: the ELF walk and fetch load lief (~0.2 s), the bundle cache ~0.1 s
+cost: the ELF walk and fetch load networkx (~0.2 s), the bundle cache ~0.1 s
 (`python -X importtime`), and a build with ``--no-fetch``/``--no-slim``, a
 cache hit or a library caller of :func:`build` with stages off pays for none
 of what it skips.  The options and result types live in
@@ -86,8 +86,8 @@ class _Stages:
 
 
 def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result: BuildResult, stages: _Stages):
-    # Imported here, and each only where it is used: lief and networkx cost
-    # 0.3-1 s to import (measured in a cold data build's profile).
+    # Imported here, and each only where it is used: networkx and the fetch
+    # stage's modules cost 0.2-0.8 s to import (python -X importtime).
     if options.fetch:
         from fcslim.fetch.closure import fetch_missing
 

@@ -81,7 +81,7 @@ def deps_config(archive, *, preload: list[str], url: str | None = None, url_env:
 def _preload_candidates(root: Path, paths: Iterable[str]) -> list[str]:
     """Shared libraries the runtime would have found on LD_LIBRARY_PATH: ELF
     files in ``lib/`` and ``lib*.so*`` at the bundle root."""
-    from fcslim.elf.facts import is_elf  # lief (~0.2 s to import): only a split pack needs it
+    from fcslim.elf.facts import is_elf  # 20-35 ms to import: only a split pack needs it
 
     found = []
     for rel in paths:
@@ -107,7 +107,7 @@ def preload_order(root: str | os.PathLike, profile, paths: Iterable[str]) -> tup
     analyse = None
     if profile is not None:
         try:
-            from fcslim.elf.graph import analyse  # lief, as above
+            from fcslim.elf.graph import analyse  # networkx, ~0.2 s to import
         except ImportError:
             analyse = None
     if analyse is None:

@@ -18,7 +18,7 @@ from packaging import tags as ptags
 
 SUPPORTED_ARCHES = ("x86_64", "aarch64")
 DEBIAN_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
-# ELF e_machine names as lief reports them, per profile arch.
+# ELF e_machine names as fcslim.elf.facts reports them (data/elf_machines.json), per profile arch.
 ELF_MACHINE = {"x86_64": "X86_64", "aarch64": "AARCH64"}
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-# e_machine values (ELF gABI) by lief's names.
+# e_machine values (ELF gABI) by fcslim's names (data/elf_machines.json).
 MACHINES = {"X86_64": 62, "AARCH64": 183, "I386": 3, "ARM": 40, "PPC64": 21, "S390": 22, "RISCV": 243}
 
 
@@ -60,12 +60,13 @@ def _run(argv: Sequence[str]) -> None:
         raise BuildError(f"{' '.join(argv)} failed:\n{proc.stderr}")
 
 
-def _stub_library(directory: Path, soname: str, source: str = "", version_script: str | None = None) -> Path:
+def _stub_library(directory: Path, soname: str, source: str = "", version_script: str | None = None,
+                  cflags: Sequence[str] = ()) -> Path:
     """A shared library named ``soname`` (file and DT_SONAME) in ``directory``."""
     src = directory / f"{soname}.c"
     src.write_text(source or "int fcslim_stub_symbol(void) { return 0; }\n")
     out = directory / soname
-    argv = [compiler(), "-shared", "-fPIC", "-nostdlib", "-o", str(out), str(src), f"-Wl,-soname,{soname}"]
+    argv = [compiler(), *cflags, "-shared", "-fPIC", "-nostdlib", "-o", str(out), str(src), f"-Wl,-soname,{soname}"]
     if version_script is not None:
         script = directory / f"{soname}.map"
         script.write_text(version_script)
@@ -87,6 +88,7 @@ def build_elf(
     version_requirement: VersionRequirement | None = None,
     define_versions: Iterable[str] = (),
     extra_args: Iterable[str] = (),
+    cflags: Sequence[str] = (),
 ) -> Path:
     """Compile ``source`` (C) into ``output`` and return its path.
 
@@ -97,7 +99,9 @@ def build_elf(
     literally).  Give one or the other.  ``version_requirement``: see
     :class:`VersionRequirement`.  ``define_versions``: version names the built
     library itself defines (a version script exporting all its symbols under
-    the last one).
+    the last one).  ``cflags``: compiler flags for the file and its stubs
+    alike (``("-m32", "-nostdlib")`` builds an i386 shared object without
+    32-bit C libraries installed).
     """
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +113,7 @@ def build_elf(
         body = source
         libs: list[str] = []
         for name in needed:
-            libs.append(str(_stub_library(work, name)))
+            libs.append(str(_stub_library(work, name, cflags=cflags)))
         if version_requirement is not None:
             req = version_requirement
             stub_dir = work / "versioned"
@@ -119,13 +123,14 @@ def build_elf(
                 req.library,
                 source=f"int {req.symbol}(void) {{ return 0; }}\n",
                 version_script=f"{req.version} {{ global: {req.symbol}; local: *; }};\n",
+                cflags=cflags,
             )
             libs.append(str(stub))
             body += f"\nint {req.symbol}(void);\nint fcslim_use_versioned(void) {{ return {req.symbol}(); }}\n"
         src = work / "main.c"
         src.write_text(body)
         # Keep DT_NEEDED exactly what was asked for, even for unused libraries.
-        argv = [compiler(), "-fPIC", "-O0", "-o", str(output), str(src), "-Wl,--no-as-needed"]
+        argv = [compiler(), *cflags, "-fPIC", "-O0", "-o", str(output), str(src), "-Wl,--no-as-needed"]
         if shared:
             argv.insert(1, "-shared")
         if soname:
