@@ -62,7 +62,7 @@ RECORDS_DIR = ".fcslim"
 
 
 def bundle_cache(root: Path | None = None) -> Cache:
-    return Cache(NAMESPACE, root)
+    return Cache(NAMESPACE, root, streams=True)  # shared bundles carry their deflate streams
 
 
 def normalise_requirements(text: str) -> str:
@@ -123,25 +123,32 @@ def restore_bundle_stats(key: str, dest: Path, *, link: bool = True,
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise FileExistsError(f"restore destination {dest} is not an empty directory")
     cache = bundle_cache(root)
-    with cache.lock(key, shared=True):  # a concurrent clean waits until we are done
-        tree = cache.get_tree(key)
-        if tree is None:
+    for remote in (False, True):
+        if remote and cache.get_tree(key) is None:  # brought from the remote under the key's exclusive lock
             return None
-        created = not dest.exists()
-        counter = _Counter(link)
-        try:
-            dest.mkdir(parents=True, exist_ok=True)
-            _restore_dir(tree, dest, counter, under_records=False)
-        except BaseException:
-            if created:
-                shutil.rmtree(dest, ignore_errors=True)
-            else:
-                for child in list(dest.iterdir()):
-                    if child.is_dir() and not child.is_symlink():
-                        shutil.rmtree(child, ignore_errors=True)
-                    else:
-                        child.unlink()
-            raise
+        with cache.lock(key, shared=True):  # a concurrent clean waits until we are done
+            tree = cache.get_tree(key, remote=False)
+            if tree is not None:
+                return _link_out(tree, dest, link)
+    return None
+
+
+def _link_out(tree: Path, dest: Path, link: bool) -> RestoreStats:
+    created = not dest.exists()
+    counter = _Counter(link)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        _restore_dir(tree, dest, counter, under_records=False)
+    except BaseException:
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        else:
+            for child in list(dest.iterdir()):
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink()
+        raise
     return RestoreStats(files=counter.linked + counter.copied, linked=counter.linked, copied=counter.copied,
                         symlinks=counter.symlinks, bytes=counter.bytes)
 

@@ -26,8 +26,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tarfile
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -36,8 +38,10 @@ from fcslim.core.files import move
 from fcslim import __version__
 from fcslim.cache.local import TreeManifest
 from fcslim.cache.remote_url import RemoteLocation, open_filesystem, parse_location
-from fcslim.cache.streams import HashingReader, HashingWriter, Prefetcher, TransportError
+from fcslim.cache.parts import AHEAD, Part, PartMismatch, PartReader, PartWriter
+from fcslim.cache.streams import HashingReader, Prefetcher, TransportError
 from fcslim.cache.treepack import UnsafeTreeError, extract_tree, write_tree
+from fcslim.cache.treestreams import TreeStreams
 from fcslim.core.errors import FcslimError, RemoteError
 from fcslim.core.progress import reporter
 
@@ -60,9 +64,16 @@ class _Corrupt(Exception):
 @dataclass(frozen=True)
 class RemoteRef:
     kind: str  # "file" | "tree"
-    sha256: str
+    sha256: str  # of the whole content (a tree: of its tar stream)
     size: int
     read_only: bool = False
+    parts: tuple[Part, ...] = ()  # a tree's content objects, in order (none: one object, ``sha256``)
+    codec: str | None = None  # a tree's deflate codec, when it carries deflate streams
+
+    @property
+    def objects(self) -> tuple[Part, ...]:
+        """The content objects to fetch, in order."""
+        return self.parts or (Part(self.sha256, self.size),)
 
 
 class RemoteStore:
@@ -157,10 +168,14 @@ class RemoteStore:
             return None
         try:
             doc = json.loads(raw)
-            ref = RemoteRef(str(doc["kind"]), str(doc["sha256"]), int(doc["size"]), bool(doc.get("read_only")))
+            parts = tuple(Part(str(sha), int(size)) for sha, size in doc.get("parts") or ())
+            ref = RemoteRef(str(doc["kind"]), str(doc["sha256"]), int(doc["size"]), bool(doc.get("read_only")),
+                            parts, doc.get("codec") if isinstance(doc.get("codec"), str) else None)
         except (ValueError, KeyError, TypeError):
             return None
-        if doc.get("schema") != REF_SCHEMA or ref.kind not in ("file", "tree") or len(ref.sha256) != 64:
+        if doc.get("schema") != REF_SCHEMA or ref.kind not in ("file", "tree") or \
+                any(len(p.sha256) != 64 or p.size < 0 for p in ref.objects) or \
+                (parts and sum(p.size for p in parts) != ref.size):
             return None
         return ref
 
@@ -220,8 +235,13 @@ class RemoteStore:
 
     @staticmethod
     def _ref_bytes(ref: RemoteRef) -> bytes:
-        return json.dumps({"schema": REF_SCHEMA, "kind": ref.kind, "sha256": ref.sha256, "size": ref.size,
-                           "read_only": ref.read_only, "fcslim": __version__}, sort_keys=True).encode()
+        doc = {"schema": REF_SCHEMA, "kind": ref.kind, "sha256": ref.sha256, "size": ref.size,
+               "read_only": ref.read_only, "fcslim": __version__}
+        if ref.parts:
+            doc["parts"] = [[p.sha256, p.size] for p in ref.parts]
+        if ref.codec:
+            doc["codec"] = ref.codec
+        return json.dumps(doc, sort_keys=True).encode()
 
     def fetch_file(self, namespace: str, key: str, into: Path) -> RemoteRef | None:
         """Download file entry ``key`` to the new file ``into`` (removed again on a miss)."""
@@ -237,25 +257,75 @@ class RemoteStore:
             return None
         return ref
 
-    def fetch_tree(self, namespace: str, key: str, into: Path, ref: RemoteRef | None = None) -> TreeManifest | None:
-        """Unpack tree entry ``key`` (whose ``ref`` the caller may have read) into
-        the new directory ``into``: its manifest, or None on a miss (the caller
-        removes ``into``)."""
-        return self._download(namespace, key, "tree", lambda reader: extract_tree(reader, into), ref)
+    def fetch_tree(self, namespace: str, key: str, into: Path, ref: RemoteRef, scratch: Path,
+                   keep: TreeStreams | None = None) -> TreeManifest | None:
+        """Unpack tree entry ``key`` (whose ``ref`` the caller read) into the new
+        directory ``into``: its manifest, or None on a miss (the caller removes
+        ``into``).  Its parts download in parallel to ``scratch``, each checked
+        against its SHA-256 before a byte of it is used; with ``keep`` the
+        deflate streams it carries are kept there (when made by its codec)."""
+        where = f"{namespace}/{key}"
+        if ref.kind != "tree" or ref.sha256 in self.bad_objects or \
+                any(p.sha256 in self.bad_objects for p in ref.objects):
+            self.stats["misses"] += 1
+            return None
+        scratch.mkdir(parents=True, exist_ok=True)
+        keep = keep if keep is not None and ref.codec == keep.codec else None
+        try:
+            with PartReader(list(ref.objects), self._open_object, scratch) as reader:
+                try:
+                    manifest = extract_tree(reader, into, keep)
+                    for rest in iter(lambda: reader.read(_CHUNK), b""):  # the tar's zero padding
+                        if rest.strip(b"\0"):
+                            raise UnsafeTreeError(f"The cached tree {where} has data after its end.", "")
+                except (UnsafeTreeError, ValueError, EOFError, tarfile.TarError) as exc:
+                    raise _Corrupt(str(exc)) from exc
+        except FileNotFoundError:
+            self.stats["misses"] += 1
+            return None
+        except PartMismatch as exc:
+            self._corrupt(exc.part.sha256, where, str(exc))
+            return None
+        except _Corrupt as exc:
+            self._corrupt(ref.sha256, where, f"does not unpack ({exc})")
+            with self._guard:
+                self.bad_objects.update(p.sha256 for p in ref.objects)  # all replaced by the next upload
+            return None
+        except TransportError as exc:
+            self._failed(False, f"downloading {where}", exc.__cause__ or exc)
+            return None
+        except _BUGS:
+            raise
+        except Exception as exc:
+            self._failed(False, f"downloading {where}", exc)
+            return None
+        self.stats["hits"] += 1
+        self.stats["bytes_down"] += ref.size
+        self.touch(namespace, key, ref)
+        return manifest
+
+    def _open_object(self, part: Part) -> Any:
+        return self.fs.open(self.cas_path(part.sha256), "rb", block_size=_BLOCK)
 
     # -- writing
 
-    def _upload(self, namespace: str, key: str, kind: str, path: Path, sha256: str, size: int,
-                read_only: bool) -> bool:
+    def _upload(self, namespace: str, key: str, ref: RemoteRef, files: list[tuple[Path, Part]]) -> bool:
+        """Publish the content objects (in parallel), then the ref naming them."""
         if self.write_failed:
             return False
-        target = self.cas_path(sha256)
-        try:
-            replace = sha256 in self.bad_objects
+
+        def publish(item: tuple[Path, Part]) -> int:
+            path, part = item
+            target = self.cas_path(part.sha256)
+            replace = part.sha256 in self.bad_objects
             if replace or not self.fs.exists(target):
                 self._put(path, target, create_only=not replace)
-                self.stats["bytes_up"] += size
-            ref = RemoteRef(kind, sha256, size, read_only)
+                return part.size
+            return 0
+
+        try:
+            with ThreadPoolExecutor(min(AHEAD, len(files)) or 1, thread_name_prefix="fcslim-put") as pool:
+                self.stats["bytes_up"] += sum(pool.map(publish, files))
             self._put_bytes(self._ref_bytes(ref), self.ref_path(namespace, key))
         except _BUGS:
             raise
@@ -263,7 +333,7 @@ class RemoteStore:
             self._failed(True, f"uploading {namespace}/{key}", exc)
             return False
         with self._guard:
-            self.bad_objects.discard(sha256)
+            self.bad_objects.difference_update({ref.sha256, *(p.sha256 for p in ref.objects)})
             self.stats["uploads"] += 1
         return True
 
@@ -299,20 +369,21 @@ class RemoteStore:
 
     def upload_file(self, namespace: str, key: str, path: Path, sha256: str, size: int) -> bool:
         """Share the local file entry at ``path`` (bytes already verified against ``sha256``)."""
-        return self._upload(namespace, key, "file", path, sha256, size, False)
+        return self._upload(namespace, key, RemoteRef("file", sha256, size), [(path, Part(sha256, size))])
 
-    def upload_tree(self, namespace: str, key: str, tree: Path, *, read_only: bool, scratch: Path) -> bool:
-        """Share the local tree entry at ``tree`` as one tar (written in ``scratch`` first)."""
+    def upload_tree(self, namespace: str, key: str, tree: Path, *, read_only: bool, scratch: Path,
+                    streams: TreeStreams | None = None) -> bool:
+        """Share the local tree entry at ``tree`` as one tar in parts (written in
+        ``scratch`` first), carrying the deflate streams ``streams`` knows."""
         if self.write_failed:
             return False
         scratch.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=".upload-", suffix=".tar", dir=scratch)
+        sink = PartWriter(scratch)
         try:
-            with os.fdopen(fd, "wb") as raw:
-                sink = HashingWriter(raw)
-                write_tree(tree, sink)
-            digest = sink.digest
-            return self._upload(namespace, key, "tree", Path(name), digest.hexdigest(), os.path.getsize(name),
-                                read_only)
+            write_tree(tree, sink, streams)
+            files = sink.close()
+            ref = RemoteRef("tree", sink.whole.hexdigest(), sink.size, read_only, tuple(p for _, p in files),
+                            streams.codec if streams is not None else None)
+            return self._upload(namespace, key, ref, files)
         finally:
-            os.unlink(name)
+            sink.discard()

@@ -104,7 +104,9 @@ def _clean(remote: RemoteStore, older_than: float | None, namespaces: list[str] 
             removed += 1
             continue
         try:
-            keep.add(str(json.loads(fs.cat_file(ref.path))["sha256"]))
+            doc = json.loads(fs.cat_file(ref.path))
+            keep.add(str(doc["sha256"]))
+            keep.update(str(sha) for sha, _ in doc.get("parts") or ())
         except (ValueError, KeyError, TypeError, FileNotFoundError):
             continue
     freed = 0

@@ -27,6 +27,7 @@ from fcslim.cache.keys import LAYOUT_VERSION, cache_key
 from fcslim.cache.local import LocalCache, TreeManifest
 from fcslim.cache.maintenance import EXPLICIT_ONLY, NAMESPACES, NamespaceUsage, clean_namespace, usage
 from fcslim.cache.remote import RemoteCacheError, RemoteStore
+from fcslim.cache.treestreams import TreeStreams
 from fcslim.core.hashing import file_sha256
 
 __all__ = [
@@ -67,11 +68,17 @@ class Cache(LocalCache):
     ``kind="blob"``: keys are the SHA-256 of the file bytes (e.g. .deb files
     keyed by the archive's checksum); every put and get checks it.
     ``remote=False`` keeps a namespace on this machine whatever is configured.
+    ``streams=True`` (finished bundles): a tree shared through the remote
+    carries the deflate streams the build made of its files, and a tree
+    brought from the remote leaves them in the local stream store
+    (:mod:`fcslim.cache.treestreams`).
     """
 
-    def __init__(self, namespace: str, root: Path | None = None, *, kind: str = "keyed", remote: bool = True):
+    def __init__(self, namespace: str, root: Path | None = None, *, kind: str = "keyed", remote: bool = True,
+                 streams: bool = False):
         super().__init__(namespace, root, kind=kind)
         self.use_remote = remote
+        self.streams = streams
 
     def _remote(self) -> RemoteStore | None:
         return current_remote() if self.use_remote else None
@@ -100,25 +107,37 @@ class Cache(LocalCache):
         finally:
             Path(name).unlink(missing_ok=True)
 
-    def get_tree(self, key: str, *, verify: bool = False) -> Path | None:
+    def get_tree(self, key: str, *, verify: bool = False, remote: bool = True) -> Path | None:
+        """The local tree entry, else the remote's brought here (``remote=False``: local only).
+
+        Call it without holding ``lock(key)``: bringing an entry in takes the
+        key's lock exclusively, so of two processes restoring the same key one
+        downloads and the other waits and finds the entry (a shared hold of
+        ours would make that lock shared, and both would publish).
+        """
         found = super().get_tree(key, verify=verify)
-        remote = self._remote()
-        if found is not None or remote is None:
+        store = self._remote() if remote else None
+        if found is not None or store is None:
             return found
-        ref = remote.read_ref(self.namespace, key)
+        ref = store.read_ref(self.namespace, key)
         if ref is None or ref.kind != "tree":
             return None
 
         def fill(tree: Path) -> TreeManifest:
-            got = remote.fetch_tree(self.namespace, key, tree, ref)
+            keep = TreeStreams(self.root) if self.streams else None
+            got = store.fetch_tree(self.namespace, key, tree, ref, self._scratch(), keep)
             if got is None:
                 raise _Miss()
             return got
 
-        try:
-            return super().put_tree_with(key, fill, read_only=ref.read_only)
-        except _Miss:
-            return None
+        with self.lock(key):
+            found = super().get_tree(key, verify=verify)  # another process may have brought it meanwhile
+            if found is not None:
+                return found
+            try:
+                return super().put_tree_with(key, fill, read_only=ref.read_only)
+            except _Miss:
+                return None
 
     def put_file(self, key: str, source: Path | bytes | BinaryIO, sha256: str | None = None, *,
                  move: bool = False) -> Path:
@@ -136,7 +155,8 @@ class Cache(LocalCache):
         remote = self._remote()
         if remote is not None:
             with self.lock(key, shared=True):
-                remote.upload_tree(self.namespace, key, tree, read_only=read_only, scratch=self._scratch())
+                remote.upload_tree(self.namespace, key, tree, read_only=read_only, scratch=self._scratch(),
+                                   streams=TreeStreams(self.root) if self.streams else None)
         return tree
 
 

@@ -30,18 +30,6 @@ class HashingReader:
             pass
 
 
-class HashingWriter:
-    """A write-only stream that hashes what passes through it."""
-
-    def __init__(self, raw: IO[bytes]):
-        self.raw = raw
-        self.digest = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        return self.raw.write(data)
-
-
 class TransportError(Exception):
     """The download itself failed (network, server): the remote's fault, not the bytes'."""
 

@@ -1,10 +1,11 @@
-"""A cached tree as one object: a deterministic tar out, a safe extraction in.
+"""A cached tree as one stream: a deterministic tar out, a safe extraction in.
 
-The remote cache stores a tree entry (a whole bundle) as one POSIX tar so that
-a restore is one sequential download.  Each file's exact ``mtime_ns`` travels
-in a pax record (``FCSLIM.mtime_ns``): the report recognises the files it has
-already measured by path, size and mtime, so a bundle restored on another
-machine reports without compressing anything.
+The remote cache stores a tree entry (a whole bundle) as one POSIX tar (cut
+into parts by :mod:`fcslim.cache.parts`).  Each file's exact ``mtime_ns``
+travels in a pax record (``FCSLIM.mtime_ns``), and a file whose deflate stream
+the build already made travels as that stream (:mod:`fcslim.cache.treestreams`):
+the runner that restores it keeps the stream under the restored file's
+identity, so measuring and packing the bundle there compress nothing.
 
 :func:`extract_tree` trusts nothing in the stream (it runs while the bytes are
 still being hashed): only regular files, directories and relative symbolic
@@ -22,6 +23,7 @@ import tarfile
 from pathlib import Path
 from typing import IO, Any
 
+from fcslim.cache.treestreams import ZIP_KEY, TreeStreams, parse_zip_record, unpack_member, zip_record
 from fcslim.core.errors import FcslimError, EXIT_INTERNAL
 
 MTIME_KEY = "FCSLIM.mtime_ns"
@@ -34,33 +36,58 @@ class UnsafeTreeError(FcslimError):
     exit_code = EXIT_INTERNAL
 
 
-def write_tree(tree: Path, sink: IO[bytes]) -> int:
-    """Write ``tree`` as a deterministic pax tar into ``sink``; return the number of files."""
-    count = 0
+def _walk(tree: Path) -> list[tuple[str, str, os.stat_result]]:
+    """(relative name, path, lstat) of everything under ``tree``, parents first, names sorted."""
+    found = []
+    stack = [(Path(tree), "")]
+    while stack:
+        directory, prefix = stack.pop()
+        for item in sorted(os.scandir(directory), key=lambda e: e.name):
+            st = item.stat(follow_symlinks=False)
+            found.append((prefix + item.name, item.path, st))
+            if stat.S_ISDIR(st.st_mode):
+                stack.append((Path(item.path), prefix + item.name + "/"))
+    return found
+
+
+def write_tree(tree: Path, sink: IO[bytes], streams: TreeStreams | None = None) -> int:
+    """Write ``tree`` as a deterministic pax tar into ``sink``; return the number of files.
+
+    With ``streams``, a file whose deflate stream the local store knows is
+    written as that stream with its :data:`ZIP_KEY` record (see
+    :mod:`fcslim.cache.treestreams`); others as their bytes.
+    """
+    items = _walk(tree)
+    regular = [(rel, path) for rel, path, st in items if stat.S_ISREG(st.st_mode)]
+    known = dict(zip((rel for rel, _ in regular), streams.known([Path(p) for _, p in regular]))) \
+        if streams is not None else {}
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        stack = [(Path(tree), "")]
-        while stack:
-            directory, prefix = stack.pop()
-            for item in sorted(os.scandir(directory), key=lambda e: e.name):
-                rel = prefix + item.name
-                st = item.stat(follow_symlinks=False)
-                info = tarfile.TarInfo(rel)
-                info.mode = stat.S_IMODE(st.st_mode)
-                info.mtime = int(st.st_mtime) if stat.S_ISREG(st.st_mode) else 0  # same tree, same bytes
-                if stat.S_ISLNK(st.st_mode):
-                    info.type, info.linkname = tarfile.SYMTYPE, os.readlink(item.path)
-                    tar.addfile(info)
-                elif stat.S_ISDIR(st.st_mode):
-                    info.type = tarfile.DIRTYPE
-                    tar.addfile(info)
-                    stack.append((Path(item.path), rel + "/"))
-                elif stat.S_ISREG(st.st_mode):
-                    info.size = st.st_size
-                    info.pax_headers = {MTIME_KEY: str(st.st_mtime_ns)}
-                    with open(item.path, "rb") as handle:
+        for rel, path, st in items:
+            info = tarfile.TarInfo(rel)
+            info.mode = stat.S_IMODE(st.st_mode)
+            info.mtime = int(st.st_mtime) if stat.S_ISREG(st.st_mode) else 0  # same tree, same bytes
+            if stat.S_ISLNK(st.st_mode):
+                info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
+                tar.addfile(info)
+            elif stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif stat.S_ISREG(st.st_mode):
+                info.pax_headers = {MTIME_KEY: str(st.st_mtime_ns)}
+                packed = known.get(rel)
+                if packed is not None and streams is not None and packed[1] is not None:
+                    facts, ref = packed
+                    info.size = ref.length
+                    info.pax_headers[ZIP_KEY] = zip_record(facts)
+                    with streams.open_stream(ref) as handle:
                         tar.addfile(info, handle)
-                    count += 1
-    return count
+                    continue
+                if packed is not None:  # stored as is in a zip: its facts still travel
+                    info.pax_headers[ZIP_KEY] = zip_record(packed[0])
+                info.size = st.st_size
+                with open(path, "rb") as handle:
+                    tar.addfile(info, handle)
+    return len(regular)
 
 
 def _refuse(name: str, why: str) -> UnsafeTreeError:
@@ -83,17 +110,34 @@ def _link_stays_inside(rel: str, target: str) -> bool:
     return not (joined == ".." or joined.startswith("../"))
 
 
-def extract_tree(source: IO[bytes], dest: Path) -> tuple[dict[str, list[Any]], dict[str, str]]:
+def extract_tree(source: IO[bytes], dest: Path,
+                 keep: TreeStreams | None = None) -> tuple[dict[str, list[Any]], dict[str, str]]:
     """Unpack a stream written by :func:`write_tree` into the new directory ``dest``.
 
+    A member carrying a deflate stream is inflated and checked against its
+    record; with ``keep`` (a store of the codec that made the streams) the
+    streams are kept there for the restored files, indexed at the end.
     Returns ``({rel: [size, sha256, mtime_ns]}, {rel: link target})``, the
     manifest of :meth:`fcslim.cache.local.LocalCache.put_tree`.
     """
     files: dict[str, list[Any]] = {}
     links: dict[str, str] = {}
-    dirs: dict[str, int] = {}
     dest = Path(dest)
     dest.mkdir()
+    try:
+        _extract(source, dest, keep, files, links)
+    except BaseException:
+        if keep is not None:
+            keep.abandon()
+        raise
+    if keep is not None:
+        keep.commit()
+    return files, links
+
+
+def _extract(source: IO[bytes], dest: Path, keep: TreeStreams | None, files: dict[str, list[Any]],
+             links: dict[str, str]) -> None:
+    dirs: dict[str, int] = {}
     with tarfile.open(fileobj=source, mode="r|") as tar:
         for member in tar:
             rel = _safe_name(member.name)
@@ -116,29 +160,37 @@ def extract_tree(source: IO[bytes], dest: Path) -> tuple[dict[str, list[Any]], d
                 links[rel] = member.linkname
             elif member.isreg():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                files[rel] = _write_member(tar, member, target)
+                files[rel] = _write_member(tar, member, target, keep)
             else:
                 raise _refuse(member.name, "is not a file, directory or symbolic link")
     for rel in sorted(dirs, key=lambda r: -r.count("/")):
         os.chmod(dest / rel, dirs[rel] | 0o700)
-    return files, links
 
 
-def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> list[Any]:
-    digest = hashlib.sha256()
-    size = 0
+def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path,
+                  keep: TreeStreams | None) -> list[Any]:
     stream = tar.extractfile(member)
     if stream is None:
         raise _refuse(member.name, "has no data")
-    with open(target, "xb") as out:
-        for chunk in iter(lambda: stream.read(_CHUNK), b""):
-            digest.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
+    record = member.pax_headers.get(ZIP_KEY)
+    ref = None
+    if record is None:
+        digest = hashlib.sha256()
+        with open(target, "xb") as out:
+            for chunk in iter(lambda: stream.read(_CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        sha256 = digest.hexdigest()
+    else:
+        facts = parse_zip_record(record, member.size)
+        sha256, ref = unpack_member(stream, facts, target, keep.writer() if keep is not None else None)
     os.chmod(target, member.mode & 0o7777)
     try:
         mtime_ns = int(member.pax_headers.get(MTIME_KEY, ""))
     except ValueError:
         mtime_ns = int(member.mtime) * 1_000_000_000
     os.utime(target, ns=(mtime_ns, mtime_ns))
-    return [size, digest.hexdigest(), os.stat(target).st_mtime_ns]
+    st = os.stat(target)
+    if record is not None and keep is not None:
+        keep.note(st, facts, ref)
+    return [st.st_size, sha256, st.st_mtime_ns]
