@@ -26,6 +26,7 @@ of what it skips.  The options and result types live in
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import time
@@ -159,7 +160,19 @@ def _add_wheels(staging: Path, profile: Profile, options: BuildOptions, names: l
                            + ", ".join(f"{d.name} {d.version}" for d in new) + ".")
 
 
-def _slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: BuildResult, stages: _Stages):
+def _start_verifier(profile: Profile, options: BuildOptions):
+    """Where the import check will run, worked out while the install runs
+    (:mod:`fcslim.verify.early`); None when no check or a container image."""
+    if not options.verify or options.verify_image:
+        return None
+    from fcslim.verify.early import start_verifier
+
+    return start_verifier(profile, options.python)
+
+
+def _slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: BuildResult, stages: _Stages,
+                pending=None):
+    from fcslim.report.measure import deflate_ahead
     from fcslim.slim.apply import slim
     from fcslim.slim.rules import ruleset_for
 
@@ -168,24 +181,29 @@ def _slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: 
         from fcslim.verify.image import image_verifier
 
         verifier = image_verifier(profile)  # exit 8 with the reason when no container engine answers
+
+    def checker():  # inside the stage: waiting for the set-up (or making it) is the stage's time
+        return pending.get() if verifier is None and pending is not None else verifier
+
     if options.slim:
         rules = ruleset_for(options.user_rules, options.skip_rules)
-        outcome = stages.run("slim and verify imports", slim, staging, profile, rules=rules,
-                             verify=options.verify, python=options.python, compile=options.compile,
-                             drop_sources=options.drop_sources, invalidation_mode=options.invalidation_mode,
-                             verifier=verifier)
+        outcome = stages.run("slim and verify imports", lambda: slim(
+            staging, profile, rules=rules, verify=options.verify, python=options.python, compile=options.compile,
+            drop_sources=options.drop_sources, invalidation_mode=options.invalidation_mode, verifier=checker(),
+            alongside=functools.partial(deflate_ahead, staging)))
         result.slim = outcome
         result.warnings.extend(getattr(outcome, "notes", []) or [])
         return
     if options.verify:
         from fcslim.verify.imports import verify_imports
 
-        if verifier is not None:
+        if options.verify_image:
             from fcslim.verify.imports import top_level_modules
 
             checked = stages.run("verify imports", verifier.check, staging, top_level_modules(staging))
         else:
-            checked = stages.run("verify imports", verify_imports, staging, profile, python=options.python)
+            checked = stages.run("verify imports", lambda: verify_imports(staging, profile, python=options.python,
+                                                                         verifier=checker()))
         result.verify = checked
         if not checked.checked:
             result.warnings.append(f"imports not verified: {checked.reason}")
@@ -284,6 +302,7 @@ def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, inst
     """A bundle-cache miss: install, fetch, slim and verify into ``staging``."""
     from fcslim.resolve.install import install
 
+    pending_verifier = _start_verifier(profile, options)
     with named_for_user(given):
         installed = stages.run("install", install, install_from, profile, staging, install_options)
     if options.lock:
@@ -293,7 +312,7 @@ def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, inst
     result.install = installed
     write_record(staging, INSTALL, install_record(installed))
     _fetch_stage(staging, profile, options, result, stages)
-    _slim_stage(staging, profile, options, result, stages)
+    _slim_stage(staging, profile, options, result, stages, pending_verifier)
     _import_gate(result, profile, options)
     if options.smoke:
         from fcslim.slim.prune import smoke_and_prune

@@ -27,8 +27,8 @@ def test_resolve_warns_once_per_kind_even_quiet_and_not_on_a_cache_hit(tmp_path,
 
     real = pipeline._slim_stage
 
-    def noisy(staging, profile, options, result, stages):  # as a TensorFlow slim would
-        real(staging, profile, options, result, stages)
+    def noisy(staging, profile, options, result, stages, *rest):  # as a TensorFlow slim would
+        real(staging, profile, options, result, stages, *rest)
         result.warnings.extend(f"not stripped pkg/lib{i}.so: patchelf rewrote it" for i in range(25))
 
     monkeypatch.setattr(pipeline, "_slim_stage", noisy)

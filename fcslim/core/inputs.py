@@ -33,11 +33,13 @@ class RunInputs:
 
     paths: dict[str, Path] = field(default_factory=dict)  # real path -> the path as given
     inodes: dict[tuple[int, int], Path] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)  # the last component of each real path
 
     def add(self, path: str | os.PathLike) -> None:
         given = Path(path)
         real = os.path.realpath(given)
         self.paths.setdefault(real, given)
+        self.names.add(os.path.basename(real))
         try:
             st = os.stat(real)
         except OSError:
@@ -47,6 +49,18 @@ class RunInputs:
 
     def same_file(self, path: str | os.PathLike) -> Path | None:
         """The input ``path`` is (by real path or by inode), if any."""
+        try:
+            os.lstat(path)
+        except FileNotFoundError:
+            # Nothing there, not even a link: its real path ends in its own
+            # name and it has no inode, so only an input of that name can be
+            # it.  (Slimming moves thousands of files to names that do not
+            # exist yet; resolving each one's path cost a stat per component.)
+            name = os.path.basename(os.fspath(path).rstrip(os.sep))
+            if name not in ("", ".", "..") and name not in self.names:
+                return None
+        except OSError:
+            pass
         real = os.path.realpath(path)
         if real in self.paths:
             return self.paths[real]

@@ -33,7 +33,7 @@ import json
 import os
 from pathlib import Path
 
-from fcslim.core.errors import InputError
+from fcslim.core.errors import FcslimError, InputError
 from fcslim.core.records import LIBRARIES, read_record
 from fcslim.pack.archive import zip_size
 from fcslim.pack.tree import list_tree
@@ -60,6 +60,20 @@ def _slim_summary(root: Path) -> SlimSummary | None:
                           "files": len(files) if isinstance(files, list) else files,
                           "bytes": rule.get("bytes")})
     return SlimSummary(data["before_bytes"], data["after_bytes"], tuple(rules))
+
+
+def deflate_ahead(root: str | os.PathLike) -> None:
+    """Deflate every file :func:`build_report` will measure into the stream
+    store now, so that measuring later only looks the streams up (a file
+    changed meanwhile, e.g. put back by slim's rollback, is compressed then).
+    Meant to run while an import check of the same tree runs in another
+    process.  Only an optimisation: a file or directory that cannot be read
+    now is left for :func:`build_report`, which reports it."""
+    try:
+        deflate_files([f.source for f in list_tree(Path(root)).files])
+    except (OSError, FcslimError):
+        pass
+
 
 def build_report(
     root: str | os.PathLike,

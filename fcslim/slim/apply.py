@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from fcslim.core.files import move
 from fcslim.core.output import check_slim_target
@@ -38,7 +38,8 @@ def _actions_for(plan: SlimPlan) -> dict[str, list[Action]]:
 
 def slim(root: Path, profile, *, rules: RuleSet | None = None, verify: bool = True, dry_run: bool = False,
          python: str | None = None, compile: bool = False, drop_sources: bool = False,
-         invalidation_mode: str = "checked-hash", verifier=None, write: bool = True) -> SlimResult:
+         invalidation_mode: str = "checked-hash", verifier=None, write: bool = True,
+         alongside: Callable[[], None] | None = None) -> SlimResult:
     """Plan, apply, verify (rolling back what breaks an import), optionally
     compile, and write ``.fcslim/slim.json``.
 
@@ -47,6 +48,8 @@ def slim(root: Path, profile, *, rules: RuleSet | None = None, verify: bool = Tr
     :class:`VerifyError` only if imports that worked before still fail after
     every rollback (the tree is then fully restored).  The unslimmed tree is
     checked only to explain a failure (:mod:`fcslim.slim.rollback`).
+    ``alongside`` runs while the first import check does (it must only read
+    the tree); without a check it is not called.
     """
     root = Path(root).resolve()
     plan = plan_slim(root, profile, rules)
@@ -83,7 +86,7 @@ def slim(root: Path, profile, *, rules: RuleSet | None = None, verify: bool = Tr
     try:
         tree.set_applied(all_actions)
         if verifier is not None:
-            verify_and_roll_back(root, tree, verifier, result, actions, modules_after)
+            verify_and_roll_back(root, tree, verifier, result, actions, modules_after, alongside)
         for path, problem in sorted(tree.strip_failures.items()):
             result.notes.append(f"not stripped {path}: {problem}")
     except BaseException:

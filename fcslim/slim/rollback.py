@@ -19,7 +19,9 @@ is repaired in two steps:
 
 from __future__ import annotations
 
+import contextvars
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -95,17 +97,34 @@ def _keep(root: Path, result: SlimResult, kept: dict[str, set[Action]], modules:
         result.rolled_back.append(RolledBack(rule, files, size, list(modules), errors))
 
 
+def _check_alongside(check: Callable[[Sequence[str]], verify_mod.VerifyResult], modules: Sequence[str],
+                     alongside: Callable[[], None] | None) -> verify_mod.VerifyResult:
+    """``check(modules)`` while ``alongside()`` runs in this thread: the check
+    is another process (a thread here only waits for it), so work that reads
+    the slimmed tree without changing it (deflating it for the report) uses
+    the other core meanwhile.  Both are done when this returns."""
+    if alongside is None:
+        return check(modules)
+    context = contextvars.copy_context()  # the run's inputs and settings, as in this thread
+    with ThreadPoolExecutor(1, thread_name_prefix="fcslim-import-check") as pool:
+        pending = pool.submit(context.run, check, modules)
+        alongside()
+        return pending.result()
+
+
 def verify_and_roll_back(root: Path, tree: Tree, verifier, result: SlimResult,
-                         actions: dict[str, list[Action]], modules: list[str]) -> None:
+                         actions: dict[str, list[Action]], modules: list[str],
+                         alongside: Callable[[], None] | None = None) -> None:
     """Check ``modules`` in the slimmed tree; repair what slimming broke (see
     the module docstring).  Raises :class:`VerifyError`, with the tree
-    unslimmed, when a module that imported before still fails."""
+    unslimmed, when a module that imported before still fails.  ``alongside``
+    runs during the first check and must only read the tree."""
 
     def check(names: Sequence[str]) -> verify_mod.VerifyResult:
         result.verification_runs += 1
         return verifier.check(root, names)
 
-    after = check(modules)
+    after = _check_alongside(check, modules, alongside)
     result.verified = after
     if not after.checked or not after.failed:
         result.baseline = verify_mod.VerifyResult(

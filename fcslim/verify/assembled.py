@@ -89,6 +89,23 @@ def _interpreter_needs(root: Path, version: str) -> set[str]:
     return wanted
 
 
+def _assembled_path(profile: Profile, base: Path, release: str) -> Path:
+    image = system_image(profile)
+    digest = hashlib.sha256("\n".join(sorted(image.libraries)).encode()).hexdigest()[:12]
+    return base.with_name(f"assembled-{profile.system_image}-{release}-{digest}")
+
+
+def assembled_root_ready(profile: Profile) -> bool:
+    """Whether :func:`ensure_assembled_root` has nothing to build for
+    ``profile`` (also when it would refuse at once: no release fits)."""
+    release = base_release(profile)
+    if release is None:
+        return True
+    if not rootfs.root_ready(release, profile.debian_arch):
+        return False
+    return (_assembled_path(profile, rootfs.root_path(release, profile.debian_arch), release) / MARKER).is_file()
+
+
 def ensure_assembled_root(profile: Profile) -> AssembledRoot:
     """The assembled root for ``profile`` (built when missing)."""
     release = base_release(profile)
@@ -96,9 +113,8 @@ def ensure_assembled_root(profile: Profile) -> AssembledRoot:
         raise rootfs.RootfsError(f"No reachable Debian release has CPython {profile.python_version}.",
                                  "Pass --python to check with a host interpreter.")
     base = rootfs.ensure_root(release, profile.debian_arch)
+    final = _assembled_path(profile, base, release)
     image = system_image(profile)
-    digest = hashlib.sha256("\n".join(sorted(image.libraries)).encode()).hexdigest()[:12]
-    final = base.with_name(f"assembled-{profile.system_image}-{release}-{digest}")
     record = final / MARKER
     if not record.is_file():
         staging = final.with_name(final.name + f".building-{os.getpid()}")

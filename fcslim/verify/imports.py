@@ -139,7 +139,7 @@ class VerifyResult:
 
 # -- where to import ----------------------------------------------------------
 
-def _uses_clean_root(profile) -> bool:
+def uses_clean_root(profile) -> bool:
     return profile.system_image.endswith("-minbase") or profile.provider == "generic"
 
 
@@ -313,7 +313,7 @@ def make_verifier(profile, python: str | None = None) -> Verifier | NoVerifier:
     ``python`` forces a host interpreter (it must be the target's version).
     """
     reasons = []
-    if python is None and _uses_clean_root(profile):
+    if python is None and uses_clean_root(profile):
         support = rootfs.rootfs_support()
         if support is None:
             try:
@@ -358,11 +358,13 @@ def make_verifier(profile, python: str | None = None) -> Verifier | NoVerifier:
 
 
 def verify_imports(root: Path, profile, python: str | None = None,
-                   modules: Sequence[str] | None = None) -> VerifyResult:
+                   modules: Sequence[str] | None = None, verifier: Verifier | NoVerifier | None = None
+                   ) -> VerifyResult:
     """Import every top-level module of the bundle at ``root`` on ``profile``'s
-    target (see the module doc for where); never raises for a failed import,
-    the result lists them."""
-    verifier = make_verifier(profile, python)
+    target (see the module doc for where, or give ``make_verifier``'s answer
+    as ``verifier``); never raises for a failed import, the result lists them."""
+    if verifier is None:
+        verifier = make_verifier(profile, python)
     if isinstance(verifier, NoVerifier):
         return VerifyResult(False, reason=f"not verified: {verifier.reason}")
     names = list(modules) if modules is not None else top_level_modules(Path(root))

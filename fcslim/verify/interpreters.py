@@ -12,7 +12,8 @@ magic number and cache tag change with every minor version).  The order is:
 4. ``pyenv prefix`` when pyenv itself is on PATH and knows that version.
 
 Every candidate is *run* to read its version and architecture: a file name
-proves nothing.  No install location is hard-coded.
+proves nothing (all are run at once; the first in this order that fits is
+taken).  No install location is hard-coded.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import os
 import platform
 import shutil
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +72,8 @@ class Interpreter:
 
 
 _PROBE_CACHE = "probes-v1.json"
+_PROBES_AT_ONCE = 4
+_REMEMBERING = threading.Lock()
 
 
 def _probe_key(executable: str) -> str | None:
@@ -104,13 +109,14 @@ def remembered_probe(key: str) -> dict | None:
 
 def remember_probe(key: str, data: dict) -> None:
     """Keep a probe's answer (an interpreter's, a clean root's) under ``key``."""
-    probes = _load_probes()
-    probes[key] = data
-    try:
-        atomic_write(_probe_cache(), json.dumps(probes, sort_keys=True), role="interpreter probe cache",
-                     durable=False)
-    except FcslimError:
-        pass  # a cache that cannot be written costs the next run one probe, nothing else
+    with _REMEMBERING:  # probes run in threads: one read-modify-write at a time
+        probes = _load_probes()
+        probes[key] = data
+        try:
+            atomic_write(_probe_cache(), json.dumps(probes, sort_keys=True), role="interpreter probe cache",
+                         durable=False)
+        except FcslimError:
+            pass  # a cache that cannot be written costs the next run one probe, nothing else
 
 
 def _run_probe(executable: str, timeout: float) -> dict | None:
@@ -211,11 +217,7 @@ def candidates(profile) -> list[str]:
     for name in (f"python{version}", f"python{profile.python[0]}", "python"):
         names.extend(_all_on_path(name))
     names.extend(_pyenv_candidates(version))
-    seen: list[str] = []
-    for n in names:
-        if n not in seen:
-            seen.append(n)
-    return seen
+    return list(dict.fromkeys(names))
 
 
 def find_python(profile, explicit: str | None = None) -> Interpreter | None:
@@ -243,11 +245,16 @@ def find_python(profile, explicit: str | None = None) -> Interpreter | None:
                 f"Pass a python{profile.python_version} interpreter, or leave --python out.",
             )
         return interp
-    for candidate in candidates(profile):
-        interp = probe(candidate)
-        if interp is not None and _matches(interp, profile):
-            return interp
-    return None
+    # Every candidate is launched at once (a version manager's shim takes a
+    # quarter of a second to answer, and the one that fits often comes last);
+    # the first that fits, in the order of the module docstring, wins.
+    names = candidates(profile)
+    with ThreadPoolExecutor(_PROBES_AT_ONCE, thread_name_prefix="fcslim-probe") as pool:
+        answers = [pool.submit(probe, name) for name in names]
+        found = next((interp for interp in (answer.result() for answer in answers)
+                      if interp is not None and _matches(interp, profile)), None)
+        pool.shutdown(wait=False, cancel_futures=True)
+    return found
 
 
 def host_machine() -> str:

@@ -68,6 +68,12 @@ def root_path(release: str, arch: str = "amd64") -> Path:
     return cache_subdir("roots") / f"{release}-{arch}"
 
 
+def root_ready(release: str, arch: str = "amd64") -> bool:
+    """Whether :func:`ensure_root` (with its default ``include``) would only
+    return the cached root."""
+    return (root_path(release, arch) / ".fcslim-root-complete").exists()
+
+
 def ensure_root(
     release: str,
     arch: str = "amd64",

@@ -1,0 +1,149 @@
+"""What a cold build does at the same time (offline layer): the import check
+with the report's deflating, the check's set-up with the install, the
+interpreter probes with each other; and that the answers stay those of the
+one-at-a-time code."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from fcslim.core.inputs import RunInputs
+from fcslim.pack.deflate import codec
+from fcslim.pack.streams import StreamStore
+from fcslim.pack.tree import list_tree
+from fcslim.report.measure import deflate_ahead
+from fcslim.slim.apply import slim
+from fcslim.verify import early, interpreters, rootfs
+from fcslim.verify.imports import HostVerifier, NoVerifier, make_verifier
+
+from tests.support.slim_trees import host_profile, make_bundle
+
+
+class _WaitingVerifier(HostVerifier):
+    """A host check that first waits until ``alongside`` has started: it can
+    only pass when both run at the same time."""
+
+    def __init__(self, profile, interp, started: threading.Event):
+        super().__init__(profile, interp)
+        self.started = started
+        self.waited: list[bool] = []
+
+    def _run(self, bundle, modules):
+        self.waited.append(self.started.wait(timeout=60))
+        return super()._run(bundle, modules)
+
+
+def test_alongside_runs_during_the_import_check_and_changes_no_result(tmp_path):
+    profile = host_profile()
+    interp = interpreters.find_python(profile, explicit=sys.executable)
+    plain = slim(make_bundle(tmp_path / "plain"), profile, verifier=HostVerifier(profile, interp))
+
+    started = threading.Event()
+    seen: list[list[str]] = []
+    root = make_bundle(tmp_path / "b")
+
+    def alongside() -> None:
+        started.set()
+        seen.append(sorted(f.path for f in list_tree(root).files))
+
+    verifier = _WaitingVerifier(profile, interp, started)
+    result = slim(root, profile, verifier=verifier, alongside=alongside)
+    assert verifier.waited == [True]  # the first check ran while alongside did
+    assert result.verified.ok and result.verification_runs == 1
+    assert result.record()["rules"] == plain.record()["rules"]
+    assert result.after_bytes == plain.after_bytes
+    # alongside saw the slimmed tree, as measuring will
+    assert seen == [sorted(f.path for f in list_tree(root).files)]
+
+
+def test_alongside_is_not_called_without_a_check(tmp_path):
+    calls = []
+    slim(make_bundle(tmp_path / "b"), host_profile(), verify=False, alongside=lambda: calls.append(1))
+    assert calls == []
+
+
+def test_deflate_ahead_leaves_measuring_nothing_to_compress(tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_bundle(tmp_path / "b")
+    files = list_tree(root).files
+    store = StreamStore(codec())
+    assert all(k is None for k in store.known([f.source.stat() for f in files]))
+    deflate_ahead(root)
+    assert all(k is not None for k in store.known([f.source.stat() for f in files]))
+
+
+def test_deflate_ahead_of_an_unreadable_tree_leaves_it_to_measuring(tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    deflate_ahead(tmp_path / "missing")  # build_report is the one that reports it
+
+
+def test_pending_verifier_gives_make_verifiers_answer(monkeypatch, tmp_path):
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    profile = host_profile()
+    pending = early.start_verifier(profile, sys.executable)
+    got, direct = pending.get(), make_verifier(profile, sys.executable)
+    assert type(got) is type(direct) and got.where == direct.where
+
+
+def test_pending_verifier_raises_the_set_up_error_when_asked(monkeypatch, tmp_path):
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    pending = early.start_verifier(host_profile(), str(tmp_path / "no-such-python"))
+    with pytest.raises(interpreters.InterpreterError, match="does not run"):
+        pending.get()
+
+
+def test_a_root_still_to_build_is_left_to_the_slim_stage(monkeypatch, tmp_path):
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(rootfs, "rootfs_support", lambda: None)
+    profile = host_profile()
+    monkeypatch.setattr(early.imports, "uses_clean_root", lambda p: True)
+    calls = []
+    monkeypatch.setattr(early.imports, "make_verifier", lambda *a: calls.append(a) or NoVerifier("test"))
+    pending = early.start_verifier(profile)
+    assert calls == []  # no root is built in the background
+    assert isinstance(pending.get(), NoVerifier) and calls == [(profile, None)]
+
+
+def test_probes_run_at_once_and_the_first_fit_in_order_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    gate = tmp_path / "gate"
+    alias = tmp_path / "alias" / f"python{version}"  # the second candidate's interpreter, by another name
+    alias.parent.mkdir()
+    alias.symlink_to(sys.executable)
+    first = tmp_path / "first" / f"python{version}"
+    second = tmp_path / "second" / f"python{version}"
+    for path in (first, second):
+        path.parent.mkdir()
+    # The first candidate answers only once the second has started (one at a
+    # time, it would give up and the second would be taken).
+    first.write_text(f"#!/bin/sh\nfor i in $(seq 600); do [ -e {gate} ] && exec {sys.executable} \"$@\"; "
+                     "sleep 0.1; done\nexit 1\n")
+    second.write_text(f"#!/bin/sh\ntouch {gate}\nexec {alias} \"$@\"\n")
+    for path in (first, second):
+        path.chmod(0o755)
+    monkeypatch.setattr(interpreters, "candidates", lambda profile: [str(first), str(second)])
+    interp = interpreters.find_python(host_profile())
+    assert interp is not None and interp.path != str(alias)
+    assert interp.minor_version == sys.version_info[:2]
+    alone = interpreters.probe(str(second))
+    assert alone is not None and alone.path == str(alias)  # the two are told apart
+
+
+def test_a_missing_path_is_an_input_only_by_its_name(tmp_path):
+    inputs = RunInputs()
+    given = tmp_path / "req.txt"
+    given.write_text("x\n")
+    inputs.add(given)
+    link = tmp_path / "through"
+    link.symlink_to(tmp_path)
+    assert inputs.same_file(link / "req.txt") == given  # by real path
+    assert inputs.same_file(tmp_path / "nothing" / "other.txt") is None
+    given.unlink()  # gone, still an input by its name
+    assert inputs.same_file(link / "req.txt") == given
+    inputs.add(tmp_path)  # a directory read by the run: a path that resolves to it is it
+    assert inputs.same_file(tmp_path / "nothing" / "..") == tmp_path
