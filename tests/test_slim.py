@@ -14,19 +14,21 @@ from click.testing import CliRunner
 
 from fcslim.slim import strip as strip_mod
 from fcslim.cli import main
+from fcslim.elf.facts import read_elf
 from fcslim.core.errors import InputError
 from fcslim.slim.apply import slim
 from fcslim.slim.plan import plan_slim
 from fcslim.slim.rollback import find_culprits, guess_culprits
 from fcslim.slim.strip import elf_layout
 from fcslim.slim.tree import tree_files
+from fcslim.target.profile import load_profile
 from fcslim.slim.rules import (GlobSet, SlimRuleError, UserRules, default_ruleset, load_rules,
                                load_user_rules)
 from fcslim.verify.imports import HostVerifier
 from fcslim.verify import interpreters
 
+from tests.support.elffiles import set_machine
 from tests.support.slim_trees import add_distribution, build_shared_object, host_profile, make_bundle
-from tests.support.tools import require_tool
 
 
 @pytest.fixture
@@ -326,7 +328,6 @@ def test_find_culprits_binary_splitting():
 # -- strip -----------------------------------------------------------------------
 
 def test_strip_debug_only_where_debug_sections_exist(tmp_path, profile, gcc, verifier):
-    require_tool("strip", purpose="the strip stage runs binutils' strip")
     root = tmp_path / "b"
     add_distribution(root, "native", "1.0", {"native/__init__.py": ""})
     with_debug = build_shared_object(gcc, root / "native" / "_debug.so", debug=True)
@@ -348,38 +349,29 @@ def test_strip_debug_only_where_debug_sections_exist(tmp_path, profile, gcc, ver
     assert strip_rule.bytes == before - with_debug.stat().st_size
 
 
-def test_strip_missing_is_reported(tmp_path, profile, gcc, monkeypatch, verifier):
+def test_strip_needs_no_binutils(tmp_path, profile, gcc, monkeypatch):
+    """fcslim removes debug sections itself: no `strip` on PATH is needed."""
     root = tmp_path / "b"
-    build_shared_object(gcc, root / "m" / "_x.so", debug=True)
+    lib = build_shared_object(gcc, root / "m" / "_x.so", debug=True)
     add_distribution(root, "m", "1.0", {"m/__init__.py": ""})  # slim works on installed package trees
-    from fcslim.slim import plan as plan_mod
-
-    monkeypatch.setattr(plan_mod, "strip_tool", lambda arch=None: None)
-    monkeypatch.setattr(strip_mod, "strip_tool", lambda arch=None: None)
-    plan = plan_slim(root, profile)
-    entry = next(r for r in plan.rules if r.name == "debug-info")
-    assert any("strip" in n and "not installed" in n for n in entry.notes)
-    assert entry.files == [] and entry.bytes == 0  # the plan promises only what can be done
-    result = slim(root, profile, verifier=verifier)
-    done = next(r for r in result.rules if r.name == "debug-info")
-    assert any("not installed" in n for n in done.notes)
-    assert elf_layout(root / "m" / "_x.so").debug_bytes > 0
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    entry = next(r for r in plan_slim(root, profile).rules if r.name == "debug-info")
+    assert entry.files == ["m/_x.so"] and entry.bytes == elf_layout(lib).debug_bytes > 0
+    assert strip_mod.strip_debug_copy(lib, tmp_path / "stripped.so") is None
+    assert elf_layout(tmp_path / "stripped.so").debug_bytes == 0
+    assert ctypes.CDLL(str(tmp_path / "stripped.so")).answer() == 42
 
 
-def test_foreign_architecture_needs_a_cross_strip(tmp_path, gcc, monkeypatch, verifier):
-    """An aarch64 bundle built on an x86_64 host: the host's strip cannot read
-    its files, so only `aarch64-linux-gnu-strip` may be used; without it the
-    plan says so once instead of failing file by file."""
-    from fcslim.target.profile import load_profile
-
-    monkeypatch.setattr(strip_mod.platform, "machine", lambda: "x86_64")
-    arm = load_profile("aws-python3.12-arm64")
-    monkeypatch.setattr(strip_mod.shutil, "which", lambda name: None if name.startswith("aarch64") else f"/usr/bin/{name}")
-    assert strip_mod.strip_tool("aarch64") is None and strip_mod.strip_tool("x86_64") == "/usr/bin/strip"
+def test_foreign_architecture_is_stripped_too(tmp_path, gcc):
+    """An aarch64 bundle built on an x86_64 host: its files are stripped
+    without a cross strip, and stay aarch64 files with the same segments."""
     root = tmp_path / "b"
-    build_shared_object(gcc, root / "m" / "_x.so", debug=True)
-    entry = next(r for r in plan_slim(root, arm).rules if r.name == "debug-info")
-    assert entry.files == [] and any("aarch64-linux-gnu" in n for n in entry.notes)
+    lib = set_machine(build_shared_object(gcc, root / "m" / "_x.so", debug=True), "AARCH64")
+    entry = next(r for r in plan_slim(root, load_profile("aws-python3.12-arm64")).rules if r.name == "debug-info")
+    assert entry.files == ["m/_x.so"]
+    assert strip_mod.strip_debug_copy(lib, tmp_path / "arm.so") is None
+    assert read_elf(tmp_path / "arm.so").machine == "AARCH64"
+    assert elf_layout(tmp_path / "arm.so").segments == elf_layout(lib).segments
 
 
 def test_cli_slim_runs_and_reports(bundle, tmp_path):

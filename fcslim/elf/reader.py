@@ -33,6 +33,7 @@ SHT_GNU_VERDEF, SHT_GNU_VERNEED = 0x6FFFFFFD, 0x6FFFFFFE
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 5, 10, 14, 15, 29
 DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFC, 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
 PN_XNUM = 0xFFFF  # e_phnum when the real count is in section 0's sh_info
+SHN_XINDEX = 0xFFFF  # e_shstrndx when the real index is in section 0's sh_link
 
 _FILE_TYPES = {1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE"}
 _DYN_CHUNK = 4096  # dynamic entries are read this many bytes at a time
@@ -52,6 +53,7 @@ class Header:
     shoff: int
     shentsize: int
     shnum: int
+    shstrndx: int = 0
 
     @property
     def file_type(self) -> str:
@@ -68,11 +70,23 @@ class Segment:
 
 @dataclass(frozen=True)
 class Section:
+    """One section header, every field (ELF32 and ELF64 hold the same ten)."""
+
     sh_type: int
     addr: int
     offset: int
     size: int
     link: int
+    name: int = 0  # offset of its name in the section-name string table
+    flags: int = 0
+    info: int = 0
+    addralign: int = 0
+    entsize: int = 0
+
+    def fields(self) -> tuple[int, ...]:
+        """The header's fields in file order."""
+        return (self.name, self.sh_type, self.flags, self.addr, self.offset, self.size, self.link, self.info,
+                self.addralign, self.entsize)
 
 
 class BadElf(Exception):
@@ -130,14 +144,14 @@ class ElfReader:
             need = 16 + struct.calcsize(layout)
             raise BadElf(f"truncated ELF header ({self.size} bytes, the header needs {need})")
         (e_type, e_machine, _version, _entry, phoff, shoff, _flags, _ehsize,
-         phentsize, phnum, shentsize, shnum, _shstrndx) = struct.unpack(layout, rest)
+         phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack(layout, rest)
         header = self.partial = Header(64 if ei_class == 2 else 32, order, e_type, e_machine,
-                                       phoff, phentsize, phnum, shoff, shentsize, shnum)
+                                       phoff, phentsize, phnum, shoff, shentsize, shnum, shstrndx)
         if e_type not in _FILE_TYPES:
             raise self.bad(f"malformed: ELF file type {e_type} is none of REL, EXEC, DYN, CORE")
         if e_machine == 0:
             raise self.bad("malformed: ELF header names no machine (e_machine 0)")
-        if phnum == PN_XNUM or (shnum == 0 and shoff):
+        if phnum == PN_XNUM or (shnum == 0 and shoff) or shstrndx == SHN_XINDEX:
             header = self.partial = self._extended_counts(header)
         phend = header.phoff + header.phnum * header.phentsize
         if header.phnum and phend > self.size:
@@ -152,9 +166,9 @@ class ElfReader:
         first = next(self._section_rows(header, header.shoff, 1), None)
         if first is None:
             raise self.bad("malformed: extended section or segment count without a section 0")
-        size, info = first[3], first[5]
-        return replace(header, phnum=info if header.phnum == PN_XNUM else header.phnum,
-                       shnum=size if header.shnum == 0 else header.shnum)
+        return replace(header, phnum=first.info if header.phnum == PN_XNUM else header.phnum,
+                       shnum=first.size if header.shnum == 0 else header.shnum,
+                       shstrndx=first.link if header.shstrndx == SHN_XINDEX else header.shstrndx)
 
     # -- program and section headers
 
@@ -182,8 +196,8 @@ class ElfReader:
             found.append(segment)
         return found
 
-    def _section_rows(self, header: Header, start: int, count: int) -> Iterator[tuple[int, ...]]:
-        """(type, addr, offset, size, link, info) of ``count`` section headers from ``start``."""
+    def _section_rows(self, header: Header, start: int, count: int) -> Iterator[Section]:
+        """``count`` section headers from byte ``start``, read a few KiB at a time."""
         entry = header.order + ("IIQQQQIIQQ" if header.elf_class == 64 else "IIIIIIIIII")
         if not start or header.shentsize < struct.calcsize(entry):
             return
@@ -192,13 +206,13 @@ class ElfReader:
             n = min(per_read, count - first)
             table = self.read(start + first * header.shentsize, n * header.shentsize, "section headers")
             for i in range(n):
-                fields = struct.unpack_from(entry, table, i * header.shentsize)
-                yield fields[1], fields[3], fields[4], fields[5], fields[6], fields[7]
+                name, sh_type, flags, addr, offset, size, link, info, align, entsize = struct.unpack_from(
+                    entry, table, i * header.shentsize)
+                yield Section(sh_type, addr, offset, size, link, name, flags, info, align, entsize)
 
     def sections(self) -> list[Section]:
         """Every section header, in order (index i is section i)."""
-        return [Section(row[0], row[1], row[2], row[3], row[4])
-                for row in self._section_rows(self.header, self.header.shoff, self.header.shnum)]
+        return list(self._section_rows(self.header, self.header.shoff, self.header.shnum))
 
     # -- strings and tables
 

@@ -59,7 +59,7 @@ def slim(root: Path, profile, *, rules: RuleSet | None = None, verify: bool = Tr
         return SlimResult(plan, False, plan.before_bytes, plan.before_bytes - plan.bytes, rules=plan.rules)
 
     result = SlimResult(plan, True, plan.before_bytes, plan.before_bytes)
-    tree = Tree(root, getattr(profile, "arch", None))
+    tree = Tree(root)
     if tree.backup.exists():
         restored = tree.recover()
         if restored:

@@ -28,9 +28,8 @@ class Tree:
     """Moves files between the bundle and the backup so that exactly a given
     set of actions is applied."""
 
-    def __init__(self, root: Path, arch: str | None = None):
+    def __init__(self, root: Path):
         self.root = Path(root)
-        self.arch = arch
         self.backup = self.root / BACKUP_DIR
         self.applied: set[Action] = set()
         self.strip_failures: dict[str, str] = {}
@@ -48,7 +47,7 @@ class Tree:
                     return False
                 stripped.parent.mkdir(parents=True, exist_ok=True)
                 original.parent.mkdir(parents=True, exist_ok=True)
-                problem = strip_debug_copy(live, stripped, arch=self.arch)
+                problem = strip_debug_copy(live, stripped)
                 if problem:
                     self.strip_failures[action.path] = problem
                     return False

@@ -10,7 +10,7 @@ from packaging.utils import canonicalize_name
 
 from fcslim.fetch.record import protected_paths
 from fcslim.slim.rules import USER_DROP, Rule, RuleSet, default_ruleset
-from fcslim.slim.strip import elf_layout, no_strip_reason, strip_tool
+from fcslim.slim.strip import elf_layout
 from fcslim.slim.tree import read_distributions, tree_files, why_needed
 
 SCHEMA = 1
@@ -124,9 +124,6 @@ def plan_slim(root: Path, profile, rules: RuleSet | None = None) -> SlimPlan:
                     entry.files.append(path)
                     entry.bytes += files[path]
                     claimed.add(path)
-            if rule.kind == "strip-debug" and entry.files and strip_tool(getattr(profile, "arch", None)) is None:
-                entry.notes.append(no_strip_reason(getattr(profile, "arch", None)))
-                entry.files, entry.bytes = [], 0  # planned only what can be done
         planned.append(entry)
     return SlimPlan(str(root), sum(files.values()), len(files), planned, kept_counts, ruleset.user.to_dict())
 

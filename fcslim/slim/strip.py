@@ -1,15 +1,15 @@
 """Debug sections of ELF files: how many bytes they hold, and stripping them
-safely (``strip --strip-debug`` on a copy, kept only when the program headers
-did not change)."""
+safely (a copy without their bytes, :mod:`fcslim.elf.debugstrip`, kept only
+when the program headers did not change)."""
 
 from __future__ import annotations
 
-import platform
 import shutil
 import struct
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from fcslim.elf.debugstrip import strip_debug
 
 
 @dataclass(frozen=True)
@@ -72,32 +72,14 @@ def elf_layout(path: Path) -> ElfLayout | None:
     return ElfLayout(debug, tuple(segments))
 
 
-def strip_tool(arch: str | None = None) -> str | None:
-    """binutils' strip for files of ``arch`` (the host's own, else the cross
-    strip ``<arch>-linux-gnu-strip``), or None."""
-    if arch and arch != platform.machine():
-        return shutil.which(f"{arch}-linux-gnu-strip")
-    return shutil.which("strip")  # objcopy takes no -o: it is no stand-in for strip
-
-
-def no_strip_reason(arch: str | None) -> str:
-    if arch and arch != platform.machine():
-        return (f"no strip for {arch} files on this {platform.machine()} host: nothing will be stripped "
-                f"(apt-get install binutils-{arch.replace('_', '-')}-linux-gnu)")
-    return "binutils `strip` is not installed: nothing will be stripped (apt-get install binutils)"
-
-
-def strip_debug_copy(src: Path, dest: Path, tool: str | None = None, arch: str | None = None) -> str | None:
-    """Write ``src`` with its debug sections stripped to ``dest``; None on
-    success, else why not (the tool failed, or the segments changed)."""
-    tool = tool or strip_tool(arch)
-    if tool is None:
-        return no_strip_reason(arch)
+def strip_debug_copy(src: Path, dest: Path) -> str | None:
+    """Write ``src`` with its debug sections' bytes removed to ``dest``
+    (:mod:`fcslim.elf.debugstrip`: any machine, 1 MiB at a time); None on
+    success, else why not (and ``dest`` is absent)."""
     before = elf_layout(src)
-    proc = subprocess.run([tool, "--strip-debug", "-o", str(dest), str(src)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        dest.unlink(missing_ok=True)
-        return f"{Path(tool).name} failed: {' '.join(proc.stderr.split())[:300]}"
+    problem = strip_debug(src, dest)
+    if problem:
+        return problem
     after = elf_layout(dest)
     if before is None or after is None or after.segments != before.segments:
         dest.unlink(missing_ok=True)

@@ -5,7 +5,7 @@ files and files whose tables only section headers locate need a writer of
 their own.  :func:`elf_bytes` lays out a small shared object of either class
 and byte order:
 
-    header | program headers | .dynstr | .gnu.version_r | .gnu.version_d | .dynamic | .shstrtab | section headers
+    header | program headers | .dynstr | .gnu.version_r | .gnu.version_d | .dynamic | [.debug_info] | .shstrtab | section headers
 
 with a PT_LOAD segment mapping the whole file at :data:`BASE` and a PT_DYNAMIC
 segment (each can be left out), and section headers readelf understands, so
@@ -45,6 +45,7 @@ class ElfSpec:
     load_segment: bool = True  # False: addresses map to offsets only through section headers
     dynamic_segment: bool = True  # False: the dynamic table is found through its section header
     verneed_num: int | None = None  # DT_VERNEEDNUM as written (None: the real count)
+    debug: bytes = b""  # a .debug_info section after the loaded bytes, before .shstrtab
 
 
 def elf_hash(name: bytes) -> int:
@@ -133,12 +134,17 @@ def elf_bytes(spec: ElfSpec) -> bytes:
         blob += struct.pack(dynent, tag, value)
     dynamic_size = len(blob) - dynamic_at
 
+    loaded_end = len(blob)
+    debug_at = len(blob)
+    blob += spec.debug
+    _align(blob)
     names = _Strings()
     sections = [  # name, type, offset, size, link, info, entsize
         (".dynstr", SHT_STRTAB, dynstr_at, len(strings.data), 0, 0, 0),
         (".gnu.version_r", SHT_GNU_VERNEED, verneed_at, len(verneed), 1, len(spec.version_needs), 0),
         (".gnu.version_d", SHT_GNU_VERDEF, verdef_at, len(verdef), 1, len(spec.version_defs), 0),
         (".dynamic", SHT_DYNAMIC, dynamic_at, dynamic_size, 1, 0, struct.calcsize(dynent)),
+        (".debug_info", 1, debug_at, len(spec.debug), 0, 0, 0),  # SHT_PROGBITS, not loaded
     ]
     sections = [s for s in sections if s[3]]  # .dynstr is never empty: it stays section 1, the others' link
     for section in sections:
@@ -151,7 +157,8 @@ def elf_bytes(spec: ElfSpec) -> bytes:
     shdr = order + ("IIQQQQIIQQ" if wide else "IIIIIIIIII")
     blob += bytes(shentsize)  # section 0
     for name, kind, at, size, link, info, ent in sections:
-        blob += struct.pack(shdr, names.add(name), kind, 2, BASE + at, at, size, link, info, 8, ent)
+        flags, address = (0, 0) if name.startswith(".debug") else (2, BASE + at)  # SHF_ALLOC
+        blob += struct.pack(shdr, names.add(name), kind, flags, address, at, size, link, info, 1, ent)
     blob += struct.pack(shdr, names.add(".shstrtab"), SHT_STRTAB, 0, 0, shstrtab_at, len(names.data), 0, 0, 1, 0)
     shnum = len(sections) + 2
 
@@ -163,7 +170,7 @@ def elf_bytes(spec: ElfSpec) -> bytes:
     at = ehsize
     segments = []
     if spec.load_segment:
-        segments.append((PT_LOAD, 0, BASE, len(blob), 0x1000))
+        segments.append((PT_LOAD, 0, BASE, loaded_end, 0x1000))
     if spec.dynamic_segment:
         segments.append((PT_DYNAMIC, dynamic_at, BASE + dynamic_at, dynamic_size, 8))
     for p_type, offset, vaddr, size, align in segments:

@@ -15,7 +15,7 @@ import pytest
 
 # tool -> the Debian package that ships it
 PACKAGES = {
-    "patchelf": "patchelf", "gpg": "gpg", "gpgv": "gpgv", "strip": "binutils", "gcc": "gcc",
+    "patchelf": "patchelf", "gpg": "gpg", "gpgv": "gpgv", "strip": "binutils", "readelf": "binutils", "gcc": "gcc",
     "debootstrap": "debootstrap", "strace": "strace", "uv": "uv (pip install uv)",
 }
 
