@@ -100,7 +100,7 @@ def test_a_root_still_to_build_is_left_to_the_slim_stage(monkeypatch, tmp_path):
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(rootfs, "rootfs_support", lambda: None)
     profile = host_profile()
-    monkeypatch.setattr(early.imports, "uses_clean_root", lambda p: True)
+    monkeypatch.setattr(early.rootfs, "uses_clean_root", lambda p: True)
     calls = []
     monkeypatch.setattr(early.imports, "make_verifier", lambda *a: calls.append(a) or NoVerifier("test"))
     pending = early.start_verifier(profile)

@@ -91,3 +91,52 @@ def test_system_packages_from_pyproject(tmp_path):
     pyproject.write_text('[tool.fcslim]\nsystem-packages = "ffmpeg"\n')
     with pytest.raises(SlimRuleError, match="system-packages"):
         system_packages_from_config(pyproject)
+
+
+# -- programs that are links, scripts, and files made at install time -------------------
+
+
+@pytest.fixture
+def linked_tool_mirror(tmp_path, key, built):
+    """graphviz's shape: /usr/bin/dot links to a program of a package it
+    depends on, neato links to dot, one link leads nowhere, one program is a
+    shell script."""
+    program = build_executable(tmp_path / "helper", "int foo(void); int main(void){return foo() == 2 ? 0 : 1;}\n",
+                               link=[built["foo"], built["bar"]])
+    fake = FakeMirror(tmp_path / "mirror", key=key)
+    fake.add("testrel", "libfoo1", "1.2.3-1", library_members(
+        "libfoo1", f"{MULTIARCH}/libfoo.so.1", built["foo"].read_bytes(), {}), source="foo")
+    fake.add("testrel", "libbar2", "2.0-3", library_members(
+        "libbar2", f"{MULTIARCH}/libbar.so.2", built["bar"].read_bytes(), {}), source="bar")
+    fake.add("testrel", "libhelper1", "1.0-1", library_members(
+        "libhelper1", "usr/sbin/helper-config-update", program.read_bytes(), {}), source="helper")
+    members = library_members("drawtool", "usr/bin/script", b"#!/bin/sh\necho script ran\n",
+                              {"usr/bin/dot": "../sbin/helper-config-update", "usr/bin/neato": "dot",
+                               "usr/bin/ghost": "../sbin/nowhere"})
+    fake.add("testrel", "drawtool", "2.42-1", members, source="drawtool",
+             depends="libc6 (>= 2.14), libmissing9 | libhelper1 (= 1.0-1)")
+    fake.publish("testrel")
+    fake.serve()
+    yield fake
+    fake.stop()
+
+
+def test_programs_that_link_into_a_dependency_come_from_it(tmp_path, linked_tool_mirror, key):
+    require_tool("patchelf", purpose="programs get a RUNPATH with it")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    result = fetch_missing(bundle, profile_for(linked_tool_mirror.url), trust=Trust((key.keyring,)),
+                           system_packages=("drawtool",))
+    programs = {e.name: e for e in result.executables}
+    assert set(programs) == {"dot", "neato", "script"}
+    assert programs["dot"].package == programs["neato"].package == "libhelper1"
+    assert programs["dot"].member == "usr/bin/dot" and programs["script"].package == "drawtool"
+    helper = linked_tool_mirror.suites["testrel"][2]
+    assert (bundle / "bin" / "neato").read_bytes()[:4] == b"\x7fELF"
+    assert read_elf(bundle / "bin" / "dot").runpath[-1] == "$ORIGIN/../lib"
+    assert (bundle / "bin" / "script").read_bytes() == b"#!/bin/sh\necho script ran\n"  # a script: not patched
+    assert any("ghost" in note and "left out" in note for note in result.notes)
+    assert (bundle / "lib" / "licenses" / "libhelper1" / "copyright").is_file()
+    assert helper.name == "libhelper1"
+    env = {"PATH": "/usr/bin:/bin"}
+    assert subprocess.run([str(bundle / "bin" / "neato")], env=env).returncode == 0

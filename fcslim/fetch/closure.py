@@ -38,6 +38,7 @@ from fcslim.elf.graph import LibraryReport, analyse
 from fcslim.elf.policy import system_libraries
 from fcslim.fetch.codeneeds import CodeNeeds, code_needs
 from fcslim.fetch.executables import BIN_DIR, place_programs, requested_programs
+from fcslim.fetch.generated import PendingGeneration, run_generation
 from fcslim.fetch.optional import describe as describe_optional
 from fcslim.fetch.optional import split_optional, wheel_for
 from fcslim.fetch.hook import SHIM_NAME, HookConfig, is_own_hook, write_hook
@@ -137,6 +138,7 @@ def fetch_missing(
     hook.lib_dir = lib_dir
     notes: list[str] = []
     attempted: set[str] = set()
+    pending: list[PendingGeneration] = []
     unresolved: dict[str, tuple[str, ...]] = {}
     skipped_system: set[str] = set()
     packages = OpenPackages(release, profile)
@@ -145,9 +147,10 @@ def fetch_missing(
     from_code = code_needs(root, files, system, release) if read_code else CodeNeeds()
     programs = dict(previous_programs)
     try:
-        for program in place_programs(root, lib_dir, profile, requested_programs(root, system_packages,
-                                                                                   auto_system_packages),
-                                      release, packages):
+        placed_programs, program_notes = place_programs(
+            root, lib_dir, profile, requested_programs(root, system_packages, auto_system_packages), release, packages)
+        notes.extend(program_notes)
+        for program in placed_programs:
             programs[program.path] = program
         files = scan_tree(root) if programs else files
         for _round in range(MAX_ROUNDS):
@@ -193,10 +196,17 @@ def fetch_missing(
                     sources = {t["source"] for t in placed.templates}
                     hook.templates = [t for t in hook.templates if t["source"] not in sources] + placed.templates
                     notes.extend(placed.notes)
+                    pending.extend(placed.pending)
             files = sorted({f.path: f for f in files + new_files}.values(), key=lambda f: f.path)
         else:
             raise DebianError(f"Fetching libraries did not settle after {MAX_ROUNDS} rounds.",
                               "This is a bug in fcslim; please report it with the bundle's requirements.")
+        for generation in pending:  # every library is in place now
+            made, note = run_generation(root, lib_dir, generation, profile, release, packages)
+            if made is not None:
+                data_files[made.path] = made
+            if note:
+                notes.append(note)
     finally:
         packages.close()
 

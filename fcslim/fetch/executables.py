@@ -5,7 +5,11 @@ names a Debian package of the profile's release; installed Python wrappers
 that run a program by name (pdf2image, pydub, ffmpeg-python, pytesseract)
 bring theirs without asking (``data/system_packages.json``).  Each program is
 written to ``bin/<name>`` as a regular file; the fetch closure then brings the
-libraries it links and their run-time data.  The programs get a RUNPATH of
+libraries it links and their run-time data.  A program that is a link into a
+package the named one depends on (graphviz's ``dot`` and ``neato`` lead to
+``/usr/sbin/libgvc6-config-update`` of libgvc6) is taken from there; one whose
+link leads nowhere fcslim can follow is left out with a note, never silently.
+The programs get a RUNPATH of
 ``$ORIGIN/../lib`` (and the fetched libraries ``$ORIGIN``), so they find their
 libraries wherever the bundle is unpacked (``/code``, ``/opt`` or ``/tmp``),
 and the start-up hook puts ``bin/`` first on ``PATH``.
@@ -26,8 +30,11 @@ from fcslim.debian.archive import DebianRelease
 from fcslim.debian.errors import NoPackageError
 from fcslim.elf.facts import read_elf
 from fcslim.elf.policy import installed_distributions
+from fcslim.debian.debfile import DebArchive
+from fcslim.debian.indexes import PackageEntry
 from fcslim.fetch.placement import OpenPackages, copy_copyright, write_file
 from fcslim.fetch.record import FetchedExecutable
+from fcslim.fetch.rundata import link_target, parse_depends
 from fcslim.target.profile import Profile
 
 BIN_DIR = "bin"
@@ -57,9 +64,37 @@ def requested_programs(root: Path, explicit: Iterable[str], automatic: bool = Tr
     return list(out.values())
 
 
+def _program_bytes(member: str, deb: DebArchive, entry: PackageEntry, release: DebianRelease,
+                   packages: OpenPackages) -> tuple[bytes, PackageEntry] | None:
+    """The program ``member`` leads to: in its own package, or through a link
+    into a package it depends on (first alternative the release has); None
+    when the link leads nowhere these packages ship."""
+    target = member
+    for _hop in range(40):  # follow the links the package itself ships (neato -> dot -> ../sbin/...)
+        if deb.resolve(target) is not None:
+            return deb.read(target), entry
+        item = deb.entries.get(target)
+        if item is None or item.kind != "symlink" or not item.target:
+            break
+        target = link_target(target, item.target)
+    if target == member:
+        return None
+    for group in parse_depends(deb.control.get("Depends")):
+        other_entry = next((e for e in (release.newest(n) for n in group) if e is not None), None)
+        if other_entry is None:
+            continue
+        other, _ = packages.get(other_entry)
+        if other.resolve(target) is not None:
+            return other.read(target), other_entry
+    return None
+
+
 def place_programs(root: Path, lib_dir: str, profile: Profile, requests: Iterable[ProgramRequest],
-                   release: DebianRelease, packages: OpenPackages) -> list[FetchedExecutable]:
+                   release: DebianRelease, packages: OpenPackages) -> tuple[list[FetchedExecutable], list[str]]:
+    """Write the requested packages' programs to ``bin/``; also the notes on
+    programs left out."""
     placed = []
+    notes: list[str] = []
     table = program_table()["packages"]
     for request in requests:
         entry = release.newest(request.package)
@@ -69,15 +104,23 @@ def place_programs(root: Path, lib_dir: str, profile: Profile, requests: Iterabl
                 "Check the package name (`apt-cache show NAME` on a Debian of that release), or drop it.")
         deb, _ = packages.get(entry)
         wanted = table.get(request.package, {}).get("programs")
-        members = [m for m in deb.glob("usr/bin/*") if deb.resolve(m) is not None]
+        members = [m for m in deb.glob("usr/bin/*") if deb.entries[m].kind != "dir"]
         if wanted:
             members = [m for m in members if posixpath.basename(m) in wanted]
+        found = {m: _program_bytes(m, deb, entry, release, packages) for m in members}
+        lost = sorted(m for m, got in found.items() if got is None)
+        if lost:
+            notes.append(f"{entry.name}: {len(lost)} program(s) link outside the package and its dependencies and "
+                         f"were left out: {', '.join(posixpath.basename(m) for m in lost)}.")
+        members = [m for m in members if found[m] is not None]
         if not members:
             raise DebianError(f"{entry.name} {entry.version} has no programs in /usr/bin to bring.",
                               "Name the package that ships the program (`dpkg -S /usr/bin/NAME`).")
         copy_copyright(root, lib_dir, deb, entry.name)
         for member in members:
-            data = deb.read(member)
+            data, owner = found[member]
+            if owner.name != entry.name:
+                copy_copyright(root, lib_dir, packages.get(owner)[0], owner.name)
             rel = f"{BIN_DIR}/{posixpath.basename(member)}"
             write_file(root / rel, data, 0o755)
             facts = read_elf(root / rel, root)
@@ -87,7 +130,7 @@ def place_programs(root: Path, lib_dir: str, profile: Profile, requests: Iterabl
                                   f"{profile.name} runs {profile.elf_machine}.",
                                   "The mirror does not match the profile's architecture.")
             placed.append(FetchedExecutable(
-                name=posixpath.basename(member), path=rel, package=entry.name, version=entry.version,
-                member=member, size=len(data), deb_url=entry.url, deb_sha256=entry.sha256,
+                name=posixpath.basename(member), path=rel, package=owner.name, version=owner.version,
+                member=member, size=len(data), deb_url=owner.url, deb_sha256=owner.sha256,
                 requested_by=request.requested_by))
-    return placed
+    return placed, notes

@@ -6,7 +6,9 @@ are data (``data/runtime_data.json``, one entry per soname, with sources):
 which Debian packages carry the data (found through the Depends of the
 library's own package), which members to take, and which environment
 variables point the library at them.  Members are relocated from ``/<path>``
-to ``<lib_dir>/data/<path>``; a link inside the packages becomes a regular
+to ``<lib_dir>/data/<path>`` (or, for a package rule with ``into``, placed by
+name in ``<lib_dir>/<into>``: Graphviz looks for its plugins in ``graphviz/``
+beside wherever its libgvc was loaded from); a link inside the packages becomes a regular
 copy of its target (also across the listed packages, as Ghostscript's
 ``Resource/Font`` links into ``fonts-urw-base35``).  The variables are set at
 start-up by the bundle's hook (:mod:`fcslim.fetch.hook`), wherever the bundle
@@ -28,6 +30,7 @@ from fcslim.core.resources import data_path
 from fcslim.debian.archive import DebianRelease
 from fcslim.debian.debfile import DebArchive
 from fcslim.debian.indexes import PackageEntry
+from fcslim.fetch.generated import GenerateRule, PendingGeneration
 from fcslim.fetch.placement import OpenPackages, write_file
 from fcslim.fetch.record import EnvSetting, FetchedDataFile
 
@@ -41,6 +44,7 @@ _DEPENDS_NAME = re.compile(r"^\s*([a-z0-9][a-z0-9+.-]*)")
 class PackageRule:
     names: tuple[str, ...]  # alternatives, preferred first
     members: tuple[str, ...]  # fnmatch globs of member paths
+    into: str | None = None  # a directory under lib_dir to place members in by name, instead of data/<path>
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class DataRule:
     packages: tuple[PackageRule, ...]
     env: tuple[EnvRule, ...]
     templates: tuple[tuple[str, str], ...] = ()  # (path in the relocated tree, text)
+    generate: tuple[GenerateRule, ...] = ()  # files a maintainer script makes (fetch/generated.py)
 
 
 @dataclass
@@ -67,6 +72,7 @@ class PlacedData:
     env: list[EnvSetting] = field(default_factory=list)
     templates: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    pending: list[PendingGeneration] = field(default_factory=list)
 
 
 @lru_cache(maxsize=1)
@@ -75,12 +81,16 @@ def data_rules() -> dict[str, DataRule]:
     rules = {}
     for soname, entry in raw["libraries"].items():
         packages = tuple(
-            PackageRule(tuple([p["name"]] if isinstance(p["name"], str) else p["name"]), tuple(p.get("members", ())))
+            PackageRule(tuple([p["name"]] if isinstance(p["name"], str) else p["name"]), tuple(p.get("members", ())),
+                        p.get("into"))
             for p in entry["packages"]
         )
         env = tuple(EnvRule(name, tuple(spec["paths"]), spec.get("format")) for name, spec in entry.get("env", {}).items())
         templates = tuple((t["path"], t["text"]) for t in entry.get("templates", ()))
-        rules[soname] = DataRule(soname, entry.get("why", ""), packages, env, templates)
+        generate = tuple(GenerateRule(g["path"], g["package"], g["program"], tuple(g.get("args", ())),
+                                      tuple(sorted(g.get("env", {}).items())))
+                         for g in entry.get("generate", ()))
+        rules[soname] = DataRule(soname, entry.get("why", ""), packages, env, templates, generate)
     return rules
 
 
@@ -137,7 +147,7 @@ def _choose_packages(rule: DataRule, library_package: PackageEntry, release: Deb
     return result, notes
 
 
-def _link_target(member: str, target: str) -> str:
+def link_target(member: str, target: str) -> str:
     path = target if target.startswith("/") else posixpath.join(posixpath.dirname(member), target)
     return posixpath.normpath(path).lstrip("/")
 
@@ -151,7 +161,7 @@ def _read_across(member: str, deb: DebArchive, entry: PackageEntry,
     item = deb.entries.get(member)
     if item is None or item.kind != "symlink" or not item.target:
         return None
-    target = _link_target(member, item.target)
+    target = link_target(member, item.target)
     for other, other_entry in union:
         if other.resolve(target) is not None:
             return other.read(target), other_entry
@@ -180,7 +190,7 @@ def place_runtime_data(root: Path, lib_dir: str, soname: str, library_package: P
                 skipped.append(member)
                 continue
             data, owner = found
-            rel = f"{base}/{member}"
+            rel = f"{lib_dir}/{wanted.into}/{posixpath.basename(member)}" if wanted.into else f"{base}/{member}"
             mode = 0o755 if member.endswith(".so") or ".so." in posixpath.basename(member) else 0o644
             write_file(root / rel, data, mode)
             placed.files.append(FetchedDataFile(
@@ -190,6 +200,7 @@ def place_runtime_data(root: Path, lib_dir: str, soname: str, library_package: P
     if skipped:
         placed.notes.append(f"{soname}: {len(skipped)} linked data file(s) point outside the packages fcslim "
                             f"takes and were left out (e.g. {skipped[0]}).")
+    placed.pending = [PendingGeneration(soname, rule.why, g, lib_dir) for g in rule.generate]
     rendered: dict[str, str] = {}
     for path, text in rule.templates:
         rel = f"{base}/{path}{TEMPLATE_SUFFIX}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fcslim.core.files import copy_over
 from fcslim.core.errors import InputError, LoadError
-from fcslim.elf.facts import ElfFile, read_elf
+from fcslim.elf.facts import ElfFile, is_elf, read_elf
 from fcslim.elf.graph import LibraryReport
 
 
@@ -72,9 +72,12 @@ def add_runpath(root: Path, path: str, entry: str, facts: ElfFile | None = None,
 
 def patch_programs(root: Path, lib_dir: str, programs: list[str], fetched_paths: set[str]) -> list[str]:
     """Programs find ``lib_dir`` through ``$ORIGIN``, and the fetched libraries
-    find each other, wherever the bundle is unpacked."""
+    find each other, wherever the bundle is unpacked.  A program that is a
+    script (graphviz's ``dotty``, a shell script) has no RUNPATH to set."""
     patched = []
     for path in sorted(programs):
+        if not is_elf(root / path):
+            continue
         rel = posixpath.relpath(lib_dir, posixpath.dirname(path) or ".")
         if add_runpath(root, path, "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}"):
             patched.append(path)

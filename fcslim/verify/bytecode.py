@@ -105,10 +105,6 @@ print(json.dumps({"failed": failed, "tag": sys.implementation.cache_tag,
 '''
 
 
-def _uses_clean_root(profile) -> bool:
-    return profile.system_image.endswith("-minbase") or profile.provider == "generic"
-
-
 def compile_bytecode(root: Path, profile, python: str | None = None, drop_sources: bool = False,
                      invalidation_mode: str = "checked-hash", backup_dir: Path | None = None) -> CompileResult:
     """Write hash-based pycs for every .py of the bundle (dist-info, bin/, lib/
@@ -132,7 +128,7 @@ def compile_bytecode(root: Path, profile, python: str | None = None, drop_source
     legacy = "1" if drop_sources else "0"
     try:
         runner = None
-        if python is None and _uses_clean_root(profile) and rootfs.rootfs_support() is None:
+        if python is None and rootfs.uses_clean_root(profile) and rootfs.rootfs_support() is None:
             chroot = rootfs.ensure_root(profile.debian.release, profile.debian_arch, mirror=profile.debian.mirror)
             code_root = profile.code_root
             proc = rootfs.run_in_root(

@@ -26,7 +26,7 @@ def _roots_ready(profile) -> bool:
     probes for ``profile`` (every root it may enter is built)."""
     if rootfs.rootfs_support() is not None:
         return True  # no root is ever built here: the host interpreter or nothing
-    if imports.uses_clean_root(profile):
+    if rootfs.uses_clean_root(profile):
         return rootfs.root_ready(profile.debian.release, profile.debian_arch)
     if imports.ASSEMBLED_ROOTS:
         # Imported here, as make_verifier does: only these profiles need it.

@@ -139,10 +139,6 @@ class VerifyResult:
 
 # -- where to import ----------------------------------------------------------
 
-def uses_clean_root(profile) -> bool:
-    return profile.system_image.endswith("-minbase") or profile.provider == "generic"
-
-
 def _parse_lines(stdout: str) -> list[dict]:
     out = []
     for line in stdout.split("\n"):  # not splitlines(): it splits at the \x1e mark too
@@ -313,7 +309,7 @@ def make_verifier(profile, python: str | None = None) -> Verifier | NoVerifier:
     ``python`` forces a host interpreter (it must be the target's version).
     """
     reasons = []
-    if python is None and uses_clean_root(profile):
+    if python is None and rootfs.uses_clean_root(profile):
         support = rootfs.rootfs_support()
         if support is None:
             try:

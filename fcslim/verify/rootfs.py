@@ -53,6 +53,12 @@ def rootfs_support() -> str | None:
     return None
 
 
+def uses_clean_root(profile) -> bool:
+    """Whether ``profile``'s runtime is a plain Debian of its release, so a
+    clean root of that release stands for it (else an assembled root does)."""
+    return profile.system_image.endswith("-minbase") or profile.provider == "generic"
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)

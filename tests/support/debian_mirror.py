@@ -104,11 +104,13 @@ def ar_archive(members: list[tuple[str, bytes]]) -> bytes:
 
 
 def make_deb(package: str, version: str, members: list[Member], *, arch: str = "amd64",
-             data_compression: str = "xz", source: str | None = None) -> bytes:
+             data_compression: str = "xz", source: str | None = None, depends: str | None = None) -> bytes:
     control = (f"Package: {package}\nVersion: {version}\nArchitecture: {arch}\n"
                f"Maintainer: Test <test@example.invalid>\nDescription: test package\n")
     if source:
         control += f"Source: {source}\n"
+    if depends:
+        control += f"Depends: {depends}\n"
     control_tar = make_tar([file_member("./control", control.encode())])
     suffix = f".{data_compression}" if data_compression else ""
     return ar_archive([
@@ -213,8 +215,9 @@ class FakeMirror:
     _published: int = 0
 
     def add(self, suite: str, name: str, version: str, members: list[Member], *, source: str | None = None,
-            arch: str = "amd64", data_compression: str = "xz") -> FakePackage:
-        deb = make_deb(name, version, members, arch=arch, data_compression=data_compression, source=source)
+            arch: str = "amd64", data_compression: str = "xz", depends: str | None = None) -> FakePackage:
+        deb = make_deb(name, version, members, arch=arch, data_compression=data_compression, source=source,
+                       depends=depends)
         files = [m.info.name.lstrip("./") for m in members if not m.info.isdir()]
         package = FakePackage(name, version, deb, files, source, arch)
         self.suites.setdefault(suite, []).append(package)
