@@ -3,25 +3,12 @@ option that changes the bundle, and a digest of fcslim's own code and data."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from fcslim.build_spec import BuildOptions
-from fcslim.core.resources import data_dir
+from fcslim.cache.codeid import own_code_digest
 from fcslim.resolve.requirements import parse_requirements
 from fcslim.target.profile import Profile
-
-
-def fcslim_digest(package: Path, data: Path) -> str:
-    """Digest of fcslim's package code (``*.py`` under *package*) and its data
-    files (``*.json`` in *data*): everything of fcslim's own that decides a
-    bundle's bytes."""
-    digest = hashlib.sha256()
-    sources = [("data", data, path) for path in sorted(data.glob("*.json"))]
-    sources += [("fcslim", package, path) for path in sorted(package.rglob("*.py"))]
-    for kind, base, path in sources:
-        digest.update(f"{kind}/{path.relative_to(base).as_posix()}".encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 def rules_digest() -> str:
@@ -31,7 +18,7 @@ def rules_digest() -> str:
     code copied into bundles and any stage can change what it writes: so a
     bundle cached by another build of fcslim, even one with the same version
     number, is never restored."""
-    return fcslim_digest(Path(__file__).resolve().parent, data_dir())
+    return own_code_digest()
 
 
 def _find_links_fingerprint(find_links) -> list:

@@ -88,7 +88,9 @@ class _Stages:
 
 def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result: BuildResult, stages: _Stages):
     # Imported here, and each only where it is used: networkx and the fetch
-    # stage's modules cost 0.2-0.8 s to import (python -X importtime).
+    # stage's modules cost 0.2-0.8 s to import (python -X importtime); the
+    # load check without fetching is remembered by the tree's identity and
+    # imports them only when it analyses.
     if options.fetch:
         from fcslim.fetch.closure import fetch_missing
 
@@ -103,9 +105,9 @@ def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result:
         result.warnings.extend(fetched.warnings)
         unloadable = fetched.unloadable
     else:
-        from fcslim.elf.graph import analyse
+        from fcslim.elf.loadcheck import load_findings
 
-        report = stages.run("scan ELF files", analyse, staging, profile)
+        report = stages.run("scan ELF files", load_findings, staging, profile)
         if report.missing:
             names = ", ".join(m.soname for m in report.missing[:8])
             result.warnings.append(

@@ -195,7 +195,8 @@ def test_clean_waits_for_no_one_but_skips_a_bundle_being_restored(stored, tmp_pa
 def test_the_bundle_key_covers_fcslim_code_and_data(tmp_path):
     """A bundle cached by another build of fcslim (a changed hook template,
     a changed rule) is never restored: the code and data digest changes."""
-    from fcslim.build_key import fcslim_digest, rules_digest
+    from fcslim.build_key import rules_digest
+    from fcslim.cache.codeid import fcslim_digest
 
     package, data = tmp_path / "fcslim", tmp_path / "data"
     (package / "fetch").mkdir(parents=True)

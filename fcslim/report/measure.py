@@ -46,6 +46,7 @@ from fcslim.report.model import (  # noqa: F401  (renderers and callers read the
     CATEGORIES, CATEGORY_LABELS, SCHEMA, DistributionSize, FileSize, LibrarySize, SizeReport, SlimSummary, Totals,
 )
 from fcslim.core.progress import reporter as current_reporter
+from fcslim.report.memo import Measured, measurement_key, recall_measurement, remember_measurement
 
 
 def _slim_summary(root: Path) -> SlimSummary | None:
@@ -75,35 +76,16 @@ def deflate_ahead(root: str | os.PathLike) -> None:
         pass
 
 
-def build_report(
-    root: str | os.PathLike,
-    profile=None,
-    *,
-    layout: str = "code",
-    max_zip: int | str | None = None,
-    max_unzipped: int | str | None = None,
-    via: str = "api",
-    baseline: str | os.PathLike | dict | None = None,
-    top: int = 20,
-    reporter=None,
-) -> SizeReport:
-    """Measure bundle ``root`` (see the module docstring).  ``profile`` gives
-    the limits (``max_zip``/``max_unzipped`` override them, see
-    :mod:`fcslim.report.limits`); ``layout`` ("code" or "layer") names the zip whose
-    exact size is :attr:`SizeReport.zip_bytes`."""
-    rep = reporter or current_reporter()
-    root = Path(root)
-    if layout not in ("code", "layer"):
-        raise InputError(f"Reports measure the code or layer zip, not {layout!r}.", "Use --layout code or layer.")
-    with rep.step("measure sizes"):
-        listing = list_tree(root)
-        libraries_record = read_record(root, LIBRARIES, strict=True) or {}
-        libraries = {str(lib.get("path")): lib for lib in libraries_record.get("fetched") or []
-                     if isinstance(lib, dict) and lib.get("path")}
-        attribution = Attribution(root, [f.path for f in listing.files], debian_owned(libraries_record),
-                                  hooks=[h for h in libraries_record.get("hooks") or [] if isinstance(h, str)])
-        with rep.bar(listing.total_bytes, "deflate") as bar:
-            measured = deflate_files([f.source for f in listing.files], advance=bar.advance)
+def _measure(root: Path, layout: str, rep) -> Measured:
+    """List, attribute and deflate every file of ``root`` (the module docstring)."""
+    listing = list_tree(root)
+    libraries_record = read_record(root, LIBRARIES, strict=True) or {}
+    libraries = {str(lib.get("path")): lib for lib in libraries_record.get("fetched") or []
+                 if isinstance(lib, dict) and lib.get("path")}
+    attribution = Attribution(root, [f.path for f in listing.files], debian_owned(libraries_record),
+                              hooks=[h for h in libraries_record.get("hooks") or [] if isinstance(h, str)])
+    with rep.bar(listing.total_bytes, "deflate") as bar:
+        measured = deflate_files([f.source for f in listing.files], advance=bar.advance)
 
     files: list[FileSize] = []
     totals = Totals()
@@ -126,19 +108,52 @@ def build_report(
         f = by_path.get(path)
         library_sizes.append(LibrarySize(lib.get("soname"), path, lib.get("package"), lib.get("version"),
                                          f.bytes if f else 0, f.deflated if f else 0))
+    return Measured(files, totals, zip_bytes, categories,
+                    sorted(dists.values(), key=lambda d: (-d.deflated, d.name.lower())), library_sizes,
+                    listing.skipped_links)
+
+
+def build_report(
+    root: str | os.PathLike,
+    profile=None,
+    *,
+    layout: str = "code",
+    max_zip: int | str | None = None,
+    max_unzipped: int | str | None = None,
+    via: str = "api",
+    baseline: str | os.PathLike | dict | None = None,
+    top: int = 20,
+    reporter=None,
+) -> SizeReport:
+    """Measure bundle ``root`` (see the module docstring).  ``profile`` gives
+    the limits (``max_zip``/``max_unzipped`` override them, see
+    :mod:`fcslim.report.limits`); ``layout`` ("code" or "layer") names the zip whose
+    exact size is :attr:`SizeReport.zip_bytes`."""
+    rep = reporter or current_reporter()
+    root = Path(root)
+    if layout not in ("code", "layer"):
+        raise InputError(f"Reports measure the code or layer zip, not {layout!r}.", "Use --layout code or layer.")
+    with rep.step("measure sizes"):
+        key = measurement_key(root, layout)
+        measured = recall_measurement(key) if key else None
+        if measured is None:
+            measured = _measure(root, layout, rep)
+            if key:
+                remember_measurement(key, measured)
     report = SizeReport(
         root=root,
         profile=profile,
         layout=layout,
-        files=files,
-        totals=totals,
-        zip_bytes=zip_bytes,
-        categories=categories,
-        distributions=sorted(dists.values(), key=lambda d: (-d.deflated, d.name.lower())),
-        libraries=library_sizes,
+        files=measured.files,
+        totals=measured.totals,
+        zip_bytes=measured.zip_bytes,
+        categories=measured.categories,
+        distributions=measured.distributions,
+        libraries=measured.libraries,
         slim=_slim_summary(root),
-        limits=limit_checks(zip_bytes, totals.bytes, profile, max_zip=max_zip, max_unzipped=max_unzipped, via=via),
-        skipped_links=listing.skipped_links,
+        limits=limit_checks(measured.zip_bytes, measured.totals.bytes, profile, max_zip=max_zip,
+                            max_unzipped=max_unzipped, via=via),
+        skipped_links=measured.skipped_links,
         top=top,
     )
     if baseline is not None:

@@ -5,6 +5,12 @@ and ``--python-platform`` make it judge markers, ``Requires-Python`` and wheel
 tags for the profile.  Its ``--python-platform`` is a closed list of manylinux
 targets (2_17, 2_28, 2_31 … 2_40 in uv 0.13); :func:`uv_platform` picks the
 one to ask for and says whether it is the profile's own glibc.
+
+What a uv binary says about itself (its version, its manylinux targets) is
+asked once per binary and remembered by the binary's identity (real path,
+device, inode, size, modification time) in the ``results`` cache: each probe
+is a uv process (about 40 ms here), and an install used to start three uv
+processes where one installs.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import subprocess
 from dataclasses import dataclass
 from typing import Iterable
 
+from fcslim.cache.keys import cache_key
 from fcslim.cache.location import cache_subdir
+from fcslim.cache.results import recall, remember
 from fcslim.core.errors import FcslimError, InputError
 from fcslim.target.profile import Profile
 
@@ -49,18 +57,45 @@ def uv_binary(explicit: str | None = None) -> str:
     )
 
 
+def _probe_key(uv: str, kind: str) -> str | None:
+    """The key of what ``uv`` answered to probe ``kind``: its real path and file identity."""
+    real = shutil.which(uv) or uv
+    try:
+        st = os.stat(real)
+    except OSError:
+        return None
+    return cache_key(kind, os.path.realpath(real), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 @functools.lru_cache(maxsize=4)
 def uv_version(uv: str) -> str:
+    key = _probe_key(uv, "uv-version")
+    known = recall("uv-version", key) if key else None
+    if isinstance(known, str) and known:
+        return known
     out = subprocess.run([uv, "--version"], capture_output=True, text=True, check=False)
-    return out.stdout.strip().split(" ")[1] if out.returncode == 0 and " " in out.stdout else "unknown"
+    if out.returncode != 0 or " " not in out.stdout:
+        return "unknown"
+    version = out.stdout.strip().split(" ")[1]
+    if key:
+        remember("uv-version", key, version)
+    return version
 
 
 @functools.lru_cache(maxsize=4)
 def uv_manylinux_minors(uv: str) -> tuple[int, ...]:
     """glibc minors uv's ``--python-platform`` names (``x86_64-manylinux_2_NN``)."""
+    key = _probe_key(uv, "uv-platforms")
+    known = recall("uv-platforms", key) if key else None
+    if isinstance(known, list) and known and all(isinstance(m, int) for m in known):
+        return tuple(known)
     out = subprocess.run([uv, "pip", "compile", "--help"], capture_output=True, text=True, check=False)
-    minors = {int(m) for m in re.findall(r"x86_64-manylinux_2_(\d+)", out.stdout)}
-    return tuple(sorted(minors)) or (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)
+    minors = sorted({int(m) for m in re.findall(r"x86_64-manylinux_2_(\d+)", out.stdout)})
+    if not minors:
+        return (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)
+    if key:
+        remember("uv-platforms", key, minors)
+    return tuple(minors)
 
 
 @dataclass(frozen=True)
