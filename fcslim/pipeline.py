@@ -34,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fcslim.core.errors import InputError, LoadError, SizeLimitError
+from fcslim.core.errors import LoadError, SizeLimitError
 from fcslim.resolve.inputs import REQUIREMENTS, InputSpec, materialise, named_for_user, open_input
 from fcslim.core.records import INSTALL, RECORDS_DIR, write_record
 from fcslim.core.inputs import in_run, note_input
@@ -266,39 +266,6 @@ def note_build_inputs(spec: InputSpec, profile: Profile, options: BuildOptions) 
         note_input(Path(keyring).expanduser())
 
 
-def _lock_stage(options: BuildOptions, spec: InputSpec, given, profile: Profile, tmp: Path, stages: _Stages):
-    """``--lock``: the lock to install from (reused when current, else made
-    now and written after the swap).  Returns (lock result, the lock's text to
-    write or None, the file to install from, the install options)."""
-    from fcslim.core.hashing import file_sha256
-    from fcslim.resolve.lock import LockResult, existing_lock_is_current, lock_text
-    from fcslim.resolve.lockfile import lock_format, lock_pins
-
-    if spec.exact:
-        raise InputError(f"{spec.display} is already a lock of exact files; --lock would only copy it.",
-                         "Leave out --lock, or pass the loose input (pyproject.toml, requirements.in).")
-    install_options = options.install
-    pending_lock_text = None
-    fmt = lock_format(Path(options.lock))
-    if existing_lock_is_current(options.lock, given.path, profile):
-        lock_path = Path(options.lock)
-        text = lock_path.read_text()
-        lock_result = LockResult(lock_path, profile, lock_pins(text, fmt), file_sha256(lock_path), reused=True)
-    else:
-        with named_for_user(given):
-            pending_lock_text, source_sha = stages.run(
-                "lock", lock_text, given.path, profile, options.install, fmt, spec.display)
-        lock_path = tmp / Path(options.lock).name
-        lock_path.write_text(pending_lock_text)
-        lock_result = LockResult(Path(options.lock), profile, lock_pins(pending_lock_text, fmt),
-                                 file_sha256(lock_path), source_sha)
-    install_from = lock_path
-    if fmt == "pylock.toml":  # installed as any pylock.toml is: exactly its files
-        install_from = materialise(open_input(lock_path), profile, tmp / "lock").path
-        install_options = replace(options.install, no_deps=True)
-    return lock_result, pending_lock_text, install_from, install_options
-
-
 def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, install_options, profile: Profile,
                  options: BuildOptions, result: BuildResult, stages: _Stages) -> None:
     """A bundle-cache miss: install, fetch, slim and verify into ``staging``."""
@@ -391,8 +358,10 @@ def build(options: BuildOptions) -> BuildResult:
         install_options = replace(options.install, no_deps=True) if spec.exact else options.install
         install_from = given.path
         if options.lock:
-            result.lock, pending_lock_text, install_from, install_options = _lock_stage(
-                options, spec, given, profile, Path(tmp), stages)
+            from fcslim.build_lock import lock_for_build
+
+            result.lock, pending_lock_text, install_from, install_options = lock_for_build(
+                options, spec, given, profile, Path(tmp), stages.run)
 
         with named_for_user(given):
             key = stages.run("bundle cache key", bundle_cache_key, options, profile, install_from) \

@@ -279,9 +279,12 @@ def _count_deflations(monkeypatch) -> list[str]:
     return deflated
 
 
-def test_a_file_is_deflated_once_until_it_changes(bundle, quiet, monkeypatch):
+def test_a_file_is_deflated_once_until_it_changes(bundle, quiet, monkeypatch, tmp_path):
     import os
 
+    # A cache of its own: the same tree measured by an earlier run would be
+    # served whole from the remembered measurement (tests/test_results_cache.py).
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
     first = build_report(bundle, load_profile("fc-python3.10"), reporter=quiet)
     deflated = _count_deflations(monkeypatch)
     again = build_report(bundle, load_profile("fc-python3.10"), reporter=quiet)
