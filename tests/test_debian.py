@@ -6,6 +6,7 @@ Signatures and trust: test_debian_trust.py; caches: test_debian_cache.py."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import lzma
 import tarfile
@@ -22,6 +23,7 @@ from fcslim.debian import debfile
 from fcslim.debian.debfile import DebArchive
 from fcslim.debian.decompress import decompress
 from fcslim.debian.errors import ArchitectureError, ChecksumError, NoPackageError
+from fcslim.debian import indexes
 from fcslim.debian.indexes import parse_contents
 from fcslim.debian.signatures import Trust
 from fcslim.debian.sonames import rank_candidates, soname_package_stem
@@ -93,6 +95,23 @@ def test_parse_contents_keeps_only_libraries():
     assert "foo.cpython-39.so" not in parsed
     assert "libzbar.so.0.txt" not in parsed
     assert not any("debug" in row[0] for rows in parsed.values() for row in rows)
+
+
+@pytest.mark.parametrize("name", ["Contents-amd64.gz", "Contents-amd64.xz", "Contents-amd64"])
+def test_lines_containing_reads_each_compression_across_blocks(tmp_path, monkeypatch, name):
+    monkeypatch.setattr(indexes, "_BLOCK", 7)  # lines and members cut across blocks
+    first = b"usr/bin/zbarimg  graphics/zbar-tools\nusr/lib/libz.so.1  libs/zlib1g\n"
+    second = b"usr/share/doc/a.sol  doc/a\nlib/libx.so.2  libs/libx2"  # last line without a newline
+    pack = {".gz": gzip.compress, ".xz": lzma.compress}.get(Path(name).suffix, lambda data: data)
+    path = tmp_path / name
+    path.write_bytes(pack(first) + pack(second))  # two gzip members, two xz streams
+    assert list(indexes.lines_containing(path, name, b".so")) == [
+        b"usr/lib/libz.so.1  libs/zlib1g", b"usr/share/doc/a.sol  doc/a", b"lib/libx.so.2  libs/libx2"]
+    whole = pack(first + second)
+    if whole != first + second:
+        path.write_bytes(whole[:-9])  # cut short
+        with pytest.raises(EOFError):
+            list(indexes.lines_containing(path, name, b".so"))
 
 
 @pytest.mark.parametrize("soname,expected", [

@@ -30,7 +30,7 @@ from ..core import http
 from ..core.errors import DebianError, NetworkError
 from ..target.profile import Profile
 from .errors import ArchitectureError, ArchiveUnreachableError, NoPackageError
-from .indexes import PackageEntry, PackageIndex, open_index, parse_contents, parse_packages
+from .indexes import PackageEntry, PackageIndex, lines_containing, open_index, parse_contents, parse_packages
 from .release import IndexEntry, ReleaseFile, fetch_release
 from .signatures import Trust
 from .sonames import rank_candidates
@@ -165,8 +165,7 @@ class DebianArchive:
             if isinstance(cached, dict):
                 self._contents = cached
             else:
-                with open_index(self.fetch_index(entry), entry.path, text=False) as stream:
-                    self._contents = parse_contents(stream)
+                self._contents = parse_contents(lines_containing(self.fetch_index(entry), entry.path, b".so"))
                 self.store.save_parsed("contents", entry.sha256, self._contents)
         return self._contents
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
+from isal import isal_zlib
+
 from .deb822 import iter_stanzas
 from .versions import compare_versions
 
@@ -127,6 +129,65 @@ def parse_contents(stream: Iterable[bytes]) -> dict[str, list[list[str]]]:
         packages = [loc.rsplit("/", 1)[-1] for loc in locations.split(",") if loc]
         found.setdefault(name, []).append([path] + packages)
     return found
+
+
+_BLOCK = 1 << 20
+
+
+def _decompressor(name: str):
+    if name.endswith(".xz"):
+        return lzma.LZMADecompressor()
+    if name.endswith(".gz"):
+        # ISA-L (already fcslim's deflate) inflates twice as fast as zlib here:
+        # 0.12 s of CPU instead of 0.27 s for bullseye's 130 MB Contents.
+        return isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
+    return None
+
+
+def _decompressed_blocks(path: Path, name: str) -> Iterator[bytes]:
+    """The bytes of an index file, decompressed by its published name, in
+    blocks (gzip and xz files of several members or streams included); a
+    compressed file cut short raises EOFError, as :mod:`gzip` and :mod:`lzma` do."""
+    decompressor = _decompressor(name)
+    fed = False  # the current decompressor has had input
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(_BLOCK)
+            if not block:
+                break
+            if decompressor is None:
+                yield block
+                continue
+            while block:
+                fed = True
+                yield decompressor.decompress(block)
+                if not decompressor.eof:
+                    break
+                block = decompressor.unused_data
+                decompressor, fed = _decompressor(name), False
+    if decompressor is not None and fed:
+        raise EOFError(f"{name} ended before the end of its compressed stream")
+
+
+def lines_containing(path: Path, name: str, needle: bytes) -> Iterator[bytes]:
+    """The lines of an index file that contain ``needle``, without their
+    newline, found with :meth:`bytes.find` in blocks decompressed whole: a
+    Contents index is 130 MB in 1.5 million lines, of which 60,000 name a
+    shared library; reading it line by line through :mod:`gzip` cost a second
+    of CPU, most of it in Python per line."""
+    tail = b""
+    for block in _decompressed_blocks(path, name):
+        data = tail + block
+        end = data.rfind(b"\n") + 1
+        tail = data[end:]
+        at = data.find(needle, 0, end)
+        while at != -1:
+            start = data.rfind(b"\n", 0, at) + 1
+            stop = data.find(b"\n", at, end)
+            yield data[start:stop]
+            at = data.find(needle, stop, end)
+    if needle in tail:
+        yield tail
 
 
 def open_index(path: Path, name: str, text: bool) -> IO:

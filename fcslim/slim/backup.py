@@ -4,6 +4,7 @@ actions can be applied or taken back (rollback and bisection need both)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from dataclasses import dataclass
@@ -81,10 +82,18 @@ class Tree:
         self._prune(touched_dirs)
 
     def _prune(self, dirs: set[str]) -> None:
+        """Remove the directories in ``dirs`` that are now empty, and their
+        parents that become empty (one ``rmdir`` each: a directory that is
+        not empty or not there refuses it)."""
         for rel in sorted(dirs, key=lambda d: -d.count("/")):
             current = self.root / rel
-            while current != self.root and current.is_dir() and not any(current.iterdir()):
-                current.rmdir()
+            while current != self.root:
+                try:
+                    os.rmdir(current)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR):
+                        break
+                    raise
                 current = current.parent
 
     def recover(self) -> list[str]:
