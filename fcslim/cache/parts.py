@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, Callable
 
 from fcslim.cache.streams import TransportError
 
-PART_SIZE = 16 << 20
+PART_SIZE = 8 << 20  # small enough that the first part arrives soon, big enough for few requests
 AHEAD = 4  # parts downloading at once (and at most this many waiting on disk)
 _CHUNK = 1 << 20
 

@@ -138,6 +138,17 @@ def extract_tree(source: IO[bytes], dest: Path,
 def _extract(source: IO[bytes], dest: Path, keep: TreeStreams | None, files: dict[str, list[Any]],
              links: dict[str, str]) -> None:
     dirs: dict[str, int] = {}
+    made = {""}  # directories known to exist (relative), so each is created once
+    top = str(dest)
+
+    def parent_made(rel: str) -> None:
+        parent = posixpath.dirname(rel)
+        if parent not in made:
+            os.makedirs(os.path.join(top, parent), exist_ok=True)
+            while parent not in made:
+                made.add(parent)
+                parent = posixpath.dirname(parent)
+
     with tarfile.open(fileobj=source, mode="r|") as tar:
         for member in tar:
             rel = _safe_name(member.name)
@@ -148,26 +159,29 @@ def _extract(source: IO[bytes], dest: Path, keep: TreeStreams | None, files: dic
                 if parent in links or parent in files:
                     raise _refuse(member.name, "would be written through a link or a file")
                 parent = posixpath.dirname(parent)
-            target = dest / rel
+            target = os.path.join(top, rel)
             if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
+                parent_made(rel)
+                if rel not in made:
+                    os.makedirs(target, exist_ok=True)
+                    made.add(rel)
                 dirs[rel] = member.mode & 0o7777
             elif member.issym():
                 if not _link_stays_inside(rel, member.linkname):
                     raise _refuse(member.name, f"links outside the tree ({member.linkname!r})")
-                target.parent.mkdir(parents=True, exist_ok=True)
+                parent_made(rel)
                 os.symlink(member.linkname, target)
                 links[rel] = member.linkname
             elif member.isreg():
-                target.parent.mkdir(parents=True, exist_ok=True)
+                parent_made(rel)
                 files[rel] = _write_member(tar, member, target, keep)
             else:
                 raise _refuse(member.name, "is not a file, directory or symbolic link")
     for rel in sorted(dirs, key=lambda r: -r.count("/")):
-        os.chmod(dest / rel, dirs[rel] | 0o700)
+        os.chmod(os.path.join(top, rel), dirs[rel] | 0o700)
 
 
-def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path,
+def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str,
                   keep: TreeStreams | None) -> list[Any]:
     stream = tar.extractfile(member)
     if stream is None:

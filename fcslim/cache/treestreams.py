@@ -98,7 +98,7 @@ class TreeStreams:
         self._kept.clear()
 
 
-def unpack_member(source: IO[bytes], facts: Deflated, target: Path,
+def unpack_member(source: IO[bytes], facts: Deflated, target: str,
                   keep: SegmentWriter | None) -> tuple[str, StreamRef | None]:
     """Write the file ``facts`` describes to the new file ``target`` from its
     stored form (``facts.stored_size`` bytes of ``source``), appending a

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from fcslim.cache.remote_url import RemoteLocation, open_filesystem, oss_endpoint, parse_location
+from fcslim.cache.remote_url import RemoteLocation, open_filesystem, oss_endpoint, oss_region, parse_location
 from fcslim.core.errors import InputError, RemoteError
-
-_OSS_REGION = re.compile(r"oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com")
 
 
 @dataclass(frozen=True)
@@ -67,9 +64,7 @@ def object_for(location: RemoteLocation, sha256: str) -> UploadedObject:
     key = "/".join(p for p in (location.prefix, f"{sha256}.zip") if p)
     if location.scheme == "oss":
         endpoint = oss_endpoint()
-        match = _OSS_REGION.search(endpoint or "")
-        region = os.environ.get("OSS_REGION") or os.environ.get("ALIBABA_CLOUD_REGION_ID") or \
-            (match.group(1) if match else None)
+        region = oss_region(endpoint)
     else:
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
