@@ -298,7 +298,7 @@ def _advise_pack_and_gate(result: BuildResult, profile: Profile, options: BuildO
     """After the swap: lighter equivalents, ``--pack``, and the size gate."""
     from fcslim.pack.stage import PackRequest, gate_bundle, pack_bundle
     from fcslim.report.lighter import advice_lines, lighter_advice
-    from fcslim.resolve.index import Sources
+    from fcslim.resolve.options import Sources
 
     io = options.install
     result.advice = stages.run("lighter equivalents", lighter_advice, result.report, profile,

@@ -16,7 +16,7 @@ from fcslim.core.treeid import tree_identity
 from fcslim.elf import graph, loadcheck
 from fcslim.elf.findings import MissingLibrary
 from fcslim.elf.loadcheck import load_findings
-from fcslim.report import measure, memo
+from fcslim.report import memo, sizing
 from fcslim.report.measure import build_report
 from fcslim.target.profile import load_profile
 from tests.support.bundles import make_bundle, pseudo_random, write
@@ -42,8 +42,8 @@ def entries(cache: Path, kind: str) -> list[Path]:
 
 def counting_measure(monkeypatch) -> list[Path]:
     calls: list[Path] = []
-    real = measure._measure  # noqa: SLF001 - the memo's fallback, counted
-    monkeypatch.setattr(measure, "_measure", lambda root, *a: calls.append(root) or real(root, *a))
+    real = sizing.measure_tree  # measuring anew, counted
+    monkeypatch.setattr(sizing, "measure_tree", lambda root, *a: calls.append(root) or real(root, *a))
     return calls
 
 

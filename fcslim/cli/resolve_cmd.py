@@ -16,7 +16,6 @@ from fcslim.report.lighter import advice_lines
 from fcslim.report.render import render_text
 from fcslim.resolve.options import InstallOptions
 from fcslim.target.profile import load_profile
-from fcslim.report.html import check_html_output, write_html
 from fcslim.pack.snippets import SNIPPET_FORMATS, next_steps, snippet as make_snippet
 from .common import (
     CONTEXT_SETTINGS,
@@ -142,6 +141,8 @@ def resolve(source, runtime, output, lock_file, index_url, extra_index_url, find
                          "Add --smoke with a script that calls your handler, or leave the pruning options out.")
     profile = load_profile(runtime)
     if html_file is not None:
+        from fcslim.report.html import check_html_output, write_html  # only for --html (start-up)
+
         check_html_output(html_file, output)
     if snippet and not pack_layout:
         pack_layout = "code"

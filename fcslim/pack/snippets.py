@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fcslim.core.errors import InputError
-from fcslim.pack.archive import PackResult
-from fcslim.pack.handoff import required_environment
 from fcslim.pack.loader import CONFIG_NAME, LOADER_MODULE
 from fcslim.core.units import format_size
+
+if TYPE_CHECKING:
+    from fcslim.pack.archive import PackResult
 
 SNIPPET_FORMATS = ("s.yaml", "template.yml")
 LOADER_HANDLER = f"{LOADER_MODULE}.handler"
@@ -110,6 +112,10 @@ def _names(result: PackResult) -> tuple[str, list[str], str | None]:
 
 
 def _environment(result: PackResult, extra: dict[str, str]) -> dict[str, str]:
+    # The packer's modules are imported when a snippet is made: `fcslim resolve`
+    # imports this module for SNIPPET_FORMATS on every run (start-up).
+    from fcslim.pack.handoff import required_environment
+
     env = required_environment(result.layout, result.profile,
                                any(f.path.startswith("lib/") for f in result.listing.files), result.deps_config)
     env.update(extra)

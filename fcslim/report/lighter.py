@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 from fcslim.core.resources import data_path
 from fcslim.report.limits import format_size
 from fcslim.report.measure import SizeReport
-from fcslim.resolve.index import Sources, index_files
+from fcslim.resolve.options import Sources
 
 PYPI = Sources(None, (), (), False)
 
@@ -61,6 +61,8 @@ def _table() -> dict:
 def wheel_size(project: str, version: str | None, profile, sources: Sources = PYPI) -> int | None:
     """The size of the wheel of ``project`` the target would take (``version``
     when published, else the newest), from the index; None when unknown."""
+    from fcslim.resolve.index import index_files  # the index client: only when a lighter equivalent is found
+
     try:
         files, _ = index_files(project, sources, timeout=10.0)
     except (OSError, ValueError):

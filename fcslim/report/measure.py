@@ -34,19 +34,16 @@ import os
 from pathlib import Path
 
 from fcslim.core.errors import FcslimError, InputError
-from fcslim.core.records import LIBRARIES, read_record
-from fcslim.pack.archive import zip_size
+from fcslim.core.records import read_record
 from fcslim.pack.tree import list_tree
-from fcslim.pack.layout import archive_name
 from fcslim.pack.deflate import deflate_files
-from fcslim.report.attribution import Attribution, categorise, debian_owned
 from fcslim.report.baseline import compare
 from fcslim.report.limits import check_limits, limit_checks  # noqa: F401  (check_limits: the contract names it here too)
 from fcslim.report.model import (  # noqa: F401  (renderers and callers read the model from here too)
     CATEGORIES, CATEGORY_LABELS, SCHEMA, DistributionSize, FileSize, LibrarySize, SizeReport, SlimSummary, Totals,
 )
 from fcslim.core.progress import reporter as current_reporter
-from fcslim.report.memo import Measured, measurement_key, recall_measurement, remember_measurement
+from fcslim.report.memo import measurement_key, recall_measurement, remember_measurement
 
 
 def _slim_summary(root: Path) -> SlimSummary | None:
@@ -76,43 +73,6 @@ def deflate_ahead(root: str | os.PathLike) -> None:
         pass
 
 
-def _measure(root: Path, layout: str, rep) -> Measured:
-    """List, attribute and deflate every file of ``root`` (the module docstring)."""
-    listing = list_tree(root)
-    libraries_record = read_record(root, LIBRARIES, strict=True) or {}
-    libraries = {str(lib.get("path")): lib for lib in libraries_record.get("fetched") or []
-                 if isinstance(lib, dict) and lib.get("path")}
-    attribution = Attribution(root, [f.path for f in listing.files], debian_owned(libraries_record),
-                              hooks=[h for h in libraries_record.get("hooks") or [] if isinstance(h, str)])
-    with rep.bar(listing.total_bytes, "deflate") as bar:
-        measured = deflate_files([f.source for f in listing.files], advance=bar.advance)
-
-    files: list[FileSize] = []
-    totals = Totals()
-    categories: dict[str, Totals] = {}
-    dists: dict[str, DistributionSize] = {}
-    for tree_file, (facts, _stream) in zip(listing.files, measured):
-        name, version, kind = attribution.distribution(tree_file.path)
-        entry = FileSize(tree_file.path, facts.size, facts.stored_size, name,
-                         categorise(tree_file.path, facts.elf, kind))
-        files.append(entry)
-        totals.add(entry)
-        categories.setdefault(entry.category, Totals()).add(entry)
-        dists.setdefault(name, DistributionSize(name, version, kind)).add(entry)
-    for name, dist in attribution.dists.items():  # installed but emptied by slimming: still listed
-        dists.setdefault(name, DistributionSize(name, dist.version, "wheel"))
-    zip_bytes = zip_size((archive_name(f.path, layout), f.bytes, f.deflated) for f in files)
-    by_path = {f.path: f for f in files}
-    library_sizes = []
-    for path, lib in sorted(libraries.items()):
-        f = by_path.get(path)
-        library_sizes.append(LibrarySize(lib.get("soname"), path, lib.get("package"), lib.get("version"),
-                                         f.bytes if f else 0, f.deflated if f else 0))
-    return Measured(files, totals, zip_bytes, categories,
-                    sorted(dists.values(), key=lambda d: (-d.deflated, d.name.lower())), library_sizes,
-                    listing.skipped_links)
-
-
 def build_report(
     root: str | os.PathLike,
     profile=None,
@@ -137,7 +97,11 @@ def build_report(
         key = measurement_key(root, layout)
         measured = recall_measurement(key) if key else None
         if measured is None:
-            measured = _measure(root, layout, rep)
+            # Listing, attribution and deflating are imported only when a
+            # tree is measured anew (start-up of a warm rebuild).
+            from fcslim.report.sizing import measure_tree
+
+            measured = measure_tree(root, layout, rep)
             if key:
                 remember_measurement(key, measured)
     report = SizeReport(

@@ -31,41 +31,8 @@ from packaging.version import InvalidVersion
 from fcslim.core import http
 from fcslim.core.errors import InputError, NetworkError
 from fcslim.core.hashing import file_sha256
+from fcslim.resolve.options import Sources
 
-DEFAULT_INDEX_URL = "https://pypi.org/simple"
-
-
-@dataclass(frozen=True)
-class Sources:
-    """Where distributions come from: indexes and find-links locations."""
-
-    index_url: str | None
-    extra_index_urls: tuple[str, ...]
-    find_links: tuple[str, ...]
-    no_index: bool
-
-    def args(self) -> list[str]:
-        """The same sources as uv options."""
-        out: list[str] = []
-        if self.no_index:
-            out.append("--no-index")
-        elif self.index_url:
-            out += ["--index-url", self.index_url]
-        if not self.no_index:
-            for url in self.extra_index_urls:
-                out += ["--extra-index-url", url]
-        for link in self.find_links:
-            out += ["--find-links", link]
-        return out
-
-    def indexes(self) -> list[str]:
-        if self.no_index:
-            return []
-        return [self.index_url or DEFAULT_INDEX_URL, *self.extra_index_urls]
-
-    def describe(self) -> str:
-        places = self.indexes() + list(self.find_links)
-        return ", ".join(places) if places else "no index"
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, TYPE_CHECKING, Iterator
 
 from fcslim.core.errors import FcslimError, InputError
 from fcslim.core.inputs import note_input
 from fcslim.target.profile import Profile
-from fcslim.resolve.locked import LockedSet, hashed_requirements
-from fcslim.resolve.lockfile import check_recorded_target, read_lock_target
-from fcslim.resolve.pylock import is_pylock_name, read_pylock
-from fcslim.resolve.pyproject import project_requirements
+from fcslim.resolve.names import is_pylock_name
 from fcslim.resolve.requirements import parse_requirements
-from fcslim.resolve.uvlock import read_uv_lock
+
+if TYPE_CHECKING:
+    from fcslim.resolve.locked import LockedSet
 
 REQUIREMENTS, STDIN, PYPROJECT, UV_LOCK, PYLOCK = "requirements", "stdin", "pyproject.toml", "uv.lock", "pylock.toml"
 EXACT_FORMATS = (UV_LOCK, PYLOCK)
@@ -155,14 +154,25 @@ def _materialise_one(spec: InputSpec, profile: Profile, directory: Path) -> Mate
                        + "".join(f"{line}\n" for line in included))
         return Materialised(out, spec)
     assert spec.path is not None
+    # Each format's reader is imported for its own input only: a warm rebuild
+    # of a requirements file pays for none of them (python -X importtime).
     if spec.kind == PYPROJECT:
+        from fcslim.resolve.pyproject import project_requirements
+
         found = project_requirements(spec.path, spec.path.read_text(encoding="utf-8-sig"), spec.extras, spec.groups)
         out = directory / "pyproject.requirements.txt"
         out.write_text(_line_aligned([(r.line, r.text) for r in found]))
         return Materialised(out, spec)
+    from fcslim.resolve.locked import hashed_requirements
+
     if spec.kind == UV_LOCK:
+        from fcslim.resolve.uvlock import read_uv_lock
+
         locked = read_uv_lock(spec.path, profile, spec.extras, spec.groups)
     else:
+        from fcslim.resolve.lockfile import check_recorded_target, read_lock_target
+        from fcslim.resolve.pylock import read_pylock
+
         recorded = read_lock_target(_header(spec.path))
         if recorded is not None:
             check_recorded_target(recorded, profile, spec.path)

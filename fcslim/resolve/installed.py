@@ -18,7 +18,6 @@ from packaging.utils import canonicalize_name
 
 from fcslim.core.errors import NativeSdistError, ResolutionError
 from fcslim.dists import inside_tree, installed
-from fcslim.resolve.diagnose import python_admits, tags_tried_summary, wheel_fits
 from fcslim.target.profile import Profile
 
 
@@ -94,6 +93,10 @@ def read_installed(dest: Path) -> list[InstalledDistribution]:
 def check_installed(dists: Sequence[InstalledDistribution], profile: Profile,
                     built_from_sdist: Iterable[str] = ()) -> None:
     """Fail loudly if anything installed is not for the target."""
+    # The index client behind the diagnosis is start-up a warm rebuild, which
+    # only reads the tree (read_installed), does not need.
+    from fcslim.resolve.diagnose import python_admits, tags_tried_summary, wheel_fits
+
     built = {canonicalize_name(n) for n in built_from_sdist}
     for d in dists:
         key = canonicalize_name(d.name)

@@ -32,7 +32,8 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from fcslim.core.errors import InputError
 from fcslim.core.files import atomic_write, check_replaceable
-from fcslim.resolve.pylock import is_pylock_name, pylock_pins
+from fcslim.resolve.names import is_pylock_name
+from fcslim.resolve.pylock import pylock_pins
 from fcslim.resolve.requirements import RequirementsFile
 from fcslim.target.profile import Profile
 

@@ -31,7 +31,6 @@ from fcslim.cache.keys import cache_key
 from fcslim.cache.location import cache_subdir
 from fcslim.core.errors import FcslimError
 from fcslim.core.files import atomic_write
-from fcslim.resolve.lockfile import parse_pins
 
 NAMESPACE = "resolutions"
 FRESH_SECONDS = 600.0
@@ -85,5 +84,9 @@ def pins_are_closed(requirements: Iterable[str], pins: str) -> bool:
         if req.url or len(specs) != 1 or specs[0].operator != "==" or "*" in specs[0].version:
             return False
         pinned[canonicalize_name(req.name)] = specs[0].version
+    # Only when a resolution is new: the lock formats' readers are start-up
+    # a warm rebuild does not need (python -X importtime).
+    from fcslim.resolve.lockfile import parse_pins
+
     resolved = parse_pins(pins)
     return bool(resolved) and all(pinned.get(p.name) == p.version for p in resolved)

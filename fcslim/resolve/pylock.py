@@ -97,12 +97,6 @@ def read_pylock(path: Path, profile: Profile, extras: tuple[str, ...] = (),
     return LockedSet(path, "pylock.toml", tuple(sorted(packages, key=lambda p: p.name)))
 
 
-def is_pylock_name(name: str) -> bool:
-    """``pylock.toml`` or ``pylock.<name>.toml`` (PEP 751's file names)."""
-    if name == "pylock.toml":
-        return True
-    parts = name.split(".")
-    return len(parts) == 3 and parts[0] == "pylock" and parts[2] == "toml" and bool(parts[1])
 
 
 
