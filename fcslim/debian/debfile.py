@@ -26,6 +26,8 @@ from ..core.errors import DebianError, UnsafeArchiveError
 from .deb822 import parse_deb822
 from .decompress import MAX_CONTROL_TAR_BYTES, MAX_DATA_TAR_BYTES, MemberReader, decompress
 
+_COPY_CHUNK = 1 << 20
+
 
 @dataclass(frozen=True)
 class ArMember:
@@ -262,16 +264,30 @@ class DebArchive:
                 return entry if entry.kind == "file" else None
         return None
 
-    def read(self, name: str) -> bytes:
-        """The bytes of a regular file member (after links); KeyError when the
-        package has no such file."""
+    def _member(self, name: str) -> BinaryIO:
         entry = self.resolve(name)
         if entry is None or self._tar is None or entry.info is None:
             raise KeyError(name)
         handle = self._tar.extractfile(entry.info)
         if handle is None:
             raise KeyError(name)
-        return handle.read()
+        return handle
+
+    def read(self, name: str) -> bytes:
+        """The bytes of a regular file member (after links); KeyError when the
+        package has no such file.  For small members: :meth:`copy` writes a
+        library or program without holding it in memory."""
+        return self._member(name).read()
+
+    def copy(self, name: str, out: BinaryIO) -> int:
+        """Write a regular file member (after links) to ``out``, 1 MiB at a
+        time; its size.  KeyError when the package has no such file."""
+        handle = self._member(name)
+        size = 0
+        for chunk in iter(lambda: handle.read(_COPY_CHUNK), b""):
+            out.write(chunk)
+            size += len(chunk)
+        return size
 
     def glob(self, pattern: str) -> list[str]:
         return sorted(n for n in self.entries if fnmatch.fnmatchcase(n, pattern))

@@ -32,7 +32,7 @@ from fcslim.elf.facts import read_elf
 from fcslim.elf.policy import installed_distributions
 from fcslim.debian.debfile import DebArchive
 from fcslim.debian.indexes import PackageEntry
-from fcslim.fetch.placement import OpenPackages, copy_copyright, write_file
+from fcslim.fetch.placement import OpenPackages, copy_copyright, write_member
 from fcslim.fetch.record import FetchedExecutable
 from fcslim.fetch.rundata import link_target, parse_depends
 from fcslim.target.profile import Profile
@@ -64,15 +64,16 @@ def requested_programs(root: Path, explicit: Iterable[str], automatic: bool = Tr
     return list(out.values())
 
 
-def _program_bytes(member: str, deb: DebArchive, entry: PackageEntry, release: DebianRelease,
-                   packages: OpenPackages) -> tuple[bytes, PackageEntry] | None:
-    """The program ``member`` leads to: in its own package, or through a link
-    into a package it depends on (first alternative the release has); None
-    when the link leads nowhere these packages ship."""
+def _program_source(member: str, deb: DebArchive, entry: PackageEntry, release: DebianRelease,
+                    packages: OpenPackages) -> tuple[DebArchive, str, PackageEntry] | None:
+    """The package and file the program ``member`` leads to: in its own
+    package, or through a link into a package it depends on (first
+    alternative the release has); None when the link leads nowhere these
+    packages ship."""
     target = member
     for _hop in range(40):  # follow the links the package itself ships (neato -> dot -> ../sbin/...)
         if deb.resolve(target) is not None:
-            return deb.read(target), entry
+            return deb, target, entry
         item = deb.entries.get(target)
         if item is None or item.kind != "symlink" or not item.target:
             break
@@ -85,7 +86,7 @@ def _program_bytes(member: str, deb: DebArchive, entry: PackageEntry, release: D
             continue
         other, _ = packages.get(other_entry)
         if other.resolve(target) is not None:
-            return other.read(target), other_entry
+            return other, target, other_entry
     return None
 
 
@@ -107,7 +108,7 @@ def place_programs(root: Path, lib_dir: str, profile: Profile, requests: Iterabl
         members = [m for m in deb.glob("usr/bin/*") if deb.entries[m].kind != "dir"]
         if wanted:
             members = [m for m in members if posixpath.basename(m) in wanted]
-        found = {m: _program_bytes(m, deb, entry, release, packages) for m in members}
+        found = {m: _program_source(m, deb, entry, release, packages) for m in members}
         lost = sorted(m for m, got in found.items() if got is None)
         if lost:
             notes.append(f"{entry.name}: {len(lost)} program(s) link outside the package and its dependencies and "
@@ -118,11 +119,11 @@ def place_programs(root: Path, lib_dir: str, profile: Profile, requests: Iterabl
                               "Name the package that ships the program (`dpkg -S /usr/bin/NAME`).")
         copy_copyright(root, lib_dir, deb, entry.name)
         for member in members:
-            data, owner = found[member]
+            source, source_member, owner = found[member]  # type: ignore[misc]
             if owner.name != entry.name:
-                copy_copyright(root, lib_dir, packages.get(owner)[0], owner.name)
+                copy_copyright(root, lib_dir, source, owner.name)
             rel = f"{BIN_DIR}/{posixpath.basename(member)}"
-            write_file(root / rel, data, 0o755)
+            size = write_member(root / rel, source, source_member, 0o755)
             facts = read_elf(root / rel, root)
             if facts.ok and (facts.machine != profile.elf_machine or facts.elf_class != 64):
                 (root / rel).unlink()
@@ -131,6 +132,6 @@ def place_programs(root: Path, lib_dir: str, profile: Profile, requests: Iterabl
                                   "The mirror does not match the profile's architecture.")
             placed.append(FetchedExecutable(
                 name=posixpath.basename(member), path=rel, package=owner.name, version=owner.version,
-                member=member, size=len(data), deb_url=owner.url, deb_sha256=owner.sha256,
+                member=member, size=size, deb_url=owner.url, deb_sha256=owner.sha256,
                 requested_by=request.requested_by))
     return placed, notes

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fcslim.core.files import atomic_write
+from fcslim.core.files import atomic_file, atomic_write
 from fcslim.core.errors import DebianError
 from fcslim.debian.archive import DebianRelease, LibraryLocation
 from fcslim.debian.deb822 import licenses_from_copyright
@@ -62,6 +62,12 @@ def write_file(dest: Path, data: bytes, mode: int) -> None:
     atomic_write(dest, data, mode=mode, role="fetched file", durable=False)
 
 
+def write_member(dest: Path, deb: DebArchive, member: str, mode: int) -> int:
+    """Write a package's file to ``dest`` without holding it in memory; its size."""
+    with atomic_file(dest, role="fetched file", mode=mode, durable=False) as handle:
+        return deb.copy(member, handle)
+
+
 def copy_copyright(root: Path, lib_dir: str, deb: DebArchive, package: str) -> tuple[str, str | None]:
     text = deb.copyright()
     if text is None:
@@ -85,7 +91,6 @@ def place_library(root: Path, lib_dir: str, profile: Profile, location: LibraryL
             "following its links inside the package) is not in it.",
             "The package may depend on an alternatives link; provide the library yourself in lib/.",
         )
-    data = deb.read(member)
     dest = root / lib_dir / location.soname
     if dest.exists() or dest.is_symlink():
         raise DebianError(
@@ -93,7 +98,7 @@ def place_library(root: Path, lib_dir: str, profile: Profile, location: LibraryL
             f"{location.soname} still counts as missing.",
             "Remove that file (see `fcslim scan` for why it does not load) and run fetch again.",
         )
-    write_file(dest, data, 0o755)
+    size = write_member(dest, deb, member, 0o755)
     facts = read_elf(dest, root)
     if facts.error or facts.machine != profile.elf_machine or facts.elf_class != 64:
         dest.unlink()
@@ -107,6 +112,6 @@ def place_library(root: Path, lib_dir: str, profile: Profile, location: LibraryL
     return FetchedLibrary(
         soname=location.soname, path=f"{lib_dir}/{location.soname}", package=package.name,
         version=package.version, source_package=package.source, license=license_text,
-        deb_url=package.url, deb_sha256=package.sha256, size=len(data), needed_by=tuple(needed_by),
+        deb_url=package.url, deb_sha256=package.sha256, size=size, needed_by=tuple(needed_by),
         suite=package.suite, member=entry.name, copyright=copyright_rel,
     )

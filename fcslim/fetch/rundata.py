@@ -31,7 +31,7 @@ from fcslim.debian.archive import DebianRelease
 from fcslim.debian.debfile import DebArchive
 from fcslim.debian.indexes import PackageEntry
 from fcslim.fetch.generated import GenerateRule, PendingGeneration
-from fcslim.fetch.placement import OpenPackages, write_file
+from fcslim.fetch.placement import OpenPackages, write_file, write_member
 from fcslim.fetch.record import EnvSetting, FetchedDataFile
 
 DATA_DIR = "data"
@@ -152,19 +152,20 @@ def link_target(member: str, target: str) -> str:
     return posixpath.normpath(path).lstrip("/")
 
 
-def _read_across(member: str, deb: DebArchive, entry: PackageEntry,
-                 union: list[tuple[DebArchive, PackageEntry]]) -> tuple[bytes, PackageEntry] | None:
-    """The bytes ``member`` leads to in its package, or through a link into
-    another of the rule's packages; None when the chain leaves them."""
+def _find_across(member: str, deb: DebArchive, entry: PackageEntry,
+                 union: list[tuple[DebArchive, PackageEntry]]) -> tuple[DebArchive, str, PackageEntry] | None:
+    """The package and file ``member`` leads to: in its own package, or
+    through a link into another of the rule's packages; None when the chain
+    leaves them."""
     if deb.resolve(member) is not None:
-        return deb.read(member), entry
+        return deb, member, entry
     item = deb.entries.get(member)
     if item is None or item.kind != "symlink" or not item.target:
         return None
     target = link_target(member, item.target)
     for other, other_entry in union:
         if other.resolve(target) is not None:
-            return other.read(target), other_entry
+            return other, target, other_entry
     return None
 
 
@@ -185,17 +186,17 @@ def place_runtime_data(root: Path, lib_dir: str, soname: str, library_package: P
             item = deb.entries[member]
             if item.kind == "dir" or not any(fnmatch.fnmatchcase(member, g) for g in wanted.members):
                 continue
-            found = _read_across(member, deb, entry, union)
+            found = _find_across(member, deb, entry, union)
             if found is None:
                 skipped.append(member)
                 continue
-            data, owner = found
+            source, source_member, owner = found
             rel = f"{lib_dir}/{wanted.into}/{posixpath.basename(member)}" if wanted.into else f"{base}/{member}"
             mode = 0o755 if member.endswith(".so") or ".so." in posixpath.basename(member) else 0o644
-            write_file(root / rel, data, mode)
+            size = write_member(root / rel, source, source_member, mode)
             placed.files.append(FetchedDataFile(
                 path=rel, package=owner.name, version=owner.version, member=member, library=soname,
-                size=len(data), deb_url=owner.url, deb_sha256=owner.sha256, why=rule.why,
+                size=size, deb_url=owner.url, deb_sha256=owner.sha256, why=rule.why,
             ))
     if skipped:
         placed.notes.append(f"{soname}: {len(skipped)} linked data file(s) point outside the packages fcslim "

@@ -10,10 +10,10 @@ sdist's contents, the file a glibc 2.24/2.26 target can load).
 from __future__ import annotations
 
 import email.parser
-import hashlib
 import html.parser
 import json
 import re
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +57,9 @@ class IndexFile:
             return self.sha256
         if self.url.startswith("file:"):
             return file_sha256(Path(unquote(urlparse(self.url).path)))
-        return hashlib.sha256(read_file(self, timeout)).hexdigest()
+        with tempfile.TemporaryDirectory(prefix="fcslim-digest-") as tmp:  # a wheel can be 600 MiB: not in memory
+            http.download(self.url, Path(tmp) / "file", timeout=timeout)
+            return file_sha256(Path(tmp) / "file")
 
 
 class _AnchorParser(html.parser.HTMLParser):
