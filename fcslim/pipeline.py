@@ -26,10 +26,10 @@ of what it skips.  The options and result types live in
 
 from __future__ import annotations
 
-import functools
 import json
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +44,7 @@ from fcslim.resolve.requirements import parse_requirements
 from fcslim.target.profile import Profile
 from fcslim.build_key import bundle_cache_key
 from fcslim.build_spec import BuildOptions, BuildResult
+from fcslim.build_verify import import_gate as _import_gate, slim_stage as _slim_stage, start_verifier
 
 if TYPE_CHECKING:
     from fcslim.resolve.install import InstallResult
@@ -162,89 +163,6 @@ def _add_wheels(staging: Path, profile: Profile, options: BuildOptions, names: l
                            + ", ".join(f"{d.name} {d.version}" for d in new) + ".")
 
 
-def _start_verifier(profile: Profile, options: BuildOptions):
-    """Where the import check will run, worked out while the install runs
-    (:mod:`fcslim.verify.early`); None when no check or a container image."""
-    if not options.verify or options.verify_image:
-        return None
-    from fcslim.verify.early import start_verifier
-
-    return start_verifier(profile, options.python)
-
-
-def _slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: BuildResult, stages: _Stages,
-                pending=None):
-    from fcslim.report.measure import deflate_ahead
-    from fcslim.slim.apply import slim
-    from fcslim.slim.rules import ruleset_for
-
-    verifier = None
-    if options.verify and options.verify_image:
-        from fcslim.verify.image import image_verifier
-
-        verifier = image_verifier(profile)  # exit 8 with the reason when no container engine answers
-
-    def checker():  # inside the stage: waiting for the set-up (or making it) is the stage's time
-        return pending.get() if verifier is None and pending is not None else verifier
-
-    if options.slim:
-        rules = ruleset_for(options.user_rules, options.skip_rules)
-        outcome = stages.run("slim and verify imports", lambda: slim(
-            staging, profile, rules=rules, verify=options.verify, python=options.python, compile=options.compile,
-            drop_sources=options.drop_sources, invalidation_mode=options.invalidation_mode, verifier=checker(),
-            alongside=functools.partial(deflate_ahead, staging)))
-        result.slim = outcome
-        result.warnings.extend(getattr(outcome, "notes", []) or [])
-        return
-    if options.verify:
-        from fcslim.verify.imports import verify_imports
-
-        if options.verify_image:
-            from fcslim.verify.imports import top_level_modules
-
-            checked = stages.run("verify imports", verifier.check, staging, top_level_modules(staging))
-        else:
-            checked = stages.run("verify imports", lambda: verify_imports(staging, profile, python=options.python,
-                                                                         verifier=checker()))
-        result.verify = checked
-        if not checked.checked:
-            result.warnings.append(f"imports not verified: {checked.reason}")
-        elif checked.failed:
-            result.warnings.append(
-                f"{len(checked.failed)} top-level modules fail to import on {profile.name} "
-                f"({checked.where}): {', '.join(checked.failed[:8])}")
-    if options.compile:
-        from fcslim.verify.bytecode import compile_bytecode
-
-        stages.run("compile bytecode", compile_bytecode, staging, profile, python=options.python,
-                   drop_sources=options.drop_sources, invalidation_mode=options.invalidation_mode)
-
-
-def _import_gate(result: BuildResult, profile: Profile, options: BuildOptions) -> None:
-    """A module of a requested distribution that fails to import on the
-    target (before or after slimming) fails the build (exit 8) unless allowed;
-    other failures are warnings (:mod:`fcslim.verify.import_gate`)."""
-    from fcslim.resolve.install import sources_for
-    from fcslim.verify.import_gate import gate_imports, module_owners, requested_names
-
-    checks = [c for c in (getattr(result.slim, "baseline", None), getattr(result.slim, "verified", None),
-                          result.verify) if c is not None and c.checked]
-    failures: dict[str, str] = {}
-    for check in checks:
-        for name in check.failed:
-            failures.setdefault(name, check.modules[name].error or "import failed")
-    if not failures or result.install is None:
-        return
-    owners = module_owners((d.name, d.version, d.files) for d in result.install.distributions)
-    try:
-        sources = sources_for(parse_requirements(result.install.requirements_path), options.install)
-    except Exception:  # only for the hint about newer sdists: never mask the import failure itself
-        sources = None
-    result.warnings.extend(gate_imports(
-        failures, owners, requested_names(result.install.requirements), options.allow_import_failures,
-        profile.name, checks[-1].where, sources))
-
-
 def default_pack_output(output: Path, layout: str) -> Path:
     """``build/`` → ``build.zip`` beside it (never inside the bundle)."""
     return output.with_name(output.name + ("" if layout in ("code", "auto") else f"-{layout}") + ".zip")
@@ -267,11 +185,12 @@ def note_build_inputs(spec: InputSpec, profile: Profile, options: BuildOptions) 
 
 
 def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, install_options, profile: Profile,
-                 options: BuildOptions, result: BuildResult, stages: _Stages) -> None:
-    """A bundle-cache miss: install, fetch, slim and verify into ``staging``."""
+                 options: BuildOptions, result: BuildResult, stages: _Stages, later: ExitStack) -> None:
+    """A bundle-cache miss: install, fetch, slim and verify into ``staging``
+    (what is still being cleaned up in a thread is waited for by ``later``)."""
     from fcslim.resolve.install import install
 
-    pending_verifier = _start_verifier(profile, options)
+    pending_verifier = start_verifier(profile, options)
     with named_for_user(given):
         installed = stages.run("install", install, install_from, profile, staging, install_options)
     if options.lock:
@@ -281,7 +200,9 @@ def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, inst
     result.install = installed
     write_record(staging, INSTALL, install_record(installed))
     _fetch_stage(staging, profile, options, result, stages)
-    _slim_stage(staging, profile, options, result, stages, pending_verifier)
+    removing = _slim_stage(staging, profile, options, result, stages, pending_verifier)
+    if removing is not None:
+        later.callback(removing)
     _import_gate(result, profile, options)
     if options.smoke:
         from fcslim.slim.prune import smoke_and_prune
@@ -367,14 +288,15 @@ def build(options: BuildOptions) -> BuildResult:
             key = stages.run("bundle cache key", bundle_cache_key, options, profile, install_from) \
                 if options.cache else None
         result.cache_key = key
-        with staged_directory(output) as staging:
+        with staged_directory(output) as staging, ExitStack() as later:
             if key and stages.attempt("restored from the bundle cache", restore_bundle, key, staging):
                 result.cached = True
                 warned = staging / RECORDS_DIR / "warnings.json"
                 if warned.exists():
                     result.warnings = json.loads(warned.read_text()).get("warnings", [])
             else:
-                _build_fresh(staging, spec, given, install_from, install_options, profile, options, result, stages)
+                _build_fresh(staging, spec, given, install_from, install_options, profile, options, result, stages,
+                             later)
             # Measured before the bundle is cached: the cache links the same
             # inodes, so a warm rebuild restored from it finds every file's
             # deflated stream by identity and compresses nothing.

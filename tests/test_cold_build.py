@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from fcslim.core.files import remove_tree_soon
 from fcslim.core.inputs import RunInputs
 from fcslim.pack.deflate import codec
 from fcslim.pack.streams import StreamStore
 from fcslim.pack.tree import list_tree
 from fcslim.report.measure import deflate_ahead
+from fcslim.slim import backup
 from fcslim.slim.apply import slim
 from fcslim.verify import early, interpreters, rootfs
 from fcslim.verify.imports import HostVerifier, NoVerifier, make_verifier
@@ -147,3 +149,62 @@ def test_a_missing_path_is_an_input_only_by_its_name(tmp_path):
     assert inputs.same_file(link / "req.txt") == given
     inputs.add(tmp_path)  # a directory read by the run: a path that resolves to it is it
     assert inputs.same_file(tmp_path / "nothing" / "..") == tmp_path
+
+
+def _tree_state(root: Path) -> list[tuple[str, str]]:
+    out = []
+    for path in sorted(root.rglob("*")):
+        kind = "link" if path.is_symlink() else "dir" if path.is_dir() else "file"
+        out.append((str(path.relative_to(root)), kind + (":" + path.read_text() if kind == "file" else "")))
+    return out
+
+
+def test_whole_directories_move_in_one_rename_and_leave_the_same_trees(tmp_path, monkeypatch):
+    def make(root: Path) -> list:
+        files = {f"pkg/tests/t{i}.py": f"t{i}" for i in range(40)}
+        files.update({"pkg/tests/data/a.txt": "a", "pkg/tests/data/deep/b.txt": "b",  # nested, all deleted
+                      "pkg/docs/index.rst": "doc", "pkg/docs/keep.py": "keep",  # partly deleted
+                      "pkg/mixed/x.pyi": "x", "pkg/__init__.py": "", "other/tests/only.py": "o"})
+        for rel, text in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text)
+        (root / "pkg" / "mixed" / "emptysub").mkdir()  # keeps pkg/mixed from moving whole
+        (root / "pkg" / "tests" / "link.py").symlink_to("t0.py")
+        gone = [p for p in files if "/tests/" in p or p.endswith((".rst", ".pyi"))] + ["pkg/tests/link.py"]
+        return [backup.Action("rule", p, "delete") for p in gone]
+
+    states = []
+    real_move = backup.move
+    for threshold in (10**9, 1):
+        monkeypatch.setattr(backup, "_WHOLE_DIRECTORIES_FROM", threshold)
+        root = tmp_path / str(threshold)
+        actions = make(root)
+        tree = backup.Tree(root)
+        moves = []
+        monkeypatch.setattr(backup, "move", lambda a, b, **k: moves.append(a) or real_move(a, b, **k))
+        tree.set_applied(actions)
+        applied = _tree_state(root)
+        assert tree.applied == set(actions)
+        tree.set_applied(actions[:5])  # a bisection step puts files back one by one
+        partly = _tree_state(root)
+        tree.set_applied([])
+        states.append((applied, partly, _tree_state(root), len(moves)))
+    (per_file, *rest_a, moves_a), (whole, *rest_b, moves_b) = states
+    assert per_file == whole and rest_a == rest_b
+    assert ("pkg/tests", "dir") not in [e for e in whole if not e[0].startswith(".fcslim")]
+    assert ("pkg/mixed/emptysub", "dir") in whole
+    assert moves_b < moves_a  # the test suites moved as directories
+
+
+def test_the_backup_is_set_aside_for_the_caller_and_removed_in_a_thread(tmp_path):
+    profile = host_profile()
+    interp = interpreters.find_python(profile, explicit=sys.executable)
+    root = make_bundle(tmp_path / "b")
+    aside = tmp_path / "aside"
+    result = slim(root, profile, verifier=HostVerifier(profile, interp), set_aside=aside)
+    assert not (root / backup.BACKUP_DIR).exists()
+    removed = {p.relative_to(aside / "removed").as_posix() for p in (aside / "removed").rglob("*") if p.is_file()}
+    assert removed == {p for rule in result.rules if rule.kind != "strip-debug" for p in rule.files}
+    wait = remove_tree_soon(aside)
+    wait()
+    assert not aside.exists()

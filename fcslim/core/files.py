@@ -27,6 +27,7 @@ import errno
 import os
 import shutil
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -251,3 +252,23 @@ def remove_tree(path: str | os.PathLike) -> None:
             path.unlink()
     elif path.exists():
         shutil.rmtree(path, onerror=retry_writable)
+
+
+def remove_tree_soon(path: str | os.PathLike) -> Callable[[], None]:
+    """Start :func:`remove_tree` of ``path`` in a thread and return the
+    function that waits for it: deleting thousands of files waits on the disk
+    (each directory's removal is a journal write), which the caller can
+    spend working.  Only for a tree nothing reads any more, such as slim's
+    backup once the checks are done; what is left on failure is the
+    caller's to remove (its staging directory's removal removes it)."""
+
+    def remove() -> None:
+        try:
+            remove_tree(path)
+        except OSError:
+            pass
+
+    worker = threading.Thread(target=remove, name="fcslim-remove-tree")
+    worker.start()
+    return worker.join
+

@@ -39,7 +39,7 @@ def _actions_for(plan: SlimPlan) -> dict[str, list[Action]]:
 def slim(root: Path, profile, *, rules: RuleSet | None = None, verify: bool = True, dry_run: bool = False,
          python: str | None = None, compile: bool = False, drop_sources: bool = False,
          invalidation_mode: str = "checked-hash", verifier=None, write: bool = True,
-         alongside: Callable[[], None] | None = None) -> SlimResult:
+         alongside: Callable[[], None] | None = None, set_aside: Path | None = None) -> SlimResult:
     """Plan, apply, verify (rolling back what breaks an import), optionally
     compile, and write ``.fcslim/slim.json``.
 
@@ -49,7 +49,9 @@ def slim(root: Path, profile, *, rules: RuleSet | None = None, verify: bool = Tr
     every rollback (the tree is then fully restored).  The unslimmed tree is
     checked only to explain a failure (:mod:`fcslim.slim.rollback`).
     ``alongside`` runs while the first import check does (it must only read
-    the tree); without a check it is not called.
+    the tree); without a check it is not called.  With ``set_aside`` (a new
+    path outside the bundle, on its file system) the backup is moved there
+    once the checks are done, for the caller to delete, instead of deleted.
     """
     root = Path(root).resolve()
     plan = plan_slim(root, profile, rules)
@@ -110,6 +112,8 @@ def slim(root: Path, profile, *, rules: RuleSet | None = None, verify: bool = Tr
                 sizes = {p: s for p, s in _sizes_in_backup(tree).items()}
             done.bytes = sum(sizes.get(p, 0) for p in done.files)
         result.rules.append(done)
+    if set_aside is not None and tree.backup.exists():
+        move(tree.backup, set_aside, role="slim backup")
     tree.discard_backup()
 
     if compile:

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Iterable
 
 from fcslim.core.files import copy_over, move
+from fcslim.core.records import RECORDS_DIR
 from fcslim.slim.strip import strip_debug_copy
 from fcslim.slim.tree import tree_files
 
-BACKUP_DIR = ".fcslim/slim-backup"
+BACKUP_DIR = f"{RECORDS_DIR}/slim-backup"
+_WHOLE_DIRECTORIES_FROM = 32  # fewer deletions (a bisection step) are moved file by file
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,62 @@ class Tree:
             self._revert(action)
             self.applied.discard(action)
         touched_dirs = set()
-        for action in sorted(wanted - self.applied, key=lambda a: a.path):
+        new = sorted(wanted - self.applied, key=lambda a: a.path)
+        for rel, inside in self._move_whole_directories([a for a in new if a.kind == "delete"]).items():
+            self.applied.update(inside)
+            touched_dirs.add(str(Path(rel).parent))
+        for action in new:
+            if action in self.applied:
+                continue
             if self._apply(action):
                 self.applied.add(action)
                 if action.kind == "delete":
                     touched_dirs.add(str(Path(action.path).parent))
         self._prune(touched_dirs)
+
+    def _move_whole_directories(self, deletes: list[Action]) -> dict[str, list[Action]]:
+        """Move each largest directory whose every entry, all the way down, is
+        one of ``deletes`` into the backup with one rename (a test suite is
+        one move, not hundreds); returns {directory: its actions}.  A
+        directory that also holds anything else, an empty subdirectory
+        included, is left to the per-file moves, so the tree ends up exactly
+        as they would leave it."""
+        if len(deletes) < _WHOLE_DIRECTORIES_FROM:
+            return {}
+        by_path = {a.path: a for a in deletes}
+        whole: dict[str, list[Action]] = {}
+
+        def visit(directory: str, rel: str) -> list[Action] | None:
+            """The actions covering everything under ``rel``, or None."""
+            covered: list[Action] = []
+            complete = True
+            children = []
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    child = f"{rel}{entry.name}"
+                    if child == RECORDS_DIR:  # the records and the backup itself
+                        complete = False
+                    elif entry.is_dir(follow_symlinks=False):
+                        children.append((entry.path, child))
+                    elif child in by_path:
+                        covered.append(by_path[child])
+                    else:
+                        complete = False
+            found = {child: visit(path, child + "/") for path, child in children}
+            complete = complete and bool(covered or children) and all(v is not None for v in found.values())
+            if complete and rel and not os.path.lexists(self._removed(rel.rstrip("/"))):
+                return covered + [a for v in found.values() for a in v]  # type: ignore[union-attr]
+            for child, actions in found.items():  # this one stays: its whole children move alone
+                if actions is not None and not os.path.lexists(self._removed(child)):
+                    whole[child] = actions
+            return None
+
+        visit(str(self.root), "")  # the root itself is never moved
+        for rel in sorted(whole):
+            target = self._removed(rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            move(self.root / rel, target)
+        return whole
 
     def _prune(self, dirs: set[str]) -> None:
         """Remove the directories in ``dirs`` that are now empty, and their
