@@ -198,3 +198,26 @@ def test_two_processes_restoring_one_key_share_one_download(tmp_path, s3_url, s3
         want = (tmp_path / "src" / rel).read_bytes()
         assert (tmp_path / "out1" / rel).read_bytes() == want == (tmp_path / "out2" / rel).read_bytes()
     assert Cache("bundles", tmp_path / "shared").get_tree("k", verify=True, remote=False) is not None
+
+
+def test_cleaning_keeps_the_parts_of_kept_entries_and_drops_the_others(tmp_path, s3_url, s3_env, small_parts,
+                                                                       monkeypatch):
+    from fcslim.cache import remote_maintenance
+
+    store.configure_remote(s3_url)
+    measured_bundle(tmp_path / "a", tmp_path / "runner1")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "other.txt").write_bytes(os.urandom(200_000))
+    Cache("bundles", tmp_path / "runner1", streams=True).put_tree("gone", tmp_path / "a", read_only=True, link=True)
+    Cache("kept", tmp_path / "runner1").put_tree("kept", tmp_path / "b")
+    remote = store.current_remote()
+    gone, kept = remote.read_ref("bundles", "gone"), remote.read_ref("kept", "kept")
+    assert len(gone.parts) > 1 and len(kept.parts) > 1
+    monkeypatch.setattr(remote_maintenance, "GRACE_SECONDS", 0)  # no writer is between its parts and its ref here
+    removed, freed = remote_maintenance.clean_remote(remote, namespaces=["bundles"])
+    assert removed == 1 and freed == sum(p.size for p in gone.parts)
+    for part in gone.parts:
+        assert not remote.fs.exists(remote.cas_path(part.sha256))
+    store.configure_remote(s3_url)
+    tree = Cache("kept", tmp_path / "runner2").get_tree("kept")  # every part of the kept entry is still there
+    assert tree is not None and (tree / "other.txt").read_bytes() == (tmp_path / "b" / "other.txt").read_bytes()
