@@ -72,6 +72,14 @@ def test_scan_code_reads_record_listed_files(tmp_path):
     assert scan_code(tmp_path, skip=["fooclient"]) == {}
 
 
+def test_scan_code_leaves_windows_system_libraries_out(tmp_path):
+    # pandas' clipboard on Windows: looking "msvcrt" up in Debian downloaded and
+    # parsed a whole Contents index on a cold cache, for a name no Linux has
+    _with_code(tmp_path, "clip", "import ctypes\nmsvcrt = ctypes.CDLL('msvcrt')\nk = ctypes.CDLL('kernel32')\n"
+                                 "z = ctypes.CDLL('libzbar.so.0')\n")
+    assert [c.name for c in scan_code(tmp_path)["clip"]] == ["libzbar.so.0"]
+
+
 def test_fetch_follows_what_the_code_opens(tmp_path, mirror, key):
     bundle = tmp_path / "bundle"
     _with_code(bundle, "fooclient", "import ctypes, ctypes.util\n"
