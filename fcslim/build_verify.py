@@ -41,10 +41,6 @@ def slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: B
     Slim's backup is set aside beside ``staging`` (in the pipeline's staging
     directory, which is removed with everything in it) and deleted in a
     thread while the build goes on: the returned function waits for that."""
-    from fcslim.report.measure import deflate_ahead
-    from fcslim.slim.apply import slim
-    from fcslim.slim.rules import ruleset_for
-
     verifier = None
     if options.verify and options.verify_image:
         from fcslim.verify.image import image_verifier
@@ -55,6 +51,10 @@ def slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: B
         return pending.get() if verifier is None and pending is not None else verifier
 
     if options.slim:
+        from fcslim.report.measure import deflate_ahead
+        from fcslim.slim.apply import slim  # slim's modules only when slimming (--no-slim start-up)
+        from fcslim.slim.rules import ruleset_for
+
         rules = ruleset_for(options.user_rules, options.skip_rules)
         aside = staging.with_name(f"{staging.name}.slim-backup")
         outcome = stages.run("slim and verify imports", lambda: slim(
@@ -93,9 +93,6 @@ def import_gate(result: BuildResult, profile: Profile, options: BuildOptions) ->
     """A module of a requested distribution that fails to import on the
     target (before or after slimming) fails the build (exit 8) unless allowed;
     other failures are warnings (:mod:`fcslim.verify.import_gate`)."""
-    from fcslim.resolve.install import sources_for
-    from fcslim.verify.import_gate import gate_imports, module_owners, requested_names
-
     checks = [c for c in (getattr(result.slim, "baseline", None), getattr(result.slim, "verified", None),
                           result.verify) if c is not None and c.checked]
     failures: dict[str, str] = {}
@@ -104,6 +101,10 @@ def import_gate(result: BuildResult, profile: Profile, options: BuildOptions) ->
             failures.setdefault(name, check.modules[name].error or "import failed")
     if not failures or result.install is None:
         return
+    # Only when an import failed: the gate reads the index (start-up of every other build).
+    from fcslim.resolve.install import sources_for
+    from fcslim.verify.import_gate import gate_imports, module_owners, requested_names
+
     owners = module_owners((d.name, d.version, d.files) for d in result.install.distributions)
     try:
         sources = sources_for(parse_requirements(result.install.requirements_path), options.install)

@@ -40,6 +40,7 @@ from fcslim.core.records import INSTALL, RECORDS_DIR, write_record
 from fcslim.core.inputs import in_run, note_input
 from fcslim.core.output import check_output_dir, staged_directory
 from fcslim.core.progress import reporter
+from fcslim.core.treeid import tree_identity
 from fcslim.resolve.requirements import parse_requirements
 from fcslim.target.profile import Profile
 from fcslim.build_key import bundle_cache_key
@@ -87,7 +88,8 @@ class _Stages:
         return outcome
 
 
-def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result: BuildResult, stages: _Stages):
+def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result: BuildResult, stages: _Stages,
+                 identity: str | None = None):
     # Imported here, and each only where it is used: networkx and the fetch
     # stage's modules cost 0.2-0.8 s to import (python -X importtime); the
     # load check without fetching is remembered by the tree's identity and
@@ -108,7 +110,7 @@ def _fetch_stage(staging: Path, profile: Profile, options: BuildOptions, result:
     else:
         from fcslim.elf.loadcheck import load_findings
 
-        report = stages.run("scan ELF files", load_findings, staging, profile)
+        report = stages.run("scan ELF files", load_findings, staging, profile, identity=identity)
         if report.missing:
             names = ", ".join(m.soname for m in report.missing[:8])
             result.warnings.append(
@@ -185,9 +187,11 @@ def note_build_inputs(spec: InputSpec, profile: Profile, options: BuildOptions) 
 
 
 def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, install_options, profile: Profile,
-                 options: BuildOptions, result: BuildResult, stages: _Stages, later: ExitStack) -> None:
+                 options: BuildOptions, result: BuildResult, stages: _Stages, later: ExitStack) -> str | None:
     """A bundle-cache miss: install, fetch, slim and verify into ``staging``
-    (what is still being cleaned up in a thread is waited for by ``later``)."""
+    (what is still being cleaned up in a thread is waited for by ``later``).
+    Returns the tree's identity when no stage after the install changes the
+    tree (the load check and the measurement then share one walk), else None."""
     from fcslim.resolve.install import install
 
     pending_verifier = start_verifier(profile, options)
@@ -199,7 +203,13 @@ def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, inst
         installed.requirements_path = spec.path or Path("<stdin>")
     result.install = installed
     write_record(staging, INSTALL, install_record(installed))
-    _fetch_stage(staging, profile, options, result, stages)
+    identity = None
+    if not (options.fetch or options.slim or options.verify or options.compile or options.smoke):
+        try:
+            identity = tree_identity(staging)
+        except OSError:
+            pass  # each stage says what it cannot read
+    _fetch_stage(staging, profile, options, result, stages, identity)
     removing = _slim_stage(staging, profile, options, result, stages, pending_verifier)
     if removing is not None:
         later.callback(removing)
@@ -212,6 +222,7 @@ def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, inst
                                   prune_files=options.prune_files, python=options.python)
     if result.warnings:
         write_record(staging, "warnings.json", {"schema": SCHEMA, "warnings": result.warnings})
+    return identity
 
 
 def _advise_pack_and_gate(result: BuildResult, profile: Profile, options: BuildOptions, pack_output: Path | None,
@@ -289,19 +300,20 @@ def build(options: BuildOptions) -> BuildResult:
                 if options.cache else None
         result.cache_key = key
         with staged_directory(output) as staging, ExitStack() as later:
+            identity = None
             if key and stages.attempt("restored from the bundle cache", restore_bundle, key, staging):
                 result.cached = True
                 warned = staging / RECORDS_DIR / "warnings.json"
                 if warned.exists():
                     result.warnings = json.loads(warned.read_text()).get("warnings", [])
             else:
-                _build_fresh(staging, spec, given, install_from, install_options, profile, options, result, stages,
-                             later)
+                identity = _build_fresh(staging, spec, given, install_from, install_options, profile, options,
+                                        result, stages, later)
             # Measured before the bundle is cached: the cache links the same
             # inodes, so a warm rebuild restored from it finds every file's
             # deflated stream by identity and compresses nothing.
             layout = "layer" if options.pack_layout == "layer" else "code"
-            result.report = stages.run("measure", build_report, staging, profile, layout=layout,
+            result.report = stages.run("measure", build_report, staging, profile, layout=layout, identity=identity,
                                        max_zip=options.max_zip, max_unzipped=options.max_unzipped, via=options.via)
             write_record(staging, "report.json", result.report.to_dict())
             if key and not result.cached:

@@ -39,9 +39,9 @@ class LoadFindings:
     remembered: bool = False  # served from the results cache
 
 
-def _key(root: Path, profile: Profile) -> str | None:
+def _key(root: Path, profile: Profile, identity: str | None) -> str | None:
     try:
-        identity = tree_identity(root)
+        identity = identity or tree_identity(root)
     except OSError:
         return None  # the analysis itself reports what it cannot read
     return cache_key(KIND, SCHEMA, identity, profile.to_dict(), own_code_digest())
@@ -58,11 +58,13 @@ def _decode(doc: object) -> LoadFindings | None:
     return LoadFindings(missing, unloadable, remembered=True)
 
 
-def load_findings(root: str | os.PathLike, profile: Profile) -> LoadFindings:
+def load_findings(root: str | os.PathLike, profile: Profile, *, identity: str | None = None) -> LoadFindings:
     """What :func:`fcslim.elf.graph.analyse` finds in ``root`` for ``profile``:
-    remembered for an unchanged tree, analysed (and remembered) otherwise."""
+    remembered for an unchanged tree, analysed (and remembered) otherwise.
+    ``identity``: the tree's :func:`~fcslim.core.treeid.tree_identity`, when
+    the caller has it (it is worked out otherwise)."""
     root = Path(root)
-    key = _key(root, profile)
+    key = _key(root, profile, identity)
     found = _decode(recall(KIND, key)) if key else None
     if found is not None:
         return found

@@ -84,17 +84,19 @@ def build_report(
     baseline: str | os.PathLike | dict | None = None,
     top: int = 20,
     reporter=None,
+    identity: str | None = None,
 ) -> SizeReport:
     """Measure bundle ``root`` (see the module docstring).  ``profile`` gives
     the limits (``max_zip``/``max_unzipped`` override them, see
     :mod:`fcslim.report.limits`); ``layout`` ("code" or "layer") names the zip whose
-    exact size is :attr:`SizeReport.zip_bytes`."""
+    exact size is :attr:`SizeReport.zip_bytes`.  ``identity``: the tree's
+    :func:`~fcslim.core.treeid.tree_identity`, when the caller has it."""
     rep = reporter or current_reporter()
     root = Path(root)
     if layout not in ("code", "layer"):
         raise InputError(f"Reports measure the code or layer zip, not {layout!r}.", "Use --layout code or layer.")
     with rep.step("measure sizes"):
-        key = measurement_key(root, layout)
+        key = measurement_key(root, layout, identity)
         measured = recall_measurement(key) if key else None
         if measured is None:
             # Listing, attribution and deflating are imported only when a

@@ -50,11 +50,12 @@ class Measured:
     skipped_links: list[SkippedLink]
 
 
-def measurement_key(root: Path, layout: str) -> str | None:
+def measurement_key(root: Path, layout: str, identity: str | None = None) -> str | None:
     """The key of ``root``'s measurement, or None when the tree cannot be
-    listed (measuring then says why)."""
+    listed (measuring then says why).  ``identity``: the tree's, when the
+    caller has it."""
     try:
-        identity = tree_identity(root)
+        identity = identity or tree_identity(root)
         records = []
         for name in (INSTALL, LIBRARIES):
             try:

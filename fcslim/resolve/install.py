@@ -31,7 +31,6 @@ from packaging.utils import canonicalize_name
 
 from fcslim.core.errors import InputError, ResolutionError
 from fcslim.core.hashing import file_sha256
-from fcslim.resolve.failures import FailureContext, raise_for_failure
 from fcslim.resolve.index import Sources
 from fcslim.resolve.installed import InstalledDistribution, check_installed, read_installed
 from fcslim.resolve.glibc import MAX_ROUNDS, ProjectFiles, constraint_lines, exact_file_requirements, exclusions, merge_constraints
@@ -90,9 +89,14 @@ class _Context:
     uv: str
     platform: UvPlatform
 
-    def failure_context(self) -> FailureContext:
-        return FailureContext(self.reqs, self.profile, self.sources, self.platform, self.options.timeout,
-                              self.options.allow_pure_sdist)
+    def fail(self, run: UvRun) -> None:
+        """Raise uv's failure as an fcslim error in the user's context."""
+        # Failures are read by modules a successful install never needs (the
+        # index client for the diagnosis): imported only here (start-up).
+        from fcslim.resolve.failures import FailureContext, raise_for_failure
+
+        raise_for_failure(run, FailureContext(self.reqs, self.profile, self.sources, self.platform,
+                                              self.options.timeout, self.options.allow_pure_sdist))
 
 
 def sources_for(reqs: RequirementsFile, options: InstallOptions) -> Sources:
@@ -133,7 +137,7 @@ def _run_with_sdist_retries(build_argv: Callable[[set[str]], list[str]], ctx: _C
             check_sdists_pure(sdist_only, ctx.sources, ctx.profile, ctx.options.timeout)
             no_binary.update(sdist_only)
             continue
-        raise_for_failure(run, ctx.failure_context())
+        ctx.fail(run)
     raise ResolutionError("Too many distributions need building from sdists.",
                           "Pin versions that publish wheels for the target.")
 
@@ -223,7 +227,7 @@ def _install_exact_files(ctx: _Context, env: dict[str, str], tmp: Path, req_file
         argv.append("--require-hashes")
     run = run_uv(argv, env)
     if run.returncode != 0:
-        raise_for_failure(run, ctx.failure_context())
+        ctx.fail(run)
     return built
 
 
@@ -285,7 +289,7 @@ def _pylock_of_pins(ctx: _Context, env: dict[str, str], tmp: Path, pinned: str) 
         argv += ["--prerelease", "allow"]
     run = run_uv(argv, env)
     if run.returncode != 0:
-        raise_for_failure(run, ctx.failure_context())
+        ctx.fail(run)
     return out.read_text()
 
 
