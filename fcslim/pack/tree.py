@@ -57,7 +57,10 @@ def list_tree(root: str | os.PathLike) -> TreeListing:
     def inside(real: str) -> bool:
         return real == str(real_root) or real.startswith(str(real_root) + os.sep)
 
-    def walk(directory: Path, rel_dir: str, chain: frozenset[str]) -> None:
+    def walk(directory: Path, rel_dir: str, chain: frozenset[str], real_dir: str) -> None:
+        # real_dir: the directory's real path, carried down (a real
+        # subdirectory's is real_dir/name) instead of os.path.realpath for
+        # each, which stats every component of the path.
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as exc:
@@ -84,7 +87,7 @@ def list_tree(root: str | os.PathLike) -> TreeListing:
                     if real in chain:
                         skipped.append(SkippedLink(rel, target_text, "makes a directory loop"))
                         continue
-                    walk(Path(real), rel + "/", chain | {real})
+                    walk(Path(real), rel + "/", chain | {real}, real)
                     continue
                 st = os.stat(real)
                 if not stat.S_ISREG(st.st_mode):
@@ -92,7 +95,8 @@ def list_tree(root: str | os.PathLike) -> TreeListing:
                     continue
                 files.append(TreeFile(rel, Path(real), st.st_size, bool(st.st_mode & 0o111), target_text))
             elif entry.is_dir(follow_symlinks=False):
-                walk(Path(entry.path), rel + "/", chain | {os.path.realpath(entry.path)})
+                real_sub = os.path.join(real_dir, entry.name)
+                walk(Path(entry.path), rel + "/", chain | {real_sub}, real_sub)
             elif entry.is_file(follow_symlinks=False):
                 st = entry.stat(follow_symlinks=False)
                 files.append(TreeFile(rel, Path(entry.path), st.st_size, bool(st.st_mode & 0o111)))
@@ -103,6 +107,6 @@ def list_tree(root: str | os.PathLike) -> TreeListing:
 
     if not root.is_dir():
         raise InputError(f"{root} is not a directory.", "Pass the bundle directory built by `fcslim resolve`.")
-    walk(root, "", frozenset({str(real_root)}))
+    walk(root, "", frozenset({str(real_root)}), str(real_root))
     files.sort(key=lambda f: f.path)
     return TreeListing(root, files, skipped, sorted(empty))

@@ -73,7 +73,10 @@ class Attribution:
                 self.owner.setdefault(path, name)
                 parent = posixpath.dirname(path)
                 while parent:
-                    dir_owners.setdefault(parent, set()).add(name)
+                    owners = dir_owners.setdefault(parent, set())
+                    if name in owners:
+                        break  # its parents have it too: they were walked when it was added
+                    owners.add(name)
                     parent = posixpath.dirname(parent)
         self.dir_owner = {d: next(iter(o)) for d, o in dir_owners.items() if len(o) == 1}
         self.shared_dirs = {d for d, o in dir_owners.items() if len(o) > 1}
