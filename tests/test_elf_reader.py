@@ -247,3 +247,17 @@ def test_machine_names_are_the_established_ones():
     for name, value in MACHINES.items():
         assert machine_name(value) == name
     assert machine_name(0xBEEF) == f"EM_{0xBEEF}"
+
+
+def test_segment_count_in_section_zero(tmp_path, readelf):
+    """gABI extended numbering: e_phnum is PN_XNUM and section 0's sh_info
+    holds the real count."""
+    blob = bytearray(elf_bytes(ElfSpec(**SPEC)))
+    phnum = struct.unpack_from("<H", blob, 0x38)[0]
+    shoff = struct.unpack_from("<Q", blob, 0x28)[0]
+    struct.pack_into("<H", blob, 0x38, 0xFFFF)
+    struct.pack_into("<I", blob, shoff + 44, phnum)
+    path = tmp_path / "xnum.so"
+    path.write_bytes(bytes(blob))
+    facts = assert_same_as_readelf(readelf, path)
+    assert facts.needed == SPEC["needed"] and facts.version_defs == ("libx.so.1", "X_1.0", "X_2.0", "X_1.0")

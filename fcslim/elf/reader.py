@@ -162,10 +162,17 @@ class ElfReader:
         return header
 
     def _extended_counts(self, header: Header) -> Header:
-        """Counts too large for the header live in section 0 (gABI extended numbering)."""
-        first = next(self._section_rows(header, header.shoff, 1), None)
+        """Counts too large for the header live in section 0 (gABI extended
+        numbering).  A section 0 that cannot be read only matters when the
+        segment count is there: section counts are only used for fallbacks."""
+        try:
+            first = next(self._section_rows(header, header.shoff, 1), None)
+        except BadElf:
+            first = None
         if first is None:
-            raise self.bad("malformed: extended section or segment count without a section 0")
+            if header.phnum == PN_XNUM:
+                raise self.bad("malformed: the segment count is in section 0, which cannot be read")
+            return replace(header, shstrndx=0 if header.shstrndx == SHN_XINDEX else header.shstrndx)
         return replace(header, phnum=first.info if header.phnum == PN_XNUM else header.phnum,
                        shnum=first.size if header.shnum == 0 else header.shnum,
                        shstrndx=first.link if header.shstrndx == SHN_XINDEX else header.shstrndx)
