@@ -317,7 +317,9 @@ def build(options: BuildOptions) -> BuildResult:
                                        max_zip=options.max_zip, max_unzipped=options.max_unzipped, via=options.via)
             write_record(staging, "report.json", result.report.to_dict())
             if key and not result.cached:
-                stages.run("store in bundle cache", store_bundle, key, staging)
+                from fcslim.pack.deflate import known_digests
+
+                stages.run("store in bundle cache", store_bundle, key, staging, known_digests=known_digests)
             if result.install is not None:
                 result.distributions = result.install.distributions
             else:

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from fcslim.cache import fsops
+from fcslim.cache.bundles import store_bundle
+from fcslim.cache.entries import read_meta
 from fcslim.core.files import remove_tree_soon
 from fcslim.core.inputs import RunInputs
-from fcslim.pack.deflate import codec
+from fcslim.pack.deflate import codec, known_digests
 from fcslim.pack.streams import StreamStore
 from fcslim.pack.tree import list_tree
 from fcslim.report.measure import deflate_ahead
@@ -208,3 +211,20 @@ def test_the_backup_is_set_aside_for_the_caller_and_removed_in_a_thread(tmp_path
     wait = remove_tree_soon(aside)
     wait()
     assert not aside.exists()
+
+
+def test_the_bundle_cache_takes_measured_digests_and_hashes_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_bundle(tmp_path / "b")
+    deflate_ahead(root)
+    changed = next(p for p in sorted(root.rglob("*.py")) if p.stat().st_size > 0)
+    changed.write_text("# edited after measuring\n")  # a new identity: hashed again
+    hashed = []
+    real = fsops.file_blake3
+    monkeypatch.setattr(fsops, "file_blake3", lambda path: hashed.append(Path(path).name) or real(path))
+    tree = store_bundle("a" * 64, root, known_digests=known_digests)
+    manifest = read_meta(tree.parent)["files"]
+    assert hashed == [changed.name]
+    for rel, (size, digest, _mtime) in manifest.items():
+        if not rel.startswith(".fcslim/"):
+            assert digest == real(root / rel) and size == (root / rel).stat().st_size

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fcslim.cache.fsops import KnownDigests
 from fcslim.cache.store import Cache, cache_key
 
 NAMESPACE = "bundles"
@@ -153,15 +154,18 @@ def _link_out(tree: Path, dest: Path, link: bool) -> RestoreStats:
                         symlinks=counter.symlinks, bytes=counter.bytes)
 
 
-def store_bundle(key: str, src: Path, *, root: Path | None = None) -> Path:
+def store_bundle(key: str, src: Path, *, root: Path | None = None,
+                 known_digests: KnownDigests | None = None) -> Path:
     """Cache the finished bundle at ``src`` under ``key`` (read-only files).
 
     ``src`` stays the user's output: its files are hard-linked into the cache
     where the filesystem allows (so they become read-only too; the records in
-    ``.fcslim/`` are copied), else copied.  Returns the cached tree.
+    ``.fcslim/`` are copied), else copied.  The manifest takes the digests of
+    files ``known_digests`` knows (measuring hashed them) and hashes the
+    others.  Returns the cached tree.
     """
     return bundle_cache(root).put_tree(key, Path(src), read_only=True, link=True,
-                                       copy_dirs=frozenset({RECORDS_DIR}))
+                                       copy_dirs=frozenset({RECORDS_DIR}), known_digests=known_digests)
 
 
 class _Counter:

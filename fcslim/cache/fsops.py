@@ -15,13 +15,16 @@ import os
 import shutil
 import stat
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable, Sequence
 
 from fcslim.cache.keys import OLD_MARK, TMP_MARK
-from fcslim.core.hashing import file_blake3, file_sha256
+from fcslim.core.hashing import BLAKE3_PREFIX, file_blake3, file_sha256
 from fcslim.core.runs import pid_alive
 
 CHUNK = 1 << 20
+# BLAKE3 hex digests of files by their stat (None: not known), e.g. from the
+# deflate stream store, which hashed every file of a bundle it measured
+KnownDigests = Callable[[Sequence[os.stat_result]], Sequence["str | None"]]
 STALE_TMP_SECONDS = 24 * 3600  # a .tmp- entry this old is garbage even if its pid is reused
 
 
@@ -91,7 +94,8 @@ def link_file(src: str, dst: str) -> bool:
 
 
 def copy_tree_with_manifest(source: Path, dest: Path, *, link: bool = False,
-                            copy_dirs: frozenset[str] = frozenset()) -> tuple[dict[str, list[Any]], dict[str, str]]:
+                            copy_dirs: frozenset[str] = frozenset(), known_digests: KnownDigests | None = None,
+                            ) -> tuple[dict[str, list[Any]], dict[str, str]]:
     """Copy ``source`` to a new ``dest``; with ``link``, hard-link its files
     instead where the filesystem allows (top-level directories named in
     ``copy_dirs`` are always copied).
@@ -99,10 +103,13 @@ def copy_tree_with_manifest(source: Path, dest: Path, *, link: bool = False,
     Returns {rel: [size, digest, mtime_ns of the cached file]} and {rel: link
     target}: SHA-256 for copies (taken on the way), ``blake3:`` for links.
     Copies keep the source's mtime; the recorded mtime lets the cheap check
-    catch same-size edits made in place through a hard link.
+    catch same-size edits made in place through a hard link.  A linked file
+    whose identity (device, inode, size, mtime) ``known_digests`` knows is
+    not read again: the bundle was just measured, every byte hashed.
     """
     files: dict[str, list[Any]] = {}
     links: dict[str, str] = {}
+    linked: dict[str, os.stat_result] = {}
     dest.mkdir()
     stack = [(source, dest, "")]
     while stack:
@@ -120,7 +127,7 @@ def copy_tree_with_manifest(source: Path, dest: Path, *, link: bool = False,
                     stack.append((Path(item.path), Path(target), rel + "/"))
                 elif item.is_file():
                     if link and not (rel.split("/", 1)[0] in copy_dirs and "/" in rel) and link_file(item.path, target):
-                        files[rel] = [item.stat().st_size, file_blake3(target), os.stat(target).st_mtime_ns]
+                        linked[rel] = os.stat(target)
                         continue
                     size, digest = copy_file(item.path, target)
                     # keep the source's mtime: what measured the file (report
@@ -130,6 +137,11 @@ def copy_tree_with_manifest(source: Path, dest: Path, *, link: bool = False,
                     files[rel] = [size, digest, os.stat(target).st_mtime_ns]
                 # sockets, fifos, devices: not bundle content, not cached
         shutil.copymode(src_dir, dst_dir)
+    names = sorted(linked)
+    known = list(known_digests([linked[rel] for rel in names])) if known_digests and names else [None] * len(names)
+    for rel, digest in zip(names, known):
+        st = linked[rel]
+        files[rel] = [st.st_size, BLAKE3_PREFIX + digest if digest else file_blake3(dest / rel), st.st_mtime_ns]
     return files, links
 
 

@@ -46,7 +46,8 @@ from fcslim.cache.entries import (
     read_meta, tree_state,
 )
 from fcslim.cache.fsops import (
-    copy_tree_with_manifest, disk_usage, leftover_is_stale, make_read_only, write_data, write_json_durably,
+    KnownDigests, copy_tree_with_manifest, disk_usage, leftover_is_stale, make_read_only, write_data,
+    write_json_durably,
 )
 from fcslim.cache.keys import KEY_RE, LAYOUT_VERSION, OLD_MARK, TMP_MARK, check_key
 from fcslim.cache.location import cache_root, check_cache_root
@@ -255,7 +256,7 @@ class LocalCache:
         return final / DATA
 
     def put_tree(self, key: str, source_dir: Path, *, read_only: bool = False, link: bool = False,
-                 copy_dirs: frozenset[str] = frozenset()) -> Path:
+                 copy_dirs: frozenset[str] = frozenset(), known_digests: KnownDigests | None = None) -> Path:
         """Copy a directory tree into the cache atomically; return the cached tree.
 
         The copy keeps symlinks as symlinks and file modes; a manifest of every
@@ -265,12 +266,14 @@ class LocalCache:
         ``link=True`` hard-links files instead of copying them where the
         filesystem allows (not under the top-level ``copy_dirs``): the source's
         files then become the cache's, read-only with ``read_only``.
+        ``known_digests`` gives the digests of files already hashed.
         """
         source_dir = Path(source_dir)
         if not source_dir.is_dir():
             raise NotADirectoryError(source_dir)
         return self.put_tree_with(key, lambda tree: copy_tree_with_manifest(source_dir, tree, link=link,
-                                                                            copy_dirs=copy_dirs),
+                                                                            copy_dirs=copy_dirs,
+                                                                            known_digests=known_digests),
                                   read_only=read_only)
 
     def put_tree_with(self, key: str, fill: Callable[[Path], TreeManifest], *, read_only: bool = False) -> Path:

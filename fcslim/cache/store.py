@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from fcslim.cache.entries import CacheEntry, CacheError, CacheIntegrityError, read_meta
-from fcslim.cache.fsops import directory_size
+from fcslim.cache.fsops import KnownDigests, directory_size
 from fcslim.cache.keys import LAYOUT_VERSION, cache_key
 from fcslim.cache.local import LocalCache, TreeManifest
 from fcslim.cache.maintenance import EXPLICIT_ONLY, NAMESPACES, NamespaceUsage, clean_namespace, usage
@@ -150,8 +150,9 @@ class Cache(LocalCache):
         return path
 
     def put_tree(self, key: str, source_dir: Path, *, read_only: bool = False, link: bool = False,
-                 copy_dirs: frozenset[str] = frozenset()) -> Path:
-        tree = super().put_tree(key, source_dir, read_only=read_only, link=link, copy_dirs=copy_dirs)
+                 copy_dirs: frozenset[str] = frozenset(), known_digests: KnownDigests | None = None) -> Path:
+        tree = super().put_tree(key, source_dir, read_only=read_only, link=link, copy_dirs=copy_dirs,
+                                known_digests=known_digests)
         remote = self._remote()
         if remote is not None:
             with self.lock(key, shared=True):

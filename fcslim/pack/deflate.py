@@ -103,6 +103,13 @@ def deflate_file(path: Path, store: StreamStore) -> tuple[Deflated, StreamRef | 
     return Deflated(digest, size, crc, length, DEFLATED, elf), StreamRef(writer.name, start, length)
 
 
+def known_digests(stats: Sequence[os.stat_result]) -> list[str | None]:
+    """The BLAKE3 hex digest of each file the stream store has met with the
+    same identity (device, inode, size, modification time), else None: a
+    bundle just measured need not be read again to be hashed."""
+    return [None if known is None else known[0].digest for known in StreamStore(codec()).known(stats)]
+
+
 def _workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
