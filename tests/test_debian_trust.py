@@ -24,7 +24,7 @@ from fcslim.core.errors import EXIT_DEBIAN, EXIT_INPUT, EXIT_OK, DebianError
 from fcslim.debian import release as release_module
 from fcslim.debian import signatures
 from fcslim.debian.archive import DebianArchive, DebianRelease
-from fcslim.debian.errors import ExpiredReleaseError, SignatureError
+from fcslim.debian.errors import ExpiredReleaseError, NoPackageError, SignatureError
 from fcslim.debian.signatures import Trust, verify_detached, verify_inrelease
 from fcslim.fetch.closure import fetch_missing
 from fcslim.target.model import DebianSource
@@ -252,6 +252,33 @@ def test_a_valid_until_that_is_not_a_date_is_refused(debian_mirror, signing_key)
     debian_mirror.publish("testrel", valid_until="next Tuesday")
     with pytest.raises(DebianError, match="Valid-Until that is not a date .*next Tuesday"):
         DebianArchive(debian_mirror.url, "testrel", "amd64", trust=_trust(signing_key)).release
+
+
+# -- Contents the mirror serves wrong: a lookup hint, not a trust anchor ------------------
+
+
+@pytest.mark.parametrize("fault", ["changed", "missing"])
+def test_a_contents_index_that_fails_its_checksum_falls_back_to_package_naming(debian_mirror, signing_key, fault):
+    contents = debian_mirror.root / "dists/testrel/main/Contents-amd64.gz"
+    if fault == "changed":  # a CDN serving another day's Contents (deb.debian.org, trixie, 2026-11-25)
+        contents.write_bytes(contents.read_bytes() + b"\0")
+    else:
+        contents.unlink()
+    release = DebianRelease(debian_mirror.url, "testrel", "amd64", trust=_trust(signing_key))
+    found = release.locate("libzz.so.1")
+    assert found.package.name == "libzz1" and found.path == "usr/lib/x86_64-linux-gnu/libzz.so.1"
+    assert any("looked up by Debian's package naming" in w for w in release.warnings)
+    assert ("does not match its published checksum" if fault == "changed" else "does not serve it") \
+        in release.main.contents_problem
+    with pytest.raises(NoPackageError, match="libnothere.so.3"):
+        release.locate("libnothere.so.3")
+    assert not release.main.store.blob(release.main.index_entry("main/Contents-amd64.gz").sha256)
+
+
+def test_a_good_contents_index_is_used_without_a_warning(debian_mirror, signing_key):
+    release = DebianRelease(debian_mirror.url, "testrel", "amd64", trust=_trust(signing_key))
+    assert release.locate("libzz.so.1").package.name == "libzz1"
+    assert release.main.contents_problem is None and not release.warnings
 
 
 # -- the verbs that fetch ---------------------------------------------------------------

@@ -38,6 +38,26 @@ def test_dependencies_and_allowed_failures_are_warnings():
     assert gate_imports({}, OWNERS, {"demo-pkg"}, (), "p", "root") == []
 
 
+def test_an_extra_module_missing_an_uninstalled_python_package_is_a_warning():
+    """duckdb 2.0.1 ships adbc_driver_duckdb, which imports adbc_driver_manager
+    (not a dependency of duckdb): duckdb itself imports, so the build goes on."""
+    owners = module_owners([("duckdb", "2.0.1", ["duckdb/__init__.py", "_duckdb.cpython-311-x86_64-linux-gnu.so",
+                                                 "adbc_driver_duckdb/__init__.py", "duckdb-stubs/__init__.pyi"]),
+                            ("numpy", "2.4.6", ["numpy/__init__.py"])])
+    missing = "ModuleNotFoundError: No module named 'adbc_driver_manager'"
+    warnings = gate_imports({"adbc_driver_duckdb": missing}, owners, {"duckdb"}, (), "p", "root")
+    assert len(warnings) == 1 and "needs the Python package adbc_driver_manager" in warnings[0]
+    with pytest.raises(VerifyError, match="adbc_driver_duckdb"):  # duckdb fails too: nothing of it works
+        gate_imports({"adbc_driver_duckdb": missing, "duckdb": "ImportError: libfoo.so.1"}, owners, {"duckdb"},
+                     (), "p", "root")
+    with pytest.raises(VerifyError, match="numpy"):  # installed yet missing: a broken bundle, not optional
+        gate_imports({"adbc_driver_duckdb": "ModuleNotFoundError: No module named 'numpy.core'"}, owners,
+                     {"duckdb"}, (), "p", "root")
+    with pytest.raises(VerifyError):  # a library the target lacks is what the gate is for
+        gate_imports({"adbc_driver_duckdb": "ImportError: libstdc++.so.6: cannot open shared object file"},
+                     owners, {"duckdb"}, (), "p", "root")
+
+
 def test_newer_release_without_a_wheel_is_named(tmp_path):
     for name in ("demo_pkg-1.0-py3-none-any.whl", "demo_pkg-2.0.tar.gz", "demo_pkg-3.0rc1.tar.gz"):
         (tmp_path / name).write_bytes(b"")

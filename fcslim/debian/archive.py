@@ -14,6 +14,12 @@ Trust chain, as apt has it, without touching the host's apt state:
    must match the SHA256 the Release lists.
 3. Every ``.deb`` must match the SHA256 of its Packages stanza.
 
+Contents only says which package to look in.  When the mirror serves a
+Contents index that does not match its Release (deb.debian.org did for trixie
+on 2026-11-25: a CDN mid-sync), the build goes on with a warning: a soname is
+looked for in the packages Debian's naming policy names, each opened from its
+verified ``.deb``.
+
 Everything downloaded is kept in the cache store by that SHA256 and hashed
 again whenever it is read (:mod:`fcslim.debian.store`).
 """
@@ -29,14 +35,16 @@ from typing import Iterator
 from ..core import http
 from ..core.errors import DebianError, NetworkError
 from ..target.profile import Profile
-from .errors import ArchitectureError, ArchiveUnreachableError, NoPackageError
+from .debfile import DebArchive
+from .errors import ArchitectureError, ArchiveUnreachableError, ChecksumError, IndexNotServedError, NoPackageError
 from .indexes import PackageEntry, PackageIndex, lines_containing, open_index, parse_contents, parse_packages
 from .release import IndexEntry, ReleaseFile, fetch_release
 from .signatures import Trust
-from .sonames import rank_candidates
+from .sonames import rank_candidates, soname_package_stem
 from .store import DebianStore
 from .versions import compare_versions
 
+NAMING_CANDIDATES = 6  # packages whose names extend the expected one, tried without Contents
 _MIRROR_HINT = ("Pass --debian-mirror (or set the profile's debian.mirror) as an http:// or https:// URL "
                 "such as http://deb.debian.org/debian, or file:///path/to/mirror.")
 
@@ -68,6 +76,7 @@ class DebianArchive:
         self._release: ReleaseFile | None = None
         self._packages: PackageIndex | None = None
         self._contents: dict[str, list[list[str]]] | None = None
+        self.contents_problem: str | None = None  # why the Contents index could not be used
 
     def _warn(self, text: str) -> None:
         # data, not warnings.warn: the stages return their warnings and only the CLI prints
@@ -126,8 +135,9 @@ class DebianArchive:
         try:
             return self.store.fetch_blob(urls, entry.sha256, f"Index {entry.path}", self.timeout)
         except http.NotFoundError as exc:
-            raise DebianError(f"{self.mirror} lists {entry.path} for {self.suite} in its Release but does not "
-                              "serve it.", "The mirror may be syncing; try again later or use another mirror.") from exc
+            raise IndexNotServedError(f"{self.mirror} lists {entry.path} for {self.suite} in its Release but does "
+                                      "not serve it.",
+                                      "The mirror may be syncing; try again later or use another mirror.") from exc
 
     @property
     def packages(self) -> PackageIndex:
@@ -164,9 +174,20 @@ class DebianArchive:
             cached = self.store.load_parsed("contents", entry.sha256)
             if isinstance(cached, dict):
                 self._contents = cached
-            else:
-                self._contents = parse_contents(lines_containing(self.fetch_index(entry), entry.path, b".so"))
-                self.store.save_parsed("contents", entry.sha256, self._contents)
+                return self._contents
+            try:
+                index = self.fetch_index(entry)
+            except (ChecksumError, IndexNotServedError) as exc:
+                # Contents only says where to look: every .deb is still checked
+                # against the signed Packages index, so a lookup by Debian's
+                # naming policy (DebianRelease.locate) loses no authenticity.
+                self.contents_problem = str(exc)
+                self._warn(f"{exc} Libraries of {self.suite} are looked up by Debian's package naming "
+                           "instead, each confirmed inside its verified package.")
+                self._contents = {}
+                return self._contents
+            self._contents = parse_contents(lines_containing(index, entry.path, b".so"))
+            self.store.save_parsed("contents", entry.sha256, self._contents)
         return self._contents
 
     @contextmanager
@@ -275,11 +296,35 @@ class DebianRelease:
             entry = self.newest(package_name)
             if entry is not None:
                 return LibraryLocation(soname, path, entry)
+        if self.main.contents_problem:
+            found = self._locate_by_naming(soname)
+            if found is not None:
+                return found
         raise NoPackageError(
             f"No package of Debian {self.release} ({self.arch}) contains a library named {soname}.",
             "Check the name (a library from another distribution or a newer Debian release?); provide it "
             "yourself in the bundle's lib/ directory, or choose a runtime whose Debian release has it.",
         )
+
+    def _locate_by_naming(self, soname: str) -> LibraryLocation | None:
+        """``soname`` found without Contents: the packages Debian's naming
+        policy points at (libgvc.so.6 -> libgvc6, also libgvc6t64 and names
+        that extend it, as libjpeg62-turbo does), opened and searched."""
+        expected, _stem = soname_package_stem(soname)
+        names = [expected, expected + "t64"] + sorted(
+            n for n in self.main.packages
+            if n.startswith(expected) and n not in (expected, expected + "t64")
+            and not n.endswith(("-dev", "-dbg", "-dbgsym", "-doc")))[:NAMING_CANDIDATES]
+        for name in names:
+            entry = self.newest(name)
+            if entry is None:
+                continue
+            with self.held(entry) as path, DebArchive(path) as deb:
+                rows = [[member, name] for member in deb.entries
+                        if posixpath.basename(member) == soname and deb.resolve(member) is not None]
+            for member, _package in rank_candidates(soname, rows, self.arch):
+                return LibraryLocation(soname, member, entry)
+        return None
 
     def _archive_of(self, package: PackageEntry) -> DebianArchive:
         return self.security if (self.security and package.suite == self.security.suite) else self.main

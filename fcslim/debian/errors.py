@@ -23,6 +23,10 @@ class ChecksumError(DebianError):
     """An index or package that does not match its published SHA256 or size."""
 
 
+class IndexNotServedError(DebianError):
+    """An index the Release lists that the mirror does not serve."""
+
+
 class ArchitectureError(DebianError):
     """The mirror, the package or the library is for another architecture."""
 

@@ -5,7 +5,10 @@ user asked for (a requirement line, not a dependency of one) that fails to
 import on the target fails the build with exit 8, naming the module, its
 distribution and the error, unless the user allows it by module or
 distribution name (``--allow-import-failure``).  Failures of modules of
-dependencies are warnings.  When the installed release is older than the
+dependencies are warnings, and so is an extra module of a requested
+distribution that only lacks a Python package nobody installed (duckdb 2.0's
+``adbc_driver_duckdb`` wants ``adbc_driver_manager``) while another of its
+modules imports: that is an optional integration, the same on every machine.  When the installed release is older than the
 newest one on the index and that newest one has no wheel (pyvips 2.1.0, the
 last wheel, cannot import on Python 3; newer releases are sdists only), the
 message says so.
@@ -13,6 +16,7 @@ message says so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -91,6 +95,26 @@ def newer_without_wheel(name: str, installed: str, sources: Sources) -> str | No
     return None
 
 
+_MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
+
+
+def optional_python_need(module: str, error: str, failures: Mapping[str, str],
+                         owners: Mapping[str, OwnedModule]) -> str | None:
+    """The Python package ``module`` lacks when that is all that is wrong
+    with it: no installed distribution provides it, and another module of the
+    same distribution imports.  None otherwise."""
+    match = _MISSING_MODULE.search(error)
+    owner = owners.get(module)
+    if match is None or owner is None:
+        return None
+    missing = match.group(1).split(".")[0]
+    if missing in owners:
+        return None  # installed, yet it fails: not an optional need
+    siblings = [m for m, o in owners.items() if o.distribution == owner.distribution and m != module
+                and m.isidentifier() and not m.startswith("_")]
+    return missing if any(m not in failures for m in siblings) else None
+
+
 def gate_imports(failures: Mapping[str, str], owners: Mapping[str, OwnedModule], requested: set[str],
                  allowed: Iterable[str], profile_name: str, where: str, sources: Sources | None = None) -> list[str]:
     """Raise :class:`VerifyError` (exit 8) for a failing module of a requested
@@ -106,6 +130,11 @@ def gate_imports(failures: Mapping[str, str], owners: Mapping[str, OwnedModule],
         if module in allow or (dist and dist in allow):
             warnings.append(f"{module} fails to import on {profile_name} ({where}), allowed by "
                             f"--allow-import-failure: {error}")
+        elif dist and dist in requested and optional_python_need(module, error, failures, owners):
+            missing = optional_python_need(module, error, failures, owners)
+            warnings.append(f"{module} (from {failure.distribution}) needs the Python package {missing}, which is "
+                            f"not installed: an optional part of {failure.distribution}; add {missing} to the "
+                            "requirements to use it")
         elif dist and dist in requested:
             blocking.append(failure)
         else:
