@@ -35,6 +35,7 @@ from fcslim.elf.reader import SHT_NOBITS, BadElf, ElfReader, Section
 DEBUG_PREFIXES = (".debug_", ".zdebug_")
 SHF_INFO_LINK = 0x40
 _CHUNK = 1 << 20
+_SMALL_TABLE = 1 << 16
 _ET_EXEC, _ET_DYN = 2, 3
 
 
@@ -52,6 +53,15 @@ def section_names(reader: ElfReader, sections: list[Section]) -> list[str]:
     if not 0 < index < len(sections):
         return [""] * len(sections)
     table = sections[index]
+    if table.size <= _SMALL_TABLE:  # the usual case: a few hundred bytes, read once
+        names = reader.read(table.offset, table.size, "the section-name table")
+        found = []
+        for section in sections:
+            end = names.find(b"\0", section.name)
+            if section.name >= len(names) or end < 0:
+                raise reader.bad(f"malformed: a section name at byte {section.name} is outside its string table")
+            found.append(names[section.name:end].decode("utf-8", errors="replace"))
+        return found
     return [reader.string(table.offset + s.name, table.offset + table.size, "a section name") for s in sections]
 
 

@@ -66,6 +66,9 @@ class Segment:
     offset: int
     vaddr: int
     filesz: int
+    memsz: int = 0
+    flags: int = 0
+    align: int = 0
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ class ElfReader:
             return []
         wide = header.elf_class == 64
         entry = header.order + ("IIQQQQQQ" if wide else "IIIIIIII")
-        at_offset, at_vaddr, at_filesz = (2, 3, 5) if wide else (1, 2, 4)
+        at_offset, at_vaddr, at_filesz, at_memsz, at_flags, at_align = (2, 3, 5, 6, 1, 7) if wide else (1, 2, 4, 5, 6, 7)
         if header.phentsize < struct.calcsize(entry):
             raise self.bad(f"malformed: program header entries of {header.phentsize} bytes "
                            f"(ELF{header.elf_class} needs {struct.calcsize(entry)})")
@@ -196,7 +199,8 @@ class ElfReader:
             fields = struct.unpack_from(entry, table, i * header.phentsize)
             if fields[0] == PT_NULL:
                 continue
-            segment = Segment(fields[0], fields[at_offset], fields[at_vaddr], fields[at_filesz])
+            segment = Segment(fields[0], fields[at_offset], fields[at_vaddr], fields[at_filesz], fields[at_memsz],
+                              fields[at_flags], fields[at_align])
             if segment.offset + segment.filesz > self.size:
                 raise self.bad(f"truncated: segment {i} (type {segment.p_type:#x}) ends at byte "
                                f"{segment.offset + segment.filesz}, file has {self.size}")
