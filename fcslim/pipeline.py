@@ -259,7 +259,7 @@ def build(options: BuildOptions) -> BuildResult:
     output, lock and zips are checked before any work: each must be absent,
     fcslim's own, and none of the run's inputs."""
     from fcslim.cache.bundles import restore_bundle, store_bundle
-    from fcslim.report.measure import build_report
+    from fcslim.report.measure import build_report, remember_report
 
     started = time.monotonic()
     profile = options.profile
@@ -319,7 +319,8 @@ def build(options: BuildOptions) -> BuildResult:
             if key and not result.cached:
                 from fcslim.pack.deflate import known_digests
 
-                stages.run("store in bundle cache", store_bundle, key, staging, known_digests=known_digests)
+                stages.run("store in bundle cache", lambda: (
+                    store_bundle(key, staging, known_digests=known_digests), remember_report(result.report)))
             if result.install is not None:
                 result.distributions = result.install.distributions
             else:

@@ -17,7 +17,9 @@ from fcslim.elf import graph, loadcheck
 from fcslim.elf.findings import MissingLibrary
 from fcslim.elf.loadcheck import load_findings
 from fcslim.report import memo, sizing
+from fcslim.pipeline import BuildOptions, build
 from fcslim.report.measure import build_report
+from fcslim.resolve.options import InstallOptions
 from fcslim.target.profile import load_profile
 from tests.support.bundles import make_bundle, pseudo_random, write
 from tests.support.elffiles import build_shared_library
@@ -240,3 +242,42 @@ def test_uv_probes_are_remembered_per_binary(own_cache, tmp_path):
     for entry in entries(own_cache, "uv-version"):
         entry.write_text("garbage")
     assert ask()[0] == "9.9.10" and len(runs.read_text().split()) == 5
+
+
+# -- in a build --------------------------------------------------------------------------
+
+def build_options(tmp_path: Path, links: Path, uv_cache: Path, **kw) -> BuildOptions:
+    (tmp_path / "requirements.txt").write_text("needs-backport\nstable\n")
+    for stage in ("fetch", "slim", "verify"):
+        kw.setdefault(stage, False)
+    return BuildOptions(requirements=tmp_path / "requirements.txt", profile=FC, output=tmp_path / "build",
+                        install=InstallOptions(no_index=True, find_links=(str(links),), cache_dir=uv_cache), **kw)
+
+
+def test_the_first_warm_rebuild_measures_nothing(own_cache, tmp_path, links, cache, monkeypatch, quiet):
+    """The bundle cache takes the measured tree's files (links, write bits
+    off): the measurement is remembered under those identities too."""
+    calls = counting_measure(monkeypatch)
+    cold = build(build_options(tmp_path, links, cache))
+    assert not cold.cached and len(calls) == 1
+    warm = build(build_options(tmp_path, links, cache))
+    assert warm.cached and len(calls) == 1
+    assert warm.report.to_dict(include_files=True)["files"] == cold.report.to_dict(include_files=True)["files"]
+
+
+def test_a_warm_install_stage_analyses_and_measures_nothing(own_cache, tmp_path, links, cache, monkeypatch, quiet):
+    """uv links an unchanged install out of its cache (and writes RECORD and
+    INSTALLER afresh, identified by content): the load check and the
+    measurement are remembered; a changed wheel set is worked out again."""
+    measured = counting_measure(monkeypatch)
+    analysed = []
+    real = graph.analyse
+    monkeypatch.setattr(graph, "analyse", lambda *a, **k: analysed.append(a) or real(*a, **k))
+    for _ in range(2):
+        build(build_options(tmp_path, links, cache, cache=False))
+    assert len(measured) == 1 and len(analysed) == 1
+    (tmp_path / "requirements.txt").write_text("stable\n")
+    build(BuildOptions(requirements=tmp_path / "requirements.txt", profile=FC, output=tmp_path / "build",
+                       install=InstallOptions(no_index=True, find_links=(str(links),), cache_dir=cache),
+                       fetch=False, slim=False, verify=False, cache=False))
+    assert len(measured) == 2 and len(analysed) == 2

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fcslim.core.errors import SizeLimitError
 from fcslim.core.progress import reporter
-from fcslim.pack.archive import PackResult, pack
-from fcslim.pack.artifacts import assign_limits, pack_auto
-from fcslim.pack.plan import PackPlan, PlanLimits, describe_plan, plan_files, plan_limits, plan_pack
 from fcslim.report.limits import check_artifacts, check_limits
 from fcslim.report.measure import SizeReport, build_report
 from fcslim.target.profile import Profile
+
+if TYPE_CHECKING:
+    from fcslim.pack.archive import PackResult
+    from fcslim.pack.plan import PackPlan, PlanLimits
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,12 @@ def pack_bundle(root: Path, report: SizeReport | None, profile: Profile, request
     """Plan (for ``auto``, from ``report``) and write the artifacts; assign
     each its limit.  A plan that cannot fit raises :class:`SizeLimitError`
     when ``gate``, else the split layout is written and the reason warned."""
+    # The packer and the planner: imported when packing (a build without
+    # --pack gates with check_limits alone; start-up of every build).
+    from fcslim.pack.archive import pack
+    from fcslim.pack.artifacts import assign_limits, pack_auto
+    from fcslim.pack.plan import plan_files, plan_limits, plan_pack
+
     limits = plan_limits(profile, via=request.via, max_zip=request.max_zip, max_unzipped=request.max_unzipped,
                          disk=request.disk)
     plan = None
@@ -95,6 +103,8 @@ def gate_bundle(report: SizeReport | None, profile: Profile, outcome: PackOutcom
     try:
         check_limits(report, profile, max_zip=request.max_zip, max_unzipped=request.max_unzipped, via=request.via)
     except SizeLimitError as exc:
+        from fcslim.pack.plan import describe_plan, plan_files, plan_limits, plan_pack  # over: say what fits
+
         try:
             limits = plan_limits(profile, via=request.via, max_zip=request.max_zip,
                                  max_unzipped=request.max_unzipped, disk=request.disk)

@@ -43,7 +43,7 @@ from fcslim.report.model import (  # noqa: F401  (renderers and callers read the
     CATEGORIES, CATEGORY_LABELS, SCHEMA, DistributionSize, FileSize, LibrarySize, SizeReport, SlimSummary, Totals,
 )
 from fcslim.core.progress import reporter as current_reporter
-from fcslim.report.memo import measurement_key, recall_measurement, remember_measurement
+from fcslim.report.memo import Measured, measurement_key, recall_measurement, remember_measurement
 
 
 def _slim_summary(root: Path) -> SlimSummary | None:
@@ -125,6 +125,18 @@ def build_report(
     if baseline is not None:
         report.baseline = compare(load_baseline(baseline, profile=profile, layout=layout, reporter=rep), report)
     return report
+
+
+def remember_report(report: SizeReport) -> None:
+    """Remember ``report``'s measurement under its tree's identity as it is
+    now: after the bundle cache took the tree's files (hard links, write bits
+    removed, so small files are no longer identified by their content), their
+    identities are the ones a warm rebuild restores, and its measuring is a
+    lookup from the first rebuild on."""
+    key = measurement_key(Path(report.root), report.layout)
+    if key:
+        remember_measurement(key, Measured(report.files, report.totals, report.zip_bytes, report.categories,
+                                           report.distributions, report.libraries, report.skipped_links))
 
 
 def load_baseline(source: str | os.PathLike | dict, *, profile=None, layout: str = "code", reporter=None) -> dict:
