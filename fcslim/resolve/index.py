@@ -57,8 +57,8 @@ class IndexFile:
             return self.sha256
         if self.url.startswith("file:"):
             return file_sha256(Path(unquote(urlparse(self.url).path)))
-        with tempfile.TemporaryDirectory(prefix="fcslim-digest-") as tmp:  # a wheel can be 600 MiB: not in memory
-            http.download(self.url, Path(tmp) / "file", timeout=timeout)
+        with tempfile.TemporaryDirectory(prefix="fcslim-digest-") as tmp:
+            download_file(self, Path(tmp) / "file", timeout)
             return file_sha256(Path(tmp) / "file")
 
 
@@ -96,11 +96,10 @@ def fetch(url: str, timeout: float, accept: str | None = None) -> tuple[bytes, s
     return answer.data or b"", answer.content_type, answer.url or url
 
 
-def read_file(f: IndexFile, timeout: float) -> bytes:
-    """The bytes of an offered file."""
-    if f.url.startswith("file:"):
-        return Path(unquote(urlparse(f.url).path)).read_bytes()
-    return fetch(f.url, timeout)[0]
+def download_file(f: IndexFile, dest: Path, timeout: float) -> int:
+    """Write an offered file to ``dest``, 1 MiB at a time (never whole in
+    memory: a wheel can be 600 MiB); its size."""
+    return http.download(f.url, dest, timeout=timeout)
 
 
 def index_files(name: str, sources: Sources, timeout: float = 15.0) -> tuple[list[IndexFile], list[str]]:

@@ -8,32 +8,33 @@ installing (:mod:`fcslim.resolve.installed`).
 
 from __future__ import annotations
 
-import io
 import tarfile
+import tempfile
 import zipfile
-from typing import Sequence
+from pathlib import Path
+from typing import BinaryIO, Sequence
 
 from fcslim.core.errors import NativeSdistError, NetworkError
 from fcslim.resolve.diagnose import group_by_version
-from fcslim.resolve.index import Sources, index_files, read_file
+from fcslim.resolve.index import Sources, download_file, index_files
 from fcslim.target.profile import Profile
 
 _NATIVE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".pyx", ".rs", ".f", ".f90", ".cu", ".go", ".m")
 _NATIVE_FILES = ("Cargo.toml", "CMakeLists.txt", "meson.build")
 
 
-def native_sources(archive: bytes, filename: str) -> list[str]:
-    """Members of an sdist that mean it compiles native code."""
+def native_sources(archive: BinaryIO, filename: str) -> list[str]:
+    """Members of an sdist (an open file) that mean it compiles native code."""
     names: list[str] = []
     setup_text = ""
     if filename.endswith(".zip"):
-        with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        with zipfile.ZipFile(archive) as zf:
             names = zf.namelist()
             setup = [n for n in names if n.count("/") <= 1 and n.endswith("setup.py")]
             if setup:
                 setup_text = zf.read(setup[0]).decode("utf-8", "replace")
     else:
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tf:
+        with tarfile.open(fileobj=archive, mode="r:*") as tf:
             members = tf.getmembers()
             names = [m.name for m in members]
             setup = [m for m in members if m.name.count("/") <= 1 and m.name.endswith("setup.py")]
@@ -55,7 +56,10 @@ def check_sdists_pure(names: Sequence[str], sources: Sources, profile: Profile, 
             continue
         sdist = groups[0].sdists[0]
         try:
-            native = native_sources(read_file(sdist, timeout), sdist.filename)
+            with tempfile.TemporaryDirectory(prefix="fcslim-sdist-") as tmp:  # on disk, not in memory
+                download_file(sdist, Path(tmp) / "sdist", timeout)
+                with open(Path(tmp) / "sdist", "rb") as archive:
+                    native = native_sources(archive, sdist.filename)
         except (OSError, NetworkError, tarfile.TarError, zipfile.BadZipFile):
             continue  # the built wheel is checked for purity after installing
         if native:

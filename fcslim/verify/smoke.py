@@ -122,7 +122,8 @@ def run_smoke(bundle: Path, profile, script: Path, *, trace: bool = True, python
             prefixes = [str(bundle)]
         opened: set[str] = set()
         if tracer is not None and tracer.output.exists():
-            opened = under(opened_paths(tracer.output.read_text(errors="replace")), *prefixes)
+            with open(tracer.output, errors="replace") as trace:  # line by line: a long run's trace is big
+                opened = under(opened_paths(trace), *prefixes)
     return SmokeResult(str(script), code == 0, code, verifier.where, out[-20000:], err[-20000:],
                        traced=tracer is not None, trace_reason=why_not, opened=opened,
                        seconds=time.monotonic() - started)

@@ -23,6 +23,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 SYSCALLS = ("open", "openat", "openat2", "creat", "execve", "execveat")
 _CALL = re.compile(r"^\s*(?:\[pid\s+)?(\d+)\]?\s+(?P<name>open|openat|openat2|creat|execve|execveat)\("
@@ -66,12 +67,13 @@ def _unescape(text: str) -> str:
     return raw.encode("latin-1", "replace").decode("utf-8", "replace")
 
 
-def opened_paths(trace_text: str) -> set[str]:
-    """Every path a successful open or exec named in ``trace_text`` (strace
-    ``-f -y`` output), normalised and absolute."""
+def opened_paths(trace: str | Iterable[str]) -> set[str]:
+    """Every path a successful open or exec named in ``trace`` (strace
+    ``-f -y`` output: its text, or its lines, e.g. an open file read line by
+    line), normalised and absolute."""
     found: set[str] = set()
     pending: dict[str, str] = {}
-    for line in trace_text.splitlines():
+    for line in trace.splitlines() if isinstance(trace, str) else trace:
         call = _CALL.match(line)
         if call:
             path = _unescape(call.group("path"))
