@@ -64,6 +64,13 @@ def test_two_concurrent_runners_share_a_remote_and_a_fresh_runner_restores_the_s
     assert third["json"]["cached"] is True
     assert tree_bytes(tmp_path / "out3") == tree_bytes(tmp_path / "out1")
     assert (tmp_path / "out3.zip").read_bytes() == (tmp_path / "out1.zip").read_bytes()
+    # The fresh runner got the cold build's deflate streams with the bundle: its own stream store
+    # knows every restored file, so measuring and packing it compressed nothing.
+    from fcslim.cache.treestreams import TreeStreams
+
+    restored = [p for p in sorted((tmp_path / "out3").rglob("*"))
+                if p.is_file() and not p.is_symlink() and ".fcslim" not in p.relative_to(tmp_path / "out3").parts]
+    assert restored and all(known is not None for known in TreeStreams(tmp_path / "cache-3").known(restored))
     assert not (tmp_path / "cache-3" / "uv").exists() or not any((tmp_path / "cache-3" / "uv").rglob("*.whl"))
 
     # The remote's inventory covers what the runners wrote, and only under fcslim's prefix.

@@ -257,3 +257,14 @@ def test_bad_remote_urls_are_input_errors():
         with pytest.raises(InputError):
             parse_location(url)
     assert parse_location("/mnt/shared").scheme == "file"
+
+
+def test_what_killed_transfers_left_is_swept_once_a_day_old(tmp_path):
+    store.configure_remote(f"file://{tmp_path / 'nfs'}")
+    scratch = tmp_path / "c" / "slim" / ".remote"
+    scratch.mkdir(parents=True)
+    (scratch / ".get-old").write_bytes(b"x" * 100)
+    os.utime(scratch / ".get-old", (0, 0))
+    (scratch / ".get-young").write_bytes(b"y")  # may be another process's transfer in progress
+    assert Cache("slim", tmp_path / "c").get_file("k") is None
+    assert sorted(p.name for p in scratch.iterdir()) == [".get-young"]

@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import BinaryIO
 
 from fcslim.cache.entries import CacheEntry, CacheError, CacheIntegrityError, read_meta
-from fcslim.cache.fsops import KnownDigests, directory_size
+from fcslim.cache.fsops import STALE_TMP_SECONDS, KnownDigests, directory_size
 from fcslim.cache.keys import LAYOUT_VERSION, cache_key
 from fcslim.cache.local import LocalCache, TreeManifest
 from fcslim.cache.maintenance import EXPLICIT_ONLY, NAMESPACES, NamespaceUsage, clean_namespace, usage
@@ -79,12 +80,26 @@ class Cache(LocalCache):
         super().__init__(namespace, root, kind=kind)
         self.use_remote = remote
         self.streams = streams
+        self._swept = False
 
     def _remote(self) -> RemoteStore | None:
         return current_remote() if self.use_remote else None
 
     def _scratch(self) -> Path:
-        return self.path / ".remote"
+        """Where transfers stage their files (parts, downloads); what a killed
+        transfer left there is removed once a day old."""
+        scratch = self.path / ".remote"
+        if not self._swept:
+            self._swept = True
+            cutoff = time.time() - STALE_TMP_SECONDS
+            try:
+                with os.scandir(scratch) as found:
+                    for item in found:
+                        if item.is_file(follow_symlinks=False) and item.stat(follow_symlinks=False).st_mtime < cutoff:
+                            os.unlink(item.path)
+            except OSError:
+                pass  # nothing there yet, or not ours to clean: transfers still work
+        return scratch
 
     def get_file(self, key: str, sha256: str | None = None, *, verify: bool = False) -> Path | None:
         found = super().get_file(key, sha256, verify=verify)
