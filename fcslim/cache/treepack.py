@@ -15,7 +15,6 @@ link.  It returns the manifest the local store records.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import stat
@@ -23,8 +22,11 @@ import tarfile
 from pathlib import Path
 from typing import IO, Any
 
+from blake3 import blake3
+
 from fcslim.cache.treestreams import ZIP_KEY, TreeStreams, parse_zip_record, unpack_member, zip_record
 from fcslim.core.errors import FcslimError, EXIT_INTERNAL
+from fcslim.core.hashing import BLAKE3_PREFIX
 
 MTIME_KEY = "FCSLIM.mtime_ns"
 _CHUNK = 1 << 20
@@ -117,7 +119,7 @@ def extract_tree(source: IO[bytes], dest: Path,
     A member carrying a deflate stream is inflated and checked against its
     record; with ``keep`` (a store of the codec that made the streams) the
     streams are kept there for the restored files, indexed at the end.
-    Returns ``({rel: [size, sha256, mtime_ns]}, {rel: link target})``, the
+    Returns ``({rel: [size, "blake3:<hex>", mtime_ns]}, {rel: link target})``, the
     manifest of :meth:`fcslim.cache.local.LocalCache.put_tree`.
     """
     files: dict[str, list[Any]] = {}
@@ -189,15 +191,15 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str,
     record = member.pax_headers.get(ZIP_KEY)
     ref = None
     if record is None:
-        digest = hashlib.sha256()
+        digest = blake3()
         with open(target, "xb") as out:
             for chunk in iter(lambda: stream.read(_CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
-        sha256 = digest.hexdigest()
+        recorded = BLAKE3_PREFIX + digest.hexdigest()
     else:
         facts = parse_zip_record(record, member.size)
-        sha256, ref = unpack_member(stream, facts, target, keep.writer() if keep is not None else None)
+        recorded, ref = unpack_member(stream, facts, target, keep.writer() if keep is not None else None)
     os.chmod(target, member.mode & 0o7777)
     try:
         mtime_ns = int(member.pax_headers.get(MTIME_KEY, ""))
@@ -207,4 +209,4 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str,
     st = os.stat(target)
     if record is not None and keep is not None:
         keep.note(st, facts, ref)
-    return [st.st_size, sha256, st.st_mtime_ns]
+    return [st.st_size, recorded, st.st_mtime_ns]

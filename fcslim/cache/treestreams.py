@@ -21,7 +21,6 @@ zip (the data set: 61 MiB instead of 173 MiB), and the receiving runner:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import IO, BinaryIO, Sequence
@@ -29,6 +28,7 @@ from typing import IO, BinaryIO, Sequence
 from blake3 import blake3
 from isal import isal_zlib
 
+from fcslim.core.hashing import BLAKE3_PREFIX
 from fcslim.pack.deflate import codec
 from fcslim.pack.streams import NAMESPACE, DEFLATED, STORED, Deflated, SegmentWriter, StreamRef, StreamStore
 
@@ -102,11 +102,11 @@ def unpack_member(source: IO[bytes], facts: Deflated, target: str,
                   keep: SegmentWriter | None) -> tuple[str, StreamRef | None]:
     """Write the file ``facts`` describes to the new file ``target`` from its
     stored form (``facts.stored_size`` bytes of ``source``), appending a
-    deflate stream to ``keep`` on the way.  Returns the file's SHA-256 and
-    where its stream was kept; raises :class:`StreamMismatch` when the data
+    deflate stream to ``keep`` on the way.  Returns the file's digest for the
+    local manifest (``blake3:<hex>``, checked on the way) and where its stream
+    was kept; raises :class:`StreamMismatch` when the data
     does not give exactly the file the record names."""
     inflater = isal_zlib.decompressobj(_RAW) if facts.method == DEFLATED else None
-    sha = hashlib.sha256()
     check = blake3()
     crc = 0
     size = 0
@@ -117,7 +117,6 @@ def unpack_member(source: IO[bytes], facts: Deflated, target: str,
         size += len(data)
         if size > facts.size:
             raise StreamMismatch(f"inflates past the {facts.size} bytes its record states")
-        sha.update(data)
         check.update(data)
         crc = isal_zlib.crc32(data, crc)
         out.write(data)
@@ -153,4 +152,4 @@ def unpack_member(source: IO[bytes], facts: Deflated, target: str,
             keep.offset = start  # type: ignore[union-attr]
         raise
     ref = None if start is None else StreamRef(keep.name, start, facts.stored_size)  # type: ignore[union-attr]
-    return sha.hexdigest(), ref
+    return BLAKE3_PREFIX + facts.digest, ref
