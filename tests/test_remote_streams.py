@@ -221,3 +221,18 @@ def test_cleaning_keeps_the_parts_of_kept_entries_and_drops_the_others(tmp_path,
     store.configure_remote(s3_url)
     tree = Cache("kept", tmp_path / "runner2").get_tree("kept")  # every part of the kept entry is still there
     assert tree is not None and (tree / "other.txt").read_bytes() == (tmp_path / "b" / "other.txt").read_bytes()
+
+
+def test_streams_of_another_codec_restore_the_files_but_are_not_kept(tmp_path, s3_url, s3_env):
+    store.configure_remote(s3_url)
+    files = measured_bundle(tmp_path / "src", tmp_path / "runner1")
+    Cache("bundles", tmp_path / "runner1", streams=True).put_tree("k", tmp_path / "src", read_only=True, link=True)
+    remote = store.current_remote()
+    doc = json.loads(remote.fs.cat_file(remote.ref_path("bundles", "k")))
+    doc["codec"] = "isal-0.0.0-another-machine"  # streams made where deflate gives other bytes
+    remote.fs.pipe_file(remote.ref_path("bundles", "k"), json.dumps(doc).encode())
+    tree = Cache("bundles", tmp_path / "runner2", streams=True).get_tree("k")
+    assert tree is not None
+    restored = [tree / p.relative_to(tmp_path / "src") for p in files]
+    assert [p.read_bytes() for p in restored] == [p.read_bytes() for p in files]  # inflated and checked all the same
+    assert TreeStreams(tmp_path / "runner2").known(restored) == [None] * len(files)
