@@ -10,7 +10,9 @@ Stage modules are imported where they run, as in the pipeline: a build with
 from __future__ import annotations
 
 import functools
+import importlib
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -21,6 +23,29 @@ from fcslim.target.profile import Profile
 
 if TYPE_CHECKING:
     from fcslim.verify.early import PendingVerifier
+
+
+def import_later_stages(options: BuildOptions) -> Callable[[], None]:
+    """Import, in a thread, the modules the stages after the install will
+    load (the ELF walk and fetch, slimming, measuring), while uv installs and
+    this process only waits on it; the returned function waits for the
+    thread.  A module that fails to import here fails again, with its
+    error, where its stage imports it."""
+    names = ["fcslim.fetch.closure" if options.fetch else "fcslim.elf.graph"]
+    if options.slim:
+        names += ["fcslim.slim.apply", "fcslim.slim.rules"]
+    names += ["fcslim.report.measure", "fcslim.report.sizing"]
+
+    def load() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001  (reported by the stage's own import)
+                return
+
+    worker = threading.Thread(target=load, name="fcslim-import-stages")
+    worker.start()
+    return worker.join
 
 
 def start_verifier(profile: Profile, options: BuildOptions) -> PendingVerifier | None:

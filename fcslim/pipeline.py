@@ -45,7 +45,8 @@ from fcslim.resolve.requirements import parse_requirements
 from fcslim.target.profile import Profile
 from fcslim.build_key import bundle_cache_key
 from fcslim.build_spec import BuildOptions, BuildResult
-from fcslim.build_verify import import_gate as _import_gate, slim_stage as _slim_stage, start_verifier
+from fcslim.build_verify import (import_gate as _import_gate, import_later_stages, slim_stage as _slim_stage,
+                                 start_verifier)
 
 if TYPE_CHECKING:
     from fcslim.resolve.install import InstallResult
@@ -195,6 +196,7 @@ def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, inst
     from fcslim.resolve.install import install
 
     pending_verifier = start_verifier(profile, options)
+    later.callback(import_later_stages(options))
     with named_for_user(given):
         installed = stages.run("install", install, install_from, profile, staging, install_options)
     if options.lock:
