@@ -127,3 +127,20 @@ def test_a_remote_that_never_answers_is_exit_12_when_required(tmp_path, silent_r
     with pytest.raises(RemoteCacheError) as caught:
         Cache("debian", tmp_path / "c").get_file("k1")
     assert caught.value.exit_code == 12
+
+
+def test_pack_upload_to_oss_puts_the_zip_under_its_hash_as_oss_expects(tmp_path, s3_env, oss_env):
+    from fcslim.pack.upload import upload_deps
+
+    deps = tmp_path / "bundle.deps.zip"
+    deps.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    digest = hashlib.sha256(deps.read_bytes()).hexdigest()
+    uploaded = upload_deps(deps, digest, f"oss://{s3_env.bucket}/deps/")
+    assert uploaded.to_dict() == {"scheme": "oss", "bucket": s3_env.bucket, "key": f"deps/{digest}.zip",
+                                  "region": "ap-southeast-1", "endpoint": f"http://{OSS_HOST}",
+                                  "addressing": "virtual"}
+    body = s3_env.client().get_object(Bucket=s3_env.bucket, Key=f"deps/{digest}.zip")["Body"].read()
+    assert body == deps.read_bytes()
+    put = [r for r in oss_env.seen if r.method == "PUT"]
+    assert put and all(r.host == f"{s3_env.bucket}.{OSS_HOST}" for r in put)
+    assert all("/ap-southeast-1/s3/aws4_request" in r.headers["Authorization"] for r in put)
