@@ -99,17 +99,19 @@ def _keep(root: Path, result: SlimResult, kept: dict[str, set[Action]], modules:
 
 def _check_alongside(check: Callable[[Sequence[str]], verify_mod.VerifyResult], modules: Sequence[str],
                      alongside: Callable[[], None] | None) -> verify_mod.VerifyResult:
-    """``check(modules)`` while ``alongside()`` runs in this thread: the check
-    is another process (a thread here only waits for it), so work that reads
+    """``check(modules)`` here while ``alongside()`` runs in a thread: the
+    check is another process this thread only waits for, so work that reads
     the slimmed tree without changing it (deflating it for the report) uses
-    the other core meanwhile.  Both are done when this returns."""
+    the other core meanwhile.  The check stays in this thread, so an
+    interrupt stops it as before.  Both are done when this returns."""
     if alongside is None:
         return check(modules)
     context = contextvars.copy_context()  # the run's inputs and settings, as in this thread
-    with ThreadPoolExecutor(1, thread_name_prefix="fcslim-import-check") as pool:
-        pending = pool.submit(context.run, check, modules)
-        alongside()
-        return pending.result()
+    with ThreadPoolExecutor(1, thread_name_prefix="fcslim-alongside-check") as pool:
+        beside = pool.submit(context.run, alongside)
+        result = check(modules)
+        beside.result()
+    return result
 
 
 def verify_and_roll_back(root: Path, tree: Tree, verifier, result: SlimResult,
