@@ -315,10 +315,14 @@ def build(options: BuildOptions) -> BuildResult:
             # inodes, so a warm rebuild restored from it finds every file's
             # deflated stream by identity and compresses nothing.
             layout = "layer" if options.pack_layout == "layer" else "code"
+            # A tree the bundle cache is about to take is remembered after it
+            # took it (remember_report): its files' identities change.
+            storing = bool(key) and not result.cached
             result.report = stages.run("measure", build_report, staging, profile, layout=layout, identity=identity,
-                                       max_zip=options.max_zip, max_unzipped=options.max_unzipped, via=options.via)
+                                       max_zip=options.max_zip, max_unzipped=options.max_unzipped, via=options.via,
+                                       remember=not storing)
             write_record(staging, "report.json", result.report.to_dict())
-            if key and not result.cached:
+            if storing:
                 from fcslim.pack.deflate import known_digests
 
                 stages.run("store in bundle cache", lambda: (

@@ -260,6 +260,7 @@ def test_the_first_warm_rebuild_measures_nothing(own_cache, tmp_path, links, cac
     calls = counting_measure(monkeypatch)
     cold = build(build_options(tmp_path, links, cache))
     assert not cold.cached and len(calls) == 1
+    assert len(entries(own_cache, memo.KIND)) == 1  # kept once: under the identities the cache gave the files
     warm = build(build_options(tmp_path, links, cache))
     assert warm.cached and len(calls) == 1
     assert warm.report.to_dict(include_files=True)["files"] == cold.report.to_dict(include_files=True)["files"]

@@ -85,12 +85,15 @@ def build_report(
     top: int = 20,
     reporter=None,
     identity: str | None = None,
+    remember: bool = True,
 ) -> SizeReport:
     """Measure bundle ``root`` (see the module docstring).  ``profile`` gives
     the limits (``max_zip``/``max_unzipped`` override them, see
     :mod:`fcslim.report.limits`); ``layout`` ("code" or "layer") names the zip whose
     exact size is :attr:`SizeReport.zip_bytes`.  ``identity``: the tree's
-    :func:`~fcslim.core.treeid.tree_identity`, when the caller has it."""
+    :func:`~fcslim.core.treeid.tree_identity`, when the caller has it;
+    ``remember=False`` measures without keeping the result (a tree whose
+    files are about to change identity, see :func:`remember_report`)."""
     rep = reporter or current_reporter()
     root = Path(root)
     if layout not in ("code", "layer"):
@@ -104,7 +107,7 @@ def build_report(
             from fcslim.report.sizing import measure_tree
 
             measured = measure_tree(root, layout, rep)
-            if key:
+            if key and remember:
                 remember_measurement(key, measured)
     report = SizeReport(
         root=root,
