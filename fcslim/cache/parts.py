@@ -25,7 +25,7 @@ import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import IO, BinaryIO, Callable, TypeVar
 
 from fcslim.cache.streams import TransportError
 
@@ -100,7 +100,10 @@ class PartWriter:
             path.unlink(missing_ok=True)
 
 
-def _remote(call: Callable[[], Any]) -> Any:
+_T = TypeVar("_T")
+
+
+def _remote(call: Callable[[], _T]) -> _T:
     """``call()``, a request to the remote: its failures become TransportError
     (a missing object stays FileNotFoundError; bugs pass through)."""
     try:
@@ -115,7 +118,7 @@ class PartReader:
     """The concatenation of ``parts``, fetched by ``open_part(part)`` (a binary
     stream of the part's object) on worker threads (see the module docstring)."""
 
-    def __init__(self, parts: list[Part], open_part: Callable[[Part], Any], scratch: Path,
+    def __init__(self, parts: list[Part], open_part: Callable[[Part], IO[bytes]], scratch: Path,
                  workers: int = AHEAD):
         self.parts = parts
         self._open_part = open_part

@@ -32,7 +32,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from fcslim.core.files import move
 from fcslim import __version__
@@ -314,7 +314,7 @@ class RemoteStore:
         self.touch(namespace, key, ref)
         return manifest
 
-    def _open_object(self, part: Part) -> Any:
+    def _open_object(self, part: Part) -> IO[bytes]:
         return self.fs.open(self.cas_path(part.sha256), "rb", block_size=_BLOCK, **self._sized(part.size))
 
     # -- writing
