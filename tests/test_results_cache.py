@@ -282,3 +282,13 @@ def test_a_warm_install_stage_analyses_and_measures_nothing(own_cache, tmp_path,
                        install=InstallOptions(no_index=True, find_links=(str(links),), cache_dir=cache),
                        fetch=False, slim=False, verify=False, cache=False))
     assert len(measured) == 2 and len(analysed) == 2
+
+
+def test_a_fifo_in_a_tree_is_never_opened(tmp_path):
+    tree = tmp_path / "t"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "mod.py").write_text("x = 1\n")
+    os.mkfifo(tree / "pkg" / "pipe")  # opening it to read would wait for a writer forever
+    first = tree_identity(tree)
+    (tree / "pkg" / "pipe").unlink()
+    assert tree_identity(tree) != first

@@ -14,6 +14,7 @@ writes a few such files afresh every time (each distribution's ``RECORD``,
 ``INSTALLER``, ``REQUESTED`` and its scripts in ``bin/``: 23 of the data set's
 5,240 files), and their new inodes must not make an unchanged tree look new.
 
+Special files (a FIFO, a socket) count by their identity and are never opened.
 Symbolic links count by their text and by what they resolve to (a link may
 leave the tree); directories by their names.  The digest is BLAKE3 over a
 canonical listing, so two trees with the same entries and identities have the
@@ -23,6 +24,7 @@ same digest, and any added, removed, renamed or rewritten entry changes it.
 from __future__ import annotations
 
 import os
+import stat
 
 from blake3 import blake3
 
@@ -57,7 +59,7 @@ def tree_identity(root: str | os.PathLike, *, skip_top: frozenset[str] = frozens
                 pending.append(rel + "/")
             else:
                 st = entry.stat(follow_symlinks=False)
-                if st.st_nlink == 1 and st.st_size <= CONTENT_BYTES:
+                if st.st_nlink == 1 and st.st_size <= CONTENT_BYTES and stat.S_ISREG(st.st_mode):
                     with open(entry.path, "rb") as handle:
                         content = blake3(handle.read()).hexdigest()
                     lines.append(f"c {rel}\0{content}:{st.st_size}:{st.st_mode:o}")
