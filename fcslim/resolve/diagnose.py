@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
@@ -19,8 +19,10 @@ from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sd
 from packaging.version import InvalidVersion, Version
 
 from fcslim.core.errors import NoCompatibleWheelError
-from fcslim.resolve.index import IndexFile
 from fcslim.target.profile import Profile, builtin_profiles
+
+if TYPE_CHECKING:  # the index client itself is not needed to check an install (start-up)
+    from fcslim.resolve.index import IndexFile
 
 
 
