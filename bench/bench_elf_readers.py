@@ -31,20 +31,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sets import SETS  # noqa: E402
 from fcslim.cache.location import cache_subdir  # noqa: E402
-from fcslim.elf.facts import iter_elf_paths  # noqa: E402
+from fcslim.elf.facts import iter_elf_paths, read_elf  # noqa: E402
 
 READERS = ("fcslim", "pyelftools", "lief")
 
 
 def _read_fcslim(paths: list[Path]) -> None:
-    from fcslim.elf.facts import read_elf
-
     for path in paths:
         read_elf(path)
 
 
 def _read_lief(paths: list[Path]) -> None:
-    import lief
+    import lief  # optional: not a dependency of fcslim; only this reader's process imports it
 
     lief.logging.disable()
     config = lief.ELF.ParserConfig()  # the trimmed parse fcslim used until it had its own reader
@@ -61,7 +59,7 @@ def _read_lief(paths: list[Path]) -> None:
 
 
 def _read_pyelftools(paths: list[Path]) -> None:
-    from elftools.elf.elffile import ELFFile
+    from elftools.elf.elffile import ELFFile  # optional, as above
     from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection
 
     for path in paths:
