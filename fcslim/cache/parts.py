@@ -8,7 +8,9 @@ one object cost the whole object on some servers), while the reader consumes
 the stream in order:
 
 * :class:`PartWriter` is the sink the tar is written into: it rolls over to a
-  new scratch file every :data:`PART_SIZE` bytes, hashing each on the way.
+  new scratch file every :data:`PART_SIZE` bytes, hashing each on the way;
+  :func:`write_parts` publishes each part on a worker thread as soon as it is
+  complete, while the next is being written.
 * :class:`PartReader` downloads the parts to scratch files, at most
   :data:`AHEAD` at a time (memory stays at a few read buffers; disk at
   ``AHEAD`` parts), hashes each while it arrives, and serves them in order to
@@ -52,9 +54,11 @@ class PartMismatch(Exception):
 class PartWriter:
     """A write-only stream that lands in scratch files of at most ``part_size`` bytes."""
 
-    def __init__(self, scratch: Path, part_size: int | None = None):
+    def __init__(self, scratch: Path, part_size: int | None = None,
+                 on_part: Callable[[Path, Part], None] | None = None):
         self.scratch = scratch
         self.part_size = part_size or PART_SIZE
+        self.on_part = on_part
         self.files: list[tuple[Path, Part]] = []
         self.whole = hashlib.sha256()
         self.size = 0
@@ -66,8 +70,11 @@ class PartWriter:
     def _roll(self) -> None:
         if self._handle is not None:
             self._handle.close()
-            self.files.append((Path(self._name), Part(self._digest.hexdigest(), self._written)))
-        self._handle = None
+            self._handle = None
+            done = (Path(self._name), Part(self._digest.hexdigest(), self._written))
+            self.files.append(done)
+            if self.on_part is not None:
+                self.on_part(*done)
 
     def write(self, data: bytes) -> int:
         view = memoryview(data)
@@ -95,12 +102,45 @@ class PartWriter:
         return self.files
 
     def discard(self) -> None:
+        """Remove every scratch file (nothing more is handed on)."""
+        self.on_part = None
         self._roll()
         for path, _ in self.files:
             path.unlink(missing_ok=True)
 
 
 _T = TypeVar("_T")
+
+
+def write_parts(write: Callable[[PartWriter], object], publish: Callable[[Path, Part], int], scratch: Path,
+                workers: int = AHEAD) -> tuple[PartWriter, int]:
+    """``write(sink)`` a stream into parts, each handed to ``publish(path,
+    part)`` on a worker thread as soon as it is complete; returns the sink
+    (its parts, size and whole digest) and the sum of what ``publish``
+    returned.  A failure of ``publish`` is raised as :class:`TransportError`
+    once the writing is done (the parts not yet sent are then not sent)."""
+    futures: list[Future] = []
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="fcslim-put") as pool:
+        sink = PartWriter(scratch, on_part=lambda path, part: futures.append(pool.submit(publish, path, part)))
+        try:
+            write(sink)
+            sink.close()
+            sent = 0
+            for future in futures:
+                try:
+                    sent += future.result()
+                except (TypeError, AttributeError, NameError, AssertionError):
+                    raise
+                except Exception as exc:
+                    raise TransportError(exc) from exc
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+            sink.discard()
+    return sink, sent
 
 
 def _remote(call: Callable[[], _T]) -> _T:

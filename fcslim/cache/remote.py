@@ -29,7 +29,6 @@ import secrets
 import tarfile
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -38,7 +37,7 @@ from fcslim.core.files import move
 from fcslim import __version__
 from fcslim.cache.local import TreeManifest
 from fcslim.cache.remote_url import RemoteLocation, open_filesystem, parse_location
-from fcslim.cache.parts import AHEAD, Part, PartMismatch, PartReader, PartWriter
+from fcslim.cache.parts import Part, PartMismatch, PartReader, write_parts
 from fcslim.cache.streams import HashingReader, Prefetcher, TransportError
 from fcslim.cache.treepack import UnsafeTreeError, extract_tree, write_tree
 from fcslim.cache.treestreams import TreeStreams
@@ -319,33 +318,32 @@ class RemoteStore:
 
     # -- writing
 
-    def _upload(self, namespace: str, key: str, ref: RemoteRef, files: list[tuple[Path, Part]]) -> bool:
-        """Publish the content objects (in parallel), then the ref naming them."""
+    def _share(self, namespace: str, key: str, publish_content: Callable[[], RemoteRef]) -> bool:
+        """Publish the content (``publish_content()`` uploads it and returns its ref), then the ref naming it."""
         if self.write_failed:
             return False
-
-        def publish(item: tuple[Path, Part]) -> int:
-            path, part = item
-            target = self.cas_path(part.sha256)
-            replace = part.sha256 in self.bad_objects
-            if replace or not self.fs.exists(target):
-                self._put(path, target, create_only=not replace)
-                return part.size
-            return 0
-
         try:
-            with ThreadPoolExecutor(min(AHEAD, len(files)) or 1, thread_name_prefix="fcslim-put") as pool:
-                self.stats["bytes_up"] += sum(pool.map(publish, files))
+            ref = publish_content()
             self._put_bytes(self._ref_bytes(ref), self.ref_path(namespace, key))
         except _BUGS:
             raise
         except Exception as exc:
-            self._failed(True, f"uploading {namespace}/{key}", exc)
+            self._failed(True, f"uploading {namespace}/{key}", exc.__cause__ if isinstance(exc, TransportError)
+                         and exc.__cause__ else exc)
             return False
         with self._guard:
             self.bad_objects.difference_update({ref.sha256, *(p.sha256 for p in ref.objects)})
             self.stats["uploads"] += 1
         return True
+
+    def _publish(self, path: Path, part: Part) -> int:
+        """Put one content object unless the remote has it (or it is known bad); the bytes sent."""
+        target = self.cas_path(part.sha256)
+        replace = part.sha256 in self.bad_objects
+        if replace or not self.fs.exists(target):
+            self._put(path, target, create_only=not replace)
+            return part.size
+        return 0
 
     def _put(self, path: Path, target: str, create_only: bool) -> None:
         """Publish a local file at ``target``: atomic rename in a directory, a
@@ -379,21 +377,22 @@ class RemoteStore:
 
     def upload_file(self, namespace: str, key: str, path: Path, sha256: str, size: int) -> bool:
         """Share the local file entry at ``path`` (bytes already verified against ``sha256``)."""
-        return self._upload(namespace, key, RemoteRef("file", sha256, size), [(path, Part(sha256, size))])
+        def publish_content() -> RemoteRef:
+            self.stats["bytes_up"] += self._publish(path, Part(sha256, size))
+            return RemoteRef("file", sha256, size)
+
+        return self._share(namespace, key, publish_content)
 
     def upload_tree(self, namespace: str, key: str, tree: Path, *, read_only: bool, scratch: Path,
                     streams: TreeStreams | None = None) -> bool:
-        """Share the local tree entry at ``tree`` as one tar in parts (written in
-        ``scratch`` first), carrying the deflate streams ``streams`` knows."""
-        if self.write_failed:
-            return False
-        scratch.mkdir(parents=True, exist_ok=True)
-        sink = PartWriter(scratch)
-        try:
-            write_tree(tree, sink, streams)
-            files = sink.close()
-            ref = RemoteRef("tree", sink.whole.hexdigest(), sink.size, read_only, tuple(p for _, p in files),
-                            streams.codec if streams is not None else None)
-            return self._upload(namespace, key, ref, files)
-        finally:
-            sink.discard()
+        """Share the local tree entry at ``tree`` as one tar in parts (each
+        written in ``scratch`` and sent while the next is written), carrying
+        the deflate streams ``streams`` knows."""
+        def publish_content() -> RemoteRef:
+            scratch.mkdir(parents=True, exist_ok=True)
+            sink, sent = write_parts(lambda out: write_tree(tree, out, streams), self._publish, scratch)
+            self.stats["bytes_up"] += sent
+            return RemoteRef("tree", sink.whole.hexdigest(), sink.size, read_only, tuple(p for _, p in sink.files),
+                             streams.codec if streams is not None else None)
+
+        return self._share(namespace, key, publish_content)
