@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from fcslim.cli import main
 from fcslim.core.errors import EXIT_INPUT, EXIT_OK
-from fcslim.core.output import OWNER_RECORD, RECORDS_DIR
+from fcslim.core.output import OWNER_RECORD, RECORDS_DIR, tree_entries
+from tests.support.bundles import make_bundle, write
 from tests.support.trees import tree_state
 
 FAST = ["--no-fetch", "--no-slim", "--no-verify", "--no-cache", "-q"]
@@ -210,3 +211,36 @@ def test_a_debian_keyring_and_a_smoke_script_are_inputs_too(world, links):
     (project / "app" / "smoke.py").write_text("import alpha\n")
     refused(world, links, "resolve", "reqs/req.txt", "-o", "app", "--smoke", "app/smoke.py", *FAST,
             match="contains the input file")
+
+
+# -- the ownership record's listing
+
+def walk_entries(root: Path) -> list[str]:
+    """The listing as os.walk gives it (what tree_entries replaced)."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+        if not prefix:
+            dirnames[:] = [d for d in dirnames if d != ".fcslim"]
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        dirnames[:] = [d for d in dirnames if d not in links and d != "__pycache__"]
+        found.extend(prefix + name for name in filenames + links if not name.endswith(".pyc"))
+    return sorted(found)
+
+
+def test_the_ownership_listing_is_what_os_walk_lists(tmp_path):
+    tree = make_bundle(tmp_path / "t")
+    write(tree / "alpha" / "__pycache__" / "x.cpython-310.pyc", "x")
+    write(tree / "alpha" / "stray.pyc", "x")
+    write(tree / "deep" / "a" / "b" / "c.txt", "c")
+    (tree / "empty").mkdir()
+    (tree / "linked-dir").symlink_to("deep/a")
+    (tree / "linked-file").symlink_to("alpha/core.py")
+    (tree / "dangling").symlink_to("nowhere")
+    (tree / "deep" / "__pycache__").symlink_to("../alpha")  # a link named like a cache: kept
+    os.mkfifo(tree / "deep" / "pipe")
+    listing = tree_entries(tree)
+    assert listing == walk_entries(tree)
+    assert "linked-dir" in listing and "deep/__pycache__" in listing and "alpha/stray.pyc" not in listing
+    assert not any(p.startswith(".fcslim") or "/__pycache__/" in p for p in listing)

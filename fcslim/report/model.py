@@ -4,6 +4,7 @@ library, slim before/after, a baseline comparison, and its JSON form
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,7 +175,7 @@ class SizeReport:
 
     @property
     def largest(self) -> list[FileSize]:
-        return sorted(self.files, key=lambda f: (-f.deflated, f.path))[: self.top]
+        return heapq.nsmallest(self.top, self.files, key=lambda f: (-f.deflated, f.path))  # = sorted()[:top]
 
     @property
     def ok(self) -> bool:
