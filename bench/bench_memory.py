@@ -14,12 +14,12 @@ in /proc, exact for the process, not a sample) kept:
 * ``import check``: the interpreter that imports the bundle in the clean root
   (its command line carries fcslim's verify marker).
 
-    python bench/bench_memory.py [--sets data,bigapp] [--fcslim PATH] [--json FILE]
+    python bench/bench_memory.py [--sets small,data,ml,bigapp] [--fcslim PATH] [--json FILE]
 
 Each set is built twice: ``cold`` (fresh ``FCSLIM_CACHE_DIR``; the clean roots
 and uv's wheel cache are linked in from ``$FCSLIM_CACHE_DIR``, so installs
-unpack rather than download) and ``warm`` (same cache, new output).  data is
-built for debian11-python3.9, bigapp for tests/support/bigapp/fc-like.json
+unpack rather than download) and ``warm`` (same cache, new output).  small,
+data and ml are built for debian11-python3.9, bigapp for tests/support/bigapp/fc-like.json
 with ``--pack auto --handler index.handler``.  ``--fcslim`` runs another
 installation's command (e.g. an older checkout's venv) for a before/after.
 """
@@ -47,7 +47,9 @@ from fcslim.cache.location import cache_root  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 VERIFY_MARKER = "fcslim-verify"
 PLANS = {
+    "small": ("debian11-python3.9", "3.9", []),
     "data": ("debian11-python3.9", "3.9", []),
+    "ml": ("debian11-python3.9", "3.9", []),
     "bigapp": (str(ROOT / "tests/support/bigapp/fc-like.json"), "3.9", ["--pack", "auto", "--handler", "index.handler"]),
 }
 
@@ -149,7 +151,7 @@ def main() -> int:
         print(json.dumps(asdict(run_phase(sys.argv[2], sys.argv[3], sys.argv[4], Path(sys.argv[5])))))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="data,bigapp")
+    parser.add_argument("--sets", default="small,data,ml,bigapp")
     parser.add_argument("--fcslim", default=shutil.which("fcslim") or "fcslim", help="the fcslim command to measure")
     parser.add_argument("--work", default=None, help="where caches and outputs go (default: a temporary directory)")
     parser.add_argument("--json", default=None)
