@@ -25,19 +25,17 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from packaging.utils import canonicalize_name
 
 from fcslim.core.errors import InputError, ResolutionError
 from fcslim.core.hashing import file_sha256
-from fcslim.resolve.index import Sources
+from fcslim.resolve.options import Sources
 from fcslim.resolve.installed import InstalledDistribution, check_installed, read_installed
-from fcslim.resolve.glibc import MAX_ROUNDS, ProjectFiles, constraint_lines, exact_file_requirements, exclusions, merge_constraints
 from fcslim.resolve.lockfile import LockedPin, check_lock_target, parse_pins
 from fcslim.resolve.options import InstallOptions
 from fcslim.resolve.requirements import RequirementsFile, parse_requirements
-from fcslim.resolve.sdist import check_sdists_pure
 from fcslim.resolve.uv import (
     UvPlatform,
     UvRun,
@@ -51,6 +49,13 @@ from fcslim.resolve.uv import (
 )
 from fcslim.resolve.uv_messages import sdist_only_names
 from fcslim.target.profile import Profile
+
+if TYPE_CHECKING:
+    from fcslim.resolve.glibc import ProjectFiles
+
+# The glibc 2.24/2.26 installer (:mod:`fcslim.resolve.glibc`, with the index
+# client) and the sdist checker are imported by the functions that use them:
+# an install for any other target needs neither (start-up, python -X importtime).
 
 
 @dataclass
@@ -134,6 +139,8 @@ def _run_with_sdist_retries(build_argv: Callable[[set[str]], list[str]], ctx: _C
             return run, no_binary
         sdist_only = [n for n in sdist_only_names(run.stderr) if n not in no_binary]
         if ctx.options.allow_pure_sdist and sdist_only:
+            from fcslim.resolve.sdist import check_sdists_pure
+
             check_sdists_pure(sdist_only, ctx.sources, ctx.profile, ctx.options.timeout)
             no_binary.update(sdist_only)
             continue
@@ -207,6 +214,8 @@ def _install_exact_files(ctx: _Context, env: dict[str, str], tmp: Path, req_file
                          dest: Path, hashed: bool) -> set[str]:
     """Install for a glibc uv cannot name (:mod:`fcslim.resolve.glibc`): pins
     the profile can load, each installed from the one file it would pick."""
+    from fcslim.resolve.glibc import ProjectFiles, exact_file_requirements
+
     files = ProjectFiles(ctx.sources, ctx.options.timeout)
     environment = ctx.profile.marker_environment()
     lines = [r for r in ctx.reqs.requirements if r.applies_to(environment)]
@@ -234,6 +243,8 @@ def _install_exact_files(ctx: _Context, env: dict[str, str], tmp: Path, req_file
 def _compile(ctx: _Context, env: dict[str, str], tmp: Path, req_file: Path, con_file: Path | None,
              extra: dict[str, list[str]], *, hashes: bool) -> tuple[str, set[str]]:
     """One ``uv pip compile``: the pinned text and what was built from sdists."""
+    from fcslim.resolve.glibc import constraint_lines
+
     out_file = tmp / "out.txt"
     extra_file = tmp / "target-constraints.txt"
     extra_file.write_text(constraint_lines(extra))
@@ -260,6 +271,8 @@ def _compile_for_target(ctx: _Context, env: dict[str, str], tmp: Path, req_file:
                         *, hashes: bool, files: ProjectFiles | None = None) -> tuple[str, set[str]]:
     """Compile; for a glibc uv cannot name, again without what the profile
     cannot load, until every pin can be loaded."""
+    from fcslim.resolve.glibc import MAX_ROUNDS, ProjectFiles, constraint_lines, exclusions, merge_constraints
+
     extra: dict[str, list[str]] = {}
     for _round in range(MAX_ROUNDS):
         text, built = _compile(ctx, env, tmp, req_file, con_file, extra, hashes=hashes)
