@@ -24,6 +24,7 @@ from fcslim.debian.debfile import DebArchive
 from fcslim.debian.decompress import decompress
 from fcslim.debian.errors import ArchitectureError, ChecksumError, NoPackageError
 from fcslim.debian import indexes
+from fcslim.debian.readahead import read_ahead
 from fcslim.debian.indexes import parse_contents
 from fcslim.debian.signatures import Trust
 from fcslim.debian.sonames import rank_candidates, soname_package_stem
@@ -112,6 +113,45 @@ def test_lines_containing_reads_each_compression_across_blocks(tmp_path, monkeyp
         path.write_bytes(whole[:-9])  # cut short
         with pytest.raises(EOFError):
             list(indexes.lines_containing(path, name, b".so"))
+
+
+@pytest.mark.parametrize("name", ["Packages.xz", "Packages.gz", "Packages"])
+def test_open_index_reads_ahead_the_lines_the_module_readers_give(tmp_path, monkeypatch, name):
+    monkeypatch.setattr(indexes, "_BLOCK", 5)  # characters and line ends cut across blocks
+    # CRLF and CR line ends, two- and three-byte characters, a byte that is not UTF-8
+    text = b"Package: a\r\nDescription: caf\xc3\xa9 \xe2\x98\x83\r\n\nPackage: b\rVersion: 1\n\xff\n"
+    path = tmp_path / name
+    opener = {".xz": lzma.open, ".gz": gzip.open}.get(Path(name).suffix, open)
+    with opener(path, "wb") as handle:
+        handle.write(text)
+    with opener(path, "rt", encoding="utf-8", errors="replace") as expected:
+        want = list(expected)
+    with indexes.open_index(path, name, text=True) as stream:
+        assert list(stream) == want
+    with indexes.open_index(path, name, text=False) as stream:
+        assert stream.read() == text
+
+
+def test_read_ahead_hands_over_errors_and_stops_when_closed():
+    def failing():
+        yield b"one"
+        raise EOFError("cut short")
+
+    reader = read_ahead(failing())
+    assert next(reader) == b"one"
+    with pytest.raises(EOFError, match="cut short"):
+        next(reader)
+    produced = []
+
+    def endless():
+        while True:
+            produced.append(1)
+            yield b"x" * 10
+
+    reader = read_ahead(endless())
+    assert next(reader) == b"x" * 10
+    reader.close()  # joins the producer, which stops within a block or two of the queue's depth
+    assert len(produced) < 20
 
 
 @pytest.mark.parametrize("soname,expected", [

@@ -4,7 +4,7 @@ which packages)."""
 
 from __future__ import annotations
 
-import gzip
+import io
 import lzma
 import posixpath
 import re
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
 from isal import isal_zlib
+
+from .readahead import BlockStream, read_ahead
 
 from .deb822 import iter_stanzas
 from .versions import compare_versions
@@ -192,12 +194,10 @@ def lines_containing(path: Path, name: str, needle: bytes) -> Iterator[bytes]:
 
 def open_index(path: Path, name: str, text: bool) -> IO:
     """An index file opened for streaming, decompressed by its published name
-    (``.xz``, ``.gz`` or plain)."""
-    mode = "rt" if text else "rb"
-    encoding = "utf-8" if text else None
-    errors = "replace" if text else None
-    if name.endswith(".xz"):
-        return lzma.open(path, mode, encoding=encoding, errors=errors)
-    if name.endswith(".gz"):
-        return gzip.open(path, mode, encoding=encoding, errors=errors)
-    return open(path, mode, encoding=encoding, errors=errors)
+    (``.xz``, ``.gz`` or plain); compressed ones are decompressed a few
+    blocks ahead in a thread (:mod:`fcslim.debian.readahead`)."""
+    if _decompressor(name) is None:
+        return open(path, "rt" if text else "rb", encoding="utf-8" if text else None,
+                    errors="replace" if text else None)
+    stream = io.BufferedReader(BlockStream(read_ahead(_decompressed_blocks(path, name))), _BLOCK)
+    return io.TextIOWrapper(stream, encoding="utf-8", errors="replace") if text else stream
