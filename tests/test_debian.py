@@ -100,7 +100,8 @@ def test_parse_contents_keeps_only_libraries():
 
 @pytest.mark.parametrize("name", ["Contents-amd64.gz", "Contents-amd64.xz", "Contents-amd64"])
 def test_lines_containing_reads_each_compression_across_blocks(tmp_path, monkeypatch, name):
-    monkeypatch.setattr(indexes, "_BLOCK", 7)  # lines and members cut across blocks
+    monkeypatch.setattr(indexes, "_BLOCK", {".gz": 7, ".xz": 7})  # lines and members cut across blocks
+    monkeypatch.setattr(indexes, "_PLAIN_BLOCK", 7)
     first = b"usr/bin/zbarimg  graphics/zbar-tools\nusr/lib/libz.so.1  libs/zlib1g\n"
     second = b"usr/share/doc/a.sol  doc/a\nlib/libx.so.2  libs/libx2"  # last line without a newline
     pack = {".gz": gzip.compress, ".xz": lzma.compress}.get(Path(name).suffix, lambda data: data)
@@ -117,7 +118,8 @@ def test_lines_containing_reads_each_compression_across_blocks(tmp_path, monkeyp
 
 @pytest.mark.parametrize("name", ["Packages.xz", "Packages.gz", "Packages"])
 def test_open_index_reads_ahead_the_lines_the_module_readers_give(tmp_path, monkeypatch, name):
-    monkeypatch.setattr(indexes, "_BLOCK", 5)  # characters and line ends cut across blocks
+    monkeypatch.setattr(indexes, "_BLOCK", {".gz": 5, ".xz": 5})  # characters and line ends cut across blocks
+    monkeypatch.setattr(indexes, "_PLAIN_BLOCK", 5)
     # CRLF and CR line ends, two- and three-byte characters, a byte that is not UTF-8
     text = b"Package: a\r\nDescription: caf\xc3\xa9 \xe2\x98\x83\r\n\nPackage: b\rVersion: 1\n\xff\n"
     path = tmp_path / name

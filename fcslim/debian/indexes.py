@@ -133,7 +133,12 @@ def parse_contents(stream: Iterable[bytes]) -> dict[str, list[list[str]]]:
     return found
 
 
-_BLOCK = 1 << 20
+# Compressed bytes read at a time: a block of gzip (a Contents index) inflates
+# about twelvefold, one of xz (Packages) sixfold; with a few blocks queued
+# ahead (fcslim.debian.readahead) this keeps the decompressed text in memory
+# to a few tens of MiB.
+_BLOCK = {".gz": 1 << 18, ".xz": 1 << 20}
+_PLAIN_BLOCK = 1 << 20
 
 
 def _decompressor(name: str):
@@ -151,10 +156,11 @@ def _decompressed_blocks(path: Path, name: str) -> Iterator[bytes]:
     blocks (gzip and xz files of several members or streams included); a
     compressed file cut short raises EOFError, as :mod:`gzip` and :mod:`lzma` do."""
     decompressor = _decompressor(name)
+    size = _BLOCK.get(Path(name).suffix, _PLAIN_BLOCK)
     fed = False  # the current decompressor has had input
     with open(path, "rb") as handle:
         while True:
-            block = handle.read(_BLOCK)
+            block = handle.read(size)
             if not block:
                 break
             if decompressor is None:
@@ -199,5 +205,5 @@ def open_index(path: Path, name: str, text: bool) -> IO:
     if _decompressor(name) is None:
         return open(path, "rt" if text else "rb", encoding="utf-8" if text else None,
                     errors="replace" if text else None)
-    stream = io.BufferedReader(BlockStream(read_ahead(_decompressed_blocks(path, name))), _BLOCK)
+    stream = io.BufferedReader(BlockStream(read_ahead(_decompressed_blocks(path, name))), _PLAIN_BLOCK)
     return io.TextIOWrapper(stream, encoding="utf-8", errors="replace") if text else stream
