@@ -292,3 +292,24 @@ def test_a_fifo_in_a_tree_is_never_opened(tmp_path):
     first = tree_identity(tree)
     (tree / "pkg" / "pipe").unlink()
     assert tree_identity(tree) != first
+
+
+# -- a user's profile ----------------------------------------------------------------------
+
+def test_a_valid_profile_is_remembered_and_an_invalid_one_never(own_cache, monkeypatch):
+    from fcslim.target import schema
+
+    raw = json.loads(json.dumps(FC.to_dict()))
+    raw.pop("name", None)
+    raw.pop("source", None)
+    checked = []
+    real = schema._validate  # noqa: SLF001 - the validator behind the memo, counted
+    monkeypatch.setattr(schema, "_validate", lambda r: checked.append(1) or real(r))
+    assert schema.schema_problems(raw) == [] and schema.schema_problems(raw) == []
+    assert len(checked) == 1
+    bad = dict(raw, python_paht="3.10")
+    assert schema.schema_problems(bad) and schema.schema_problems(bad)  # refused each time, never remembered
+    assert len(checked) == 3
+    for entry in entries(own_cache, schema.VALID_KIND):
+        entry.write_text("not json")
+    assert schema.schema_problems(raw) == [] and len(checked) == 4  # a corrupted entry: checked again

@@ -8,15 +8,28 @@ had already let unknown keys through, and a schema file also lets an editor
 check a profile as it is written.  What a schema cannot say (the full Python
 version matches ``python``, ``disk_bytes <= disk_bytes_max``) is checked here
 after it.
+
+Importing jsonschema and validating costs 35-40 ms of every run that reads a
+user's profile or a bundle's record (`fcslim scan`, `report`, `pack`...), so a
+profile found valid is remembered in the ``results`` cache
+(:mod:`fcslim.cache.results`) under a key of its canonical JSON, fcslim's code
+and data (the schema among them) and the identity of the jsonschema package
+that judged it; a profile with problems is never remembered, and a corrupted
+entry is a miss.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import importlib.util
 import json
+import os
 from typing import Any, Mapping
 
+from fcslim.cache.codeid import own_code_digest
+from fcslim.cache.keys import cache_key
+from fcslim.cache.results import recall, remember
 from fcslim.core.errors import ProfileError
 from fcslim.core.resources import data_path
 from fcslim.target.model import LIMIT_FIELDS, DebianSource, Limits, Profile
@@ -31,8 +44,33 @@ def schema() -> dict[str, Any]:
     return json.loads(data_path(SCHEMA_FILE).read_text())
 
 
+VALID_KIND = "valid-profile"
+
+
+def _validity_key(raw: Any) -> str | None:
+    """The key under which ``raw`` is remembered valid (module docstring)."""
+    try:
+        spec = importlib.util.find_spec("jsonschema")
+        st = os.stat(spec.origin) if spec is not None and spec.origin else None
+        judge = None if st is None else [spec.origin, st.st_ino, st.st_size, st.st_mtime_ns]
+        return cache_key(VALID_KIND, raw, own_code_digest(), judge)
+    except (OSError, TypeError, ValueError):
+        return None
+
+
 def schema_problems(raw: Any) -> list[str]:
-    """Every way ``raw`` breaks the schema, each naming its field."""
+    """Every way ``raw`` breaks the schema, each naming its field (none for a
+    profile remembered valid)."""
+    key = _validity_key(raw)
+    if key is not None and recall(VALID_KIND, key) is True:
+        return []
+    problems = _validate(raw)
+    if not problems and key is not None:
+        remember(VALID_KIND, key, True)
+    return problems
+
+
+def _validate(raw: Any) -> list[str]:
     # jsonschema (with referencing and rpds) costs ~55 ms to import, measured
     # with `python -X importtime`; only user profiles and bundle records are
     # validated at run time (the built-in ones by a test), so it is imported here.
