@@ -33,7 +33,7 @@ NAMESPACES: dict[str, str] = {
     "resolutions": "pins remembered per input for the bundle-cache key (fcslim/resolve/memo.py)",
     "interpreters": "probes of host interpreters, by path and mtime",
     "results": "results worked out from a tree or a binary, by identity: ELF load checks, size measurements, "
-               "uv's and fcslim's own digests (fcslim/cache/results.py)",
+               "uv's and fcslim's own digests, valid profiles (fcslim/cache/results.py)",
     "bundles": "whole bundles for warm rebuilds",
     "deflate": "each file's deflate stream, by content, shared by reports and zips",
     "roots": "clean debootstrap roots for in-target checks",
