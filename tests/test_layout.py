@@ -81,3 +81,11 @@ def test_test_helpers_live_in_tests_support():
                     node.module.startswith("tests.test_") or (node.level and node.module.startswith("test_"))):
                 offenders.append(f"{path.name} imports {node.module}")
     assert not offenders, offenders
+
+
+def test_no_module_over_400_lines():
+    """Small modules with one job each: a module past 400 lines is two jobs."""
+    package = Path(__file__).resolve().parent.parent / "fcslim"
+    long = {str(p.relative_to(package)): n for p in package.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}
