@@ -89,15 +89,19 @@ class GlobSet:
             self._regex = re.compile(f"^(?:{alternatives})(?:/.*)?$")
         else:
             self._regex = None
+        self._each: list[re.Pattern[str]] | None = None
 
     def matches(self, path: str) -> bool:
         return bool(self._regex and self._regex.match(path))
 
     def which(self, path: str) -> str | None:
-        """The first pattern that matches ``path`` (slow path, for reports)."""
-        for p in self.patterns:
-            if re.match(f"^(?:{glob_regex(p)})(?:/.*)?$", path):
-                return p
+        """The first pattern that matches ``path`` (for reports; each
+        pattern's expression is compiled once, on the first call)."""
+        if self._each is None:
+            self._each = [re.compile(f"^(?:{glob_regex(p)})(?:/.*)?$") for p in self.patterns]
+        for pattern, regex in zip(self.patterns, self._each):
+            if regex.match(path):
+                return pattern
         return None
 
     def __bool__(self) -> bool:
