@@ -177,13 +177,17 @@ def _gpg_key(tmp_path_factory, name: str):
 @pytest.fixture(scope="session")
 def signing_key(tmp_path_factory):
     """The key that signs the local test mirror (its keyring: ``.keyring``)."""
-    return _gpg_key(tmp_path_factory, "archive-key")
+    key = _gpg_key(tmp_path_factory, "archive-key")
+    yield key
+    key.close()
 
 
 @pytest.fixture(scope="session")
 def other_key(tmp_path_factory):
     """A second key, in no keyring the tests trust (a wrongly signed mirror)."""
-    return _gpg_key(tmp_path_factory, "other-key")
+    key = _gpg_key(tmp_path_factory, "other-key")
+    yield key
+    key.close()
 
 
 @pytest.fixture

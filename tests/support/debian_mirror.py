@@ -171,6 +171,10 @@ class SigningKey:
     def detach_sign(self, text: bytes) -> bytes:
         return self._gpg(text, "--detach-sign", "--armor")
 
+    def close(self) -> None:
+        """Stop the gpg-agent that signing started (it outlives the run otherwise)."""
+        subprocess.run(["gpgconf", "--homedir", str(self.home), "--kill", "gpg-agent"], capture_output=True)
+
     def _gpg(self, text: bytes, *how: str) -> bytes:
         return subprocess.run(
             ["gpg", "--batch", "--homedir", str(self.home), "--pinentry-mode", "loopback", "--passphrase", "",

@@ -45,7 +45,9 @@ def built(tmp_path_factory, gcc):
 def key(tmp_path_factory):
     require_tool("gpg", purpose="these tests sign a test mirror")
     require_tool("gpgv", purpose="these tests check a test mirror")
-    return make_signing_key(tmp_path_factory.mktemp("key"))
+    signing = make_signing_key(tmp_path_factory.mktemp("key"))
+    yield signing
+    signing.close()
 
 
 @pytest.fixture
