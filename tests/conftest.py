@@ -14,8 +14,10 @@ otherwise (on a shared machine another process may be using it).
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -245,6 +247,23 @@ def object_store():
     store = start_object_store()
     yield store
     store.server.stop()
+
+
+@pytest.fixture
+def s3_url(s3_env) -> str:
+    """A fresh prefix per test in the shared bucket."""
+    return f"s3://{s3_env.bucket}/t-{uuid.uuid4().hex[:8]}/"
+
+
+@pytest.fixture
+def warnings_seen():
+    """What the run's warnings print, for tests that check them."""
+    from fcslim.core import progress
+
+    stream = io.StringIO()
+    progress.configure(stream=stream)
+    yield stream
+    progress.configure()
 
 
 @pytest.fixture

@@ -314,13 +314,19 @@ def _profile_file(tmp_path: Path, mirror_url: str) -> Path:
     return path
 
 
-def test_cli_fetch_trust_options(tmp_path, private_mirror, signing_key, other_key, real_libs, monkeypatch):
-    monkeypatch.setenv(signatures.KEYRING_ENV, str(signing_key.keyring))  # the default keyring: not the mirror's
-    profile = _profile_file(tmp_path, private_mirror.url)
+def _bundle_for_fetch(tmp_path: Path, mirror, real_libs) -> tuple[Path, list[str]]:
+    """A bundle whose extension needs libzz.so.1, and `fcslim fetch`'s
+    arguments for it against ``mirror``."""
+    profile = _profile_file(tmp_path, mirror.url)
     bundle = tmp_path / "bundle"
     (bundle / "pkg").mkdir(parents=True)
     shutil.copy(real_libs["ext"], bundle / "pkg" / "_ext.so")
-    base = [str(bundle), "-R", str(profile)]
+    return bundle, [str(bundle), "-R", str(profile)]
+
+
+def test_cli_fetch_trust_options(tmp_path, private_mirror, signing_key, other_key, real_libs, monkeypatch):
+    monkeypatch.setenv(signatures.KEYRING_ENV, str(signing_key.keyring))  # the default keyring: not the mirror's
+    bundle, base = _bundle_for_fetch(tmp_path, private_mirror, real_libs)
     runner = CliRunner()
 
     refused = runner.invoke(fetch_command, base)
@@ -350,11 +356,7 @@ def test_cli_fetch_trust_options(tmp_path, private_mirror, signing_key, other_ke
 def test_cli_fetch_expired_release(tmp_path, private_mirror, other_key, real_libs, monkeypatch):
     monkeypatch.setenv(signatures.KEYRING_ENV, str(other_key.keyring))
     private_mirror.publish("testrel", valid_until=PAST)
-    profile = _profile_file(tmp_path, private_mirror.url)
-    bundle = tmp_path / "bundle"
-    (bundle / "pkg").mkdir(parents=True)
-    shutil.copy(real_libs["ext"], bundle / "pkg" / "_ext.so")
-    base = [str(bundle), "-R", str(profile)]
+    bundle, base = _bundle_for_fetch(tmp_path, private_mirror, real_libs)
     runner = CliRunner()
     refused = runner.invoke(fetch_command, base)
     assert refused.exit_code == EXIT_DEBIAN, refused.output

@@ -18,9 +18,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from fcslim.cli import main
+from tests.support.e2e import resolve_with_check
 
 pytestmark = [pytest.mark.network, pytest.mark.rootfs, pytest.mark.slow]
 
@@ -39,14 +38,7 @@ print("pydot:", graph.create_png()[:4] == b"\x89PNG")
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> tuple[Path, Path]:
-    work = tmp_path_factory.mktemp("graphviz")
-    (work / "requirements.txt").write_text("graphviz\npydot\n")
-    (work / "check").mkdir()
-    (work / "check" / "check.py").write_text(CHECK)
-    result = CliRunner().invoke(main, ["resolve", str(work / "requirements.txt"), "--runtime", "debian11-python3.9",
-                                       "--output", str(work / "build"), "-q"])
-    assert result.exit_code == 0, result.output
-    return work / "build", work / "check"
+    return resolve_with_check(tmp_path_factory.mktemp("graphviz"), "graphviz\npydot\n", CHECK)
 
 
 def test_dot_comes_from_libgvc6_and_config6a_is_made(bundle):

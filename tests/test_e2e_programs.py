@@ -15,9 +15,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from fcslim.cli import main
+from tests.support.e2e import resolve_with_check
 from fcslim.fetch.record import protected_paths
 
 pytestmark = [pytest.mark.network, pytest.mark.rootfs, pytest.mark.slow]
@@ -49,14 +48,7 @@ if "pytesseract" in which:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> tuple[Path, Path]:
-    work = tmp_path_factory.mktemp("programs")
-    (work / "requirements.txt").write_text("pdf2image\npydub\npytesseract\n")
-    (work / "check").mkdir()
-    (work / "check" / "check.py").write_text(CHECK)
-    result = CliRunner().invoke(main, ["resolve", str(work / "requirements.txt"), "--runtime", "debian11-python3.9",
-                                       "--output", str(work / "build"), "-q"])
-    assert result.exit_code == 0, result.output
-    return work / "build", work / "check"
+    return resolve_with_check(tmp_path_factory.mktemp("programs"), "pdf2image\npydub\npytesseract\n", CHECK)
 
 
 def test_wrappers_bring_their_programs(bundle):

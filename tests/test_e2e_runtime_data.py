@@ -23,9 +23,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from fcslim.cli import main
+from tests.support.e2e import resolve_with_check
 
 pytestmark = [pytest.mark.network, pytest.mark.rootfs, pytest.mark.slow]
 
@@ -65,14 +64,7 @@ if "ghostscript" in which:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> tuple[Path, Path]:
-    work = tmp_path_factory.mktemp("runtime-data")
-    (work / "requirements.txt").write_text(REQUIREMENTS)
-    (work / "check").mkdir()
-    (work / "check" / "check.py").write_text(CHECK)
-    result = CliRunner().invoke(main, ["resolve", str(work / "requirements.txt"), "--runtime", "debian11-python3.9",
-                                       "--output", str(work / "build"), "-q"])
-    assert result.exit_code == 0, result.output
-    return work / "build", work / "check"
+    return resolve_with_check(tmp_path_factory.mktemp("runtime-data"), REQUIREMENTS, CHECK)
 
 
 def _lines(stdout: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ import io
 import os
 import socket
 import tarfile
-import uuid
 from pathlib import Path
 
 import pytest
@@ -17,27 +16,12 @@ import pytest
 from fcslim.cache import store
 from fcslim.cache.remote import ROOT, RemoteCacheError
 from fcslim.cache.store import Cache
-from fcslim.core import progress
 
 pytestmark = pytest.mark.objectstore
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture
-def warnings_seen():
-    stream = io.StringIO()
-    progress.configure(stream=stream)
-    yield stream
-    progress.configure()
-
-
-@pytest.fixture
-def s3_url(s3_env) -> str:
-    """A fresh prefix per test in the shared bucket."""
-    return f"s3://{s3_env.bucket}/t-{uuid.uuid4().hex[:8]}/"
 
 
 def make_tree(top: Path) -> Path:

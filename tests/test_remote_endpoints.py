@@ -7,7 +7,6 @@ never answers."""
 from __future__ import annotations
 
 import hashlib
-import io
 import socket
 import threading
 import uuid
@@ -16,20 +15,11 @@ import pytest
 from fcslim.cache import remote_url, store
 from fcslim.cache.remote import RemoteCacheError
 from fcslim.cache.store import Cache
-from fcslim.core import progress
 from tests.support.forward_proxy import ForwardProxy
 
 pytestmark = pytest.mark.objectstore
 
 OSS_HOST = "s3.oss-ap-southeast-1.aliyuncs.com"  # not a cn- region: moto files those under AWS China
-
-
-@pytest.fixture
-def warnings_seen():
-    stream = io.StringIO()
-    progress.configure(stream=stream)
-    yield stream
-    progress.configure()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tarfile
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
@@ -22,24 +21,10 @@ from isal import isal_zlib
 from fcslim.cache import parts, store
 from fcslim.cache.store import Cache
 from fcslim.cache.treestreams import ZIP_KEY, TreeStreams
-from fcslim.core import progress
 from fcslim.pack.deflate import codec, deflate_files
 from fcslim.pack.streams import StreamStore
 
 pytestmark = pytest.mark.objectstore
-
-
-@pytest.fixture
-def warnings_seen():
-    stream = io.StringIO()
-    progress.configure(stream=stream)
-    yield stream
-    progress.configure()
-
-
-@pytest.fixture
-def s3_url(s3_env) -> str:
-    return f"s3://{s3_env.bucket}/s-{uuid.uuid4().hex[:8]}/"
 
 
 @pytest.fixture
