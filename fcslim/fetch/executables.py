@@ -22,7 +22,7 @@ import posixpath
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from fcslim.core.errors import DebianError
 from fcslim.core.resources import data_path
@@ -34,7 +34,7 @@ from fcslim.debian.debfile import DebArchive
 from fcslim.debian.indexes import PackageEntry
 from fcslim.fetch.placement import OpenPackages, copy_copyright, write_member
 from fcslim.fetch.record import FetchedExecutable
-from fcslim.fetch.rundata import link_target, parse_depends
+from fcslim.fetch.rundata import follow_link, parse_depends
 from fcslim.target.profile import Profile
 
 BIN_DIR = "bin"
@@ -64,30 +64,14 @@ def requested_programs(root: Path, explicit: Iterable[str], automatic: bool = Tr
     return list(out.values())
 
 
-def _program_source(member: str, deb: DebArchive, entry: PackageEntry, release: DebianRelease,
-                    packages: OpenPackages) -> tuple[DebArchive, str, PackageEntry] | None:
-    """The package and file the program ``member`` leads to: in its own
-    package, or through a link into a package it depends on (first
-    alternative the release has); None when the link leads nowhere these
-    packages ship."""
-    target = member
-    for _hop in range(40):  # follow the links the package itself ships (neato -> dot -> ../sbin/...)
-        if deb.resolve(target) is not None:
-            return deb, target, entry
-        item = deb.entries.get(target)
-        if item is None or item.kind != "symlink" or not item.target:
-            break
-        target = link_target(target, item.target)
-    if target == member:
-        return None
+def _dependencies(deb: DebArchive, release: DebianRelease,
+                  packages: OpenPackages) -> Iterator[tuple[DebArchive, PackageEntry]]:
+    """The packages ``deb`` depends on (first alternative the release has),
+    opened one at a time as they are asked for."""
     for group in parse_depends(deb.control.get("Depends")):
-        other_entry = next((e for e in (release.newest(n) for n in group) if e is not None), None)
-        if other_entry is None:
-            continue
-        other, _ = packages.get(other_entry)
-        if other.resolve(target) is not None:
-            return other, target, other_entry
-    return None
+        entry = next((e for e in (release.newest(n) for n in group) if e is not None), None)
+        if entry is not None:
+            yield packages.get(entry)[0], entry
 
 
 def place_programs(root: Path, lib_dir: str, profile: Profile, requests: Iterable[ProgramRequest],
@@ -108,7 +92,7 @@ def place_programs(root: Path, lib_dir: str, profile: Profile, requests: Iterabl
         members = [m for m in deb.glob("usr/bin/*") if deb.entries[m].kind != "dir"]
         if wanted:
             members = [m for m in members if posixpath.basename(m) in wanted]
-        found = {m: _program_source(m, deb, entry, release, packages) for m in members}
+        found = {m: follow_link(m, deb, entry, _dependencies(deb, release, packages)) for m in members}
         lost = sorted(m for m, got in found.items() if got is None)
         if lost:
             notes.append(f"{entry.name}: {len(lost)} program(s) link outside the package and its dependencies and "

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
 from fcslim.core.resources import data_path
 from fcslim.debian.archive import DebianRelease
@@ -152,18 +153,23 @@ def link_target(member: str, target: str) -> str:
     return posixpath.normpath(path).lstrip("/")
 
 
-def _find_across(member: str, deb: DebArchive, entry: PackageEntry,
-                 union: list[tuple[DebArchive, PackageEntry]]) -> tuple[DebArchive, str, PackageEntry] | None:
-    """The package and file ``member`` leads to: in its own package, or
-    through a link into another of the rule's packages; None when the chain
-    leaves them."""
-    if deb.resolve(member) is not None:
-        return deb, member, entry
-    item = deb.entries.get(member)
-    if item is None or item.kind != "symlink" or not item.target:
+def follow_link(member: str, deb: DebArchive, entry: PackageEntry,
+                others: Iterable[tuple[DebArchive, PackageEntry]]) -> tuple[DebArchive, str, PackageEntry] | None:
+    """The package and file ``member`` leads to: in its own package, after
+    the links that package ships (neato -> dot -> ../sbin/...), or else at
+    that path in the first of ``others`` that has it (consumed lazily, so the
+    caller may open packages on demand); None when the chain leaves them all."""
+    target = member
+    for _hop in range(40):
+        if deb.resolve(target) is not None:
+            return deb, target, entry
+        item = deb.entries.get(target)
+        if item is None or item.kind != "symlink" or not item.target:
+            break
+        target = link_target(target, item.target)
+    if target == member:
         return None
-    target = link_target(member, item.target)
-    for other, other_entry in union:
+    for other, other_entry in others:
         if other.resolve(target) is not None:
             return other, target, other_entry
     return None
@@ -186,7 +192,7 @@ def place_runtime_data(root: Path, lib_dir: str, soname: str, library_package: P
             item = deb.entries[member]
             if item.kind == "dir" or not any(fnmatch.fnmatchcase(member, g) for g in wanted.members):
                 continue
-            found = _find_across(member, deb, entry, union)
+            found = follow_link(member, deb, entry, union)
             if found is None:
                 skipped.append(member)
                 continue
