@@ -3,12 +3,17 @@ option that changes the bundle, and a digest of fcslim's own code and data."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
 
 from fcslim.build_spec import BuildOptions
 from fcslim.cache.codeid import own_code_digest
 from fcslim.resolve.requirements import parse_requirements
 from fcslim.target.profile import Profile
+
+if TYPE_CHECKING:  # the installed-tree reader is not start-up of a warm rebuild
+    from fcslim.resolve.installed import InstalledDistribution
 
 
 def rules_digest() -> str:
@@ -33,34 +38,73 @@ def _find_links_fingerprint(find_links) -> list:
     return out
 
 
-def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path) -> str:
+@dataclass(frozen=True)
+class PendingBundleKey:
+    """The key of a bundle whose input this cache has never resolved: nothing
+    cached can match it, so it is not looked up and the resolver is not run;
+    the build's install says what the input resolved to (:meth:`complete`)."""
+
+    requirements_text: str
+    profile: dict[str, Any]
+    stage_options: dict[str, Any]
+    rules: str
+    memo: str
+    requirements: tuple[str, ...]
+
+    def complete(self, installed: Iterable["InstalledDistribution"]) -> str:
+        """The key, from the distributions the install put into the tree; the
+        resolution is remembered as if the resolver had said it."""
+        from fcslim.cache.bundles import bundle_key
+        from fcslim.resolve.memo import canonical_pins, remember_pins
+
+        pins = canonical_pins((d.name, d.version) for d in installed)
+        remember_pins(self.memo, pins, self.requirements)
+        return bundle_key(self.requirements_text, pins, self.profile, self.stage_options, self.rules)
+
+
+def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path) -> str | PendingBundleKey:
     """The key of the finished bundle these options build.
 
     A hashed lock pins every byte installed, so its text is the key; anything
-    looser is keyed on the pins it resolves to, remembered by
-    :mod:`fcslim.resolve.memo` so that an unchanged input is not resolved
-    again (a new upstream release still changes the key once the memo lapses)."""
+    looser is keyed on the pins it resolves to (:func:`fcslim.resolve.memo.canonical_pins`),
+    remembered by :mod:`fcslim.resolve.memo` so that an unchanged input is not
+    resolved again (a new upstream release still changes the key once the memo
+    lapses).  An input this cache never resolved, with no remote cache to ask,
+    gives a :class:`PendingBundleKey`: a cold build does not pay for a resolver
+    run that only a cache hit could use."""
     from fcslim.cache.bundles import bundle_key, normalise_requirements
-    from fcslim.resolve.memo import memo_key, remember_pins, remembered_pins
+    from fcslim.cache.store import current_remote
+    from fcslim.resolve.memo import (canonical_resolver_pins, memo_key, never_resolved, remember_pins,
+                                     remembered_pins)
 
     reqs = parse_requirements(install_from)
     text = "".join(Path(f).read_text() for f in reqs.files)
     io = options.install
+    stage_options = _stage_options(options)
     pins = None
     if not reqs.hashed:
         memo = memo_key(normalise_requirements(text), profile.to_dict(), io.index_url, list(io.extra_index_urls),
                         _find_links_fingerprint(io.find_links), io.no_index, io.pre, io.allow_pure_sdist)
+        requirements = tuple(str(r.requirement) for r in reqs.requirements)
         pins = remembered_pins(memo)
+        if pins is None and never_resolved(memo) and current_remote() is None:
+            return PendingBundleKey(text, profile.to_dict(), stage_options, rules_digest(), memo, requirements)
         if pins is None:
             # Imported only on a miss: the installer and uv's driver are a
             # tenth of a second of a warm rebuild's start-up.
             from fcslim.resolve.install import compile_requirements
 
-            pins = compile_requirements(install_from, profile, options.install)
-            remember_pins(memo, pins, [str(r.requirement) for r in reqs.requirements])
+            pins = canonical_resolver_pins(compile_requirements(install_from, profile, options.install))
+            remember_pins(memo, pins, requirements)
+    return bundle_key(text, pins, profile.to_dict(), stage_options, rules_digest())
+
+
+def _stage_options(options: BuildOptions) -> dict[str, Any]:
+    """Every option that changes the bundle, as the key sees it."""
+    io = options.install
     if options.smoke:
         from fcslim.verify.smoke import code_digest  # only with --smoke (start-up of a warm rebuild)
-    stage_options = {
+    return {
         "index_url": io.index_url, "extra_index_urls": list(io.extra_index_urls),
         "find_links": _find_links_fingerprint(io.find_links), "no_index": io.no_index,
         "allow_pure_sdist": io.allow_pure_sdist, "pre": io.pre,
@@ -77,4 +121,3 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
         "strict_optional": options.strict_optional, "add_wheels_for_missing": options.add_wheels_for_missing,
         "verify_image": options.verify_image,
     }
-    return bundle_key(text, pins, profile.to_dict(), stage_options, rules_digest())

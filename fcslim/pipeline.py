@@ -43,7 +43,7 @@ from fcslim.core.progress import reporter
 from fcslim.core.treeid import tree_identity
 from fcslim.resolve.requirements import parse_requirements
 from fcslim.target.profile import Profile
-from fcslim.build_key import bundle_cache_key
+from fcslim.build_key import PendingBundleKey, bundle_cache_key
 from fcslim.build_spec import BuildOptions, BuildResult
 from fcslim.build_verify import (import_gate as _import_gate, import_later_stages, slim_stage as _slim_stage,
                                  start_verifier)
@@ -300,6 +300,9 @@ def build(options: BuildOptions) -> BuildResult:
         with named_for_user(given):
             key = stages.run("bundle cache key", bundle_cache_key, options, profile, install_from) \
                 if options.cache else None
+        pending_key = None
+        if isinstance(key, PendingBundleKey):  # nothing cached can match: keyed by what the install resolved
+            pending_key, key = key, None
         result.cache_key = key
         with staged_directory(output) as staging, ExitStack() as later:
             identity = None
@@ -311,6 +314,8 @@ def build(options: BuildOptions) -> BuildResult:
             else:
                 identity = _build_fresh(staging, spec, given, install_from, install_options, profile, options,
                                         result, stages, later)
+                if pending_key is not None and result.install is not None:
+                    key = result.cache_key = pending_key.complete(result.install.distributions)
             # Measured before the bundle is cached: the cache links the same
             # inodes, so a warm rebuild restored from it finds every file's
             # deflated stream by identity and compresses nothing.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from click.testing import CliRunner
 
 from fcslim.resolve import memo
@@ -27,30 +29,84 @@ def test_loose_pins_lapse_closed_ones_do_not(tmp_path, monkeypatch):
     assert memo.remembered_pins("never-seen") is None
 
 
-def test_a_warm_rebuild_of_a_loose_input_does_not_resolve_again(tmp_path, links, cache, monkeypatch):
+def test_resolver_output_and_installed_tree_give_one_pin_text():
+    uv_output = ("Alpha==1.0 \\\n    --hash=sha256:" + "0" * 64 + "\n    # via -r requirements.txt\n"
+                 "beta_two==2.0\n    # via alpha\n")
+    assert memo.canonical_resolver_pins(uv_output) == "alpha==1.0\nbeta-two==2.0\n"
+    assert memo.canonical_pins([("Beta.Two", "2.0"), ("alpha", "1.0")]) == "alpha==1.0\nbeta-two==2.0\n"
+    assert memo.pins_are_closed(["alpha==1.0", "beta-two==2.0"], "alpha==1.0\nbeta-two==2.0\n")
+    assert memo.pins_are_closed(["alpha==1", "Beta_Two==2.0.0"], "alpha==1.0\nbeta-two==2.0\n")  # PEP 440 equal
+
+
+def _build(tmp_path, links, cache, monkeypatch):
+    """A resolve CLI of a loose input and the list of resolver runs it made."""
     from fcslim.cli import main
     from fcslim.resolve import install as installer  # the bundle key imports its resolver from here on a miss
 
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "fc-cache"))
     monkeypatch.setenv("UV_CACHE_DIR", str(cache))
+    monkeypatch.delenv("FCSLIM_CACHE_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # no project file of this repository in the way
     compiled = []
     real = installer.compile_requirements
     monkeypatch.setattr(installer, "compile_requirements", lambda *a, **k: compiled.append(a) or real(*a, **k))
     (tmp_path / "requirements.txt").write_text("stable\n")
     argv = ["resolve", str(tmp_path / "requirements.txt"), "--runtime", "fc-python3.10", "-o", str(tmp_path / "build"),
-            "--no-index", "-f", str(links), "--no-fetch", "--no-slim", "--no-verify", "-q"]
+            "--no-index", "-f", str(links), "--no-fetch", "--no-slim", "--no-verify", "-q", "--json"]
     runner = CliRunner()
-    first = runner.invoke(main, argv)
-    assert first.exit_code == 0, (first.output, first.exception)
-    assert len(compiled) == 1
-    again = runner.invoke(main, argv + ["--json"])
-    assert again.exit_code == 0 and len(compiled) == 1
-    assert '"cached": true' in again.stdout
-    # A new wheel in the find-links directory is a new index state: resolved again.
+
+    def run(*extra):
+        done = runner.invoke(main, argv + list(extra))
+        assert done.exit_code == 0, (done.output, done.exception)
+        return json.loads(done.stdout)
+    return run, compiled
+
+
+def test_a_first_build_and_a_warm_rebuild_of_a_loose_input_do_not_resolve_twice(tmp_path, links, cache, monkeypatch):
+    run, compiled = _build(tmp_path, links, cache, monkeypatch)
+    first = run()
+    assert not first["cached"] and compiled == []  # never resolved here: keyed by what the install resolved
+    again = run()
+    assert again["cached"] and compiled == []
+    # A new wheel in the find-links directory is a new index state: never
+    # resolved, so built again rather than restored.
     (links / "zz_unrelated-1.0-py3-none-any.whl").write_bytes(b"")
     try:
-        runner.invoke(main, argv)
+        third = run()
     finally:
         (links / "zz_unrelated-1.0-py3-none-any.whl").unlink()
-    assert len(compiled) == 2
+    assert not third["cached"] and compiled == []
+
+
+def test_a_lapsed_resolution_is_resolved_again_to_the_key_the_install_gave(tmp_path, links, cache, monkeypatch):
+    run, compiled = _build(tmp_path, links, cache, monkeypatch)
+    first = run()
+    assert not first["cached"] and compiled == []
+    monkeypatch.setenv("FCSLIM_RESOLVE_TTL", "0")  # the loose input's resolution lapses
+    again = run()
+    assert len(compiled) == 1  # the resolver ran, and chose what the install had chosen
+    assert again["cached"]
+
+
+def test_with_a_remote_cache_a_first_build_resolves_to_ask_it(tmp_path, monkeypatch):
+    """A remote may hold a bundle this machine never resolved for: the key is
+    needed before the build, so the input is resolved first."""
+    from fcslim import build_key
+    from fcslim.build_spec import BuildOptions
+    from fcslim.cache import store
+    from fcslim.resolve import install as installer
+    from fcslim.target.profile import load_profile
+
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "fc-cache"))
+    compiled = []
+    monkeypatch.setattr(installer, "compile_requirements", lambda *a, **k: compiled.append(a) or "stable==1.0\n")
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("stable\n")
+    options = BuildOptions(requirements=reqs, profile=load_profile("fc-python3.10"), output=tmp_path / "out")
+    assert isinstance(build_key.bundle_cache_key(options, options.profile, reqs), build_key.PendingBundleKey)
+    assert compiled == []
+    monkeypatch.setattr(store, "current_remote", lambda: "a remote")
+    key = build_key.bundle_cache_key(options, options.profile, reqs)
+    assert isinstance(key, str) and len(compiled) == 1
+    monkeypatch.setattr(store, "current_remote", lambda: None)  # now remembered: the same key, no resolver run
+    assert build_key.bundle_cache_key(options, options.profile, reqs) == key and len(compiled) == 1

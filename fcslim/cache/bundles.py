@@ -12,9 +12,10 @@ What goes into the key:
   byte that will be installed; ``-r``/``-c`` includes must be passed already
   inlined, since the key sees only this text;
 * ``resolved_pins``: for input that is *not* fully pinned with hashes, the
-  pins the resolver chose (e.g. ``uv pip compile`` output), so a new upstream
-  release changes the key.  A warm rebuild of unpinned input therefore costs
-  one (cached) resolution on top of the restore;
+  pins it resolved to (:func:`fcslim.resolve.memo.canonical_pins`: from the
+  resolver, or from the install of a first build), so a new upstream release
+  changes the key.  A warm rebuild of unpinned input therefore costs one
+  (remembered) resolution on top of the restore;
 * the runtime profile (``Profile.to_dict()``), the options that change the
   output (slim on/off, fetch, compile, mirror…; not the output path or
   verbosity), a digest of the slim rule set, and fcslim's version (always,

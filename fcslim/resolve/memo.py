@@ -14,6 +14,14 @@ kept here and reused:
   time a package index's own pages are served from uv's HTTP cache (PyPI sends
   ``max-age=600``), so the resolver itself would not have seen a newer release
   either; after that, the input is resolved again.
+
+What is remembered, and keyed, is the resolution's canonical pins
+(:func:`canonical_pins`: ``name==version`` lines, names normalised, sorted),
+whether they came from the resolver or from the distributions an install put
+into the tree.  So an input this cache has never resolved (no memo record at
+all) needs no resolver run before its build: no bundle built through this cache
+can be keyed on it, and the build's own install says what it resolved to
+(:func:`never_resolved`, used by :mod:`fcslim.build_key`).
 """
 
 from __future__ import annotations
@@ -51,6 +59,28 @@ def _fresh_seconds() -> float:
         return FRESH_SECONDS
 
 
+def canonical_pins(pairs: Iterable[tuple[str, str]]) -> str:
+    """The one text a resolution is keyed and remembered by: ``name==version``
+    per distribution (normalised name), sorted.  The resolver's output and an
+    installed tree give the same text for the same resolution."""
+    return "".join(sorted({f"{canonicalize_name(name)}=={version}\n" for name, version in pairs}))
+
+
+def canonical_resolver_pins(text: str) -> str:
+    """:func:`canonical_pins` of a resolver's output (``uv pip compile``)."""
+    # Only when resolving: the lock formats' readers are start-up a warm
+    # rebuild does not need (python -X importtime).
+    from fcslim.resolve.lockfile import parse_pins
+
+    return canonical_pins((p.name, p.version) for p in parse_pins(text))
+
+
+def never_resolved(key: str) -> bool:
+    """Whether this cache holds no resolution at all for ``key`` (a lapsed one
+    still counts as held: a bundle may be keyed on it)."""
+    return not _path(key).exists()
+
+
 def remembered_pins(key: str) -> str | None:
     """The pins kept for ``key`` while they still hold (module docstring)."""
     try:
@@ -73,8 +103,9 @@ def remember_pins(key: str, pins: str, requirements: Iterable[str]) -> None:
 
 
 def pins_are_closed(requirements: Iterable[str], pins: str) -> bool:
-    """Whether the input pins every distribution of the resolution exactly."""
-    pinned: dict[str, str] = {}
+    """Whether the input pins every distribution of the resolution (``pins``,
+    ``name==version`` lines) exactly."""
+    pinned = {}
     for text in requirements:
         try:
             req = Requirement(text)
@@ -83,10 +114,9 @@ def pins_are_closed(requirements: Iterable[str], pins: str) -> bool:
         specs = list(req.specifier)
         if req.url or len(specs) != 1 or specs[0].operator != "==" or "*" in specs[0].version:
             return False
-        pinned[canonicalize_name(req.name)] = specs[0].version
-    # Only when a resolution is new: the lock formats' readers are start-up
-    # a warm rebuild does not need (python -X importtime).
-    from fcslim.resolve.lockfile import parse_pins
-
-    resolved = parse_pins(pins)
-    return bool(resolved) and all(pinned.get(p.name) == p.version for p in resolved)
+        pinned[canonicalize_name(req.name)] = specs[0]
+    resolved = [line.split("#", 1)[0].strip().split("==", 1) for line in pins.splitlines()]
+    resolved = [pair for pair in resolved if len(pair) == 2]
+    return bool(resolved) and all(
+        canonicalize_name(name) in pinned and pinned[canonicalize_name(name)].contains(version, prereleases=True)
+        for name, version in resolved)
