@@ -78,7 +78,11 @@ def test_origin_runpath_reaches_dot_libs(tmp_path, parts):
     assert report.ok, report.missing
     assert report.resolved[("pkg/_ext.so", "libdep-1a2b.so.1")] == "bundle:pkg.libs/libdep-1a2b.so.1"
     assert report.load_order() == ["pkg.libs/libdep-1a2b.so.1"]
-    assert report.graph.has_edge(("file", "pkg/_ext.so"), ("soname", "libdep-1a2b.so.1"))
+    graph = report.graph
+    assert graph.needs[("file", "pkg/_ext.so")] >= {"libdep-1a2b.so.1", "libc.so.6"}
+    assert graph.provided_by == {"libdep-1a2b.so.1": {"pkg/_ext.so": "pkg.libs/libdep-1a2b.so.1"}}
+    assert "libc.so.6" in graph.system and not graph.missing
+    assert set(graph.file_sizes) == {"pkg/_ext.so", "pkg.libs/libdep-1a2b.so.1"}
 
 
 def test_without_runpath_the_same_layout_is_missing(tmp_path, parts):
@@ -116,6 +120,9 @@ def test_rpath_of_the_loader_is_inherited(tmp_path, parts):
     assert report.resolved[("top.libs/libmid.so.1", "libleaf.so.1")] == "bundle:top.libs/libleaf.so.1"
     order = report.load_order()
     assert order.index("top.libs/libleaf.so.1") < order.index("top.libs/libmid.so.1")
+    # missing after the first pass, found in the loader's RPATH by the second
+    assert report.graph.provided_by["libleaf.so.1"] == {"top.libs/libmid.so.1": "top.libs/libleaf.so.1"}
+    assert not report.graph.missing
 
 
 def test_glibc_version_newer_than_the_profile(tmp_path, parts):
@@ -185,10 +192,15 @@ def test_dlopen_needs_come_from_installed_distributions(tmp_path, parts):
     report = analyse(tmp_path, FC310)
     assert {(m.soname, m.needed_by) for m in report.missing} == {
         ("libzbar.so.0", ("dlopen:pyzbar",)), ("libmagic.so.1", ("dlopen:python-magic",))}
+    assert report.graph.distributions == {"pyzbar", "python-magic"}
+    assert report.graph.needs == {("dist", "pyzbar"): {"libzbar.so.0"}, ("dist", "python-magic"): {"libmagic.so.1"}}
+    assert report.graph.missing == {"libzbar.so.0", "libmagic.so.1"}
     place(tmp_path, parts["dep"], "lib/libzbar.so.0")
     report = analyse(tmp_path, FC310)
     assert report.resolved[("dlopen:pyzbar", "libzbar.so.0")] == "bundle:lib/libzbar.so.0"
     assert report.missing_sonames == ["libmagic.so.1"]
+    assert report.graph.provided_by["libzbar.so.0"] == {"dlopen:pyzbar": "lib/libzbar.so.0"}
+    assert report.graph.missing == {"libmagic.so.1"}
 
 
 def test_dlopen_data_file_has_at_least_ten_sourced_entries():

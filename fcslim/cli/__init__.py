@@ -2,7 +2,7 @@
 
 Each verb lives in its own module and only parses options, calls the library,
 renders the result and picks the exit code.  Verb modules are imported only
-when their verb runs, so `fcslim runtimes` does not pay for networkx or uv.
+when their verb runs, so `fcslim runtimes` does not pay for a build's modules or uv.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class LazyGroup(click.Group):
         return getattr(import_module(module), attribute)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Listing help must not import every verb (and networkx) just for one line each.
+        # Listing help must not import every verb (and their stages) just for one line each.
         with formatter.section("Commands"):
             formatter.write_dl([(name, _SHORT_HELP[name]) for name in COMMANDS])
 

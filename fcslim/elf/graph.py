@@ -38,10 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import networkx as nx
-
 from fcslim.elf.facts import UNREADABLE, ElfFile, scan_tree
 from fcslim.elf.findings import LoadProblem, MissingLibrary
+from fcslim.elf.order import dependency_order
 from fcslim.elf.policy import SystemImage, dlopen_groups, system_image
 from fcslim.elf.resolver import Resolver
 from fcslim.elf.versions import version_problems
@@ -53,6 +52,29 @@ _LOADABLE_TYPES = ("DYN", "EXEC")
 
 # -- the report ------------------------------------------------------------
 
+Node = tuple[str, str]
+"""A needer: ``("file", path)`` for an ELF file of the tree, ``("dist", name)``
+for a distribution's libraries opened by name (``data/dlopen_libraries.json``)."""
+
+
+@dataclass
+class NeedGraph:
+    """Who needs which soname and what provides it, as :func:`analyse` found it."""
+
+    file_sizes: dict[str, int] = field(default_factory=dict)  # every ELF file of the tree, by path
+    distributions: set[str] = field(default_factory=set)  # distributions with libraries opened by name
+    needs: dict[Node, set[str]] = field(default_factory=dict)  # needer -> the sonames it needs
+    provided_by: dict[str, dict[str, str]] = field(default_factory=dict)  # soname -> needer -> bundle file
+    system: set[str] = field(default_factory=set)  # sonames the runtime's system image provides
+    missing: set[str] = field(default_factory=set)  # sonames nothing provides to some needer
+
+    def need(self, needer: Node, soname: str) -> None:
+        self.needs.setdefault(needer, set()).add(soname)
+
+    def provide(self, soname: str, needer: str, path: str) -> None:
+        """``path`` (in the tree) is the file ``needer`` loads for ``soname``."""
+        self.provided_by.setdefault(soname, {})[needer] = path
+
 
 @dataclass
 class LibraryReport:
@@ -63,7 +85,7 @@ class LibraryReport:
     missing: list[MissingLibrary]
     unloadable: list[LoadProblem]
     resolved: dict[tuple[str, str], str]
-    graph: nx.DiGraph
+    graph: NeedGraph
     dlopen: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -82,23 +104,14 @@ class LibraryReport:
         library comes after everything it needs from the bundle).  Members of a
         dependency cycle come together, by path."""
         providers = self.bundle_providers()
-        deps = nx.DiGraph()
-        deps.add_nodes_from(providers)
+        edges = []
         for (needer, _soname), provider in self.resolved.items():
             if not provider.startswith("bundle:"):
                 continue
             target = provider.split(":", 1)[1]
             if needer in providers and target != needer:
-                deps.add_edge(target, needer)  # target must load first
-        condensed = nx.condensation(deps)
-        members = condensed.graph["mapping"]
-        groups: dict[int, list[str]] = {}
-        for path, group in members.items():
-            groups.setdefault(group, []).append(path)
-        order: list[str] = []
-        for group in nx.lexicographical_topological_sort(condensed, key=lambda g: min(groups[g])):
-            order.extend(sorted(groups[group]))
-        return order
+                edges.append((target, needer))  # target must load first
+        return dependency_order(providers, edges)
 
     def summary(self) -> dict:
         providers = list(self.resolved.values())
@@ -149,13 +162,13 @@ def analyse(root: str | os.PathLike, profile: Profile, files: list[ElfFile] | No
         files = scan_tree(root)
     image = system_image(profile)
     resolver = Resolver(root, profile, image, files)
-    graph = nx.DiGraph()
+    graph = NeedGraph()
     resolved: dict[tuple[str, str], str] = {}
     missing: dict[str, list[str]] = {}
     problems: list[LoadProblem] = []
 
     for facts in files:
-        graph.add_node(("file", facts.path), kind="file", size=facts.size)
+        graph.file_sizes[facts.path] = facts.size
         if facts.error:
             kind = "unreadable" if facts.file_type == UNREADABLE else "malformed"
             problems.append(LoadProblem(facts.path, kind, facts.error))
@@ -187,7 +200,7 @@ def analyse(root: str | os.PathLike, profile: Profile, files: list[ElfFile] | No
     for dist, groups in dlopen_groups(root).items():
         needer = f"dlopen:{dist}"
         dlopen[dist] = []
-        graph.add_node(("dist", dist), kind="distribution")
+        graph.distributions.add(dist)
         for alternatives in groups:
             chosen, provider = alternatives[0], None
             for soname in alternatives:
@@ -206,7 +219,8 @@ def analyse(root: str | os.PathLike, profile: Profile, files: list[ElfFile] | No
     )
 
 
-def _resolve_through_loader_rpath(files, resolver: Resolver, graph, resolved, missing) -> None:
+def _resolve_through_loader_rpath(files: list[ElfFile], resolver: Resolver, graph: NeedGraph,
+                                  resolved: dict[tuple[str, str], str], missing: dict[str, list[str]]) -> None:
     """ld.so searches a library that has no DT_RUNPATH also in the DT_RPATH of
     the object that loaded it, and of that one's loader, up the chain.  A need
     still missing after the first pass is retried in the RPATHs of every chain
@@ -231,7 +245,7 @@ def _resolve_through_loader_rpath(files, resolver: Resolver, graph, resolved, mi
                             break
                 if found:
                     resolved[(needer, soname)] = f"bundle:{found}"
-                    graph.add_edge(("soname", soname), ("file", found), kind="provided-by", needer=needer)
+                    graph.provide(soname, needer, found)
                     changed = True
                 else:
                     still.append(needer)
@@ -239,7 +253,7 @@ def _resolve_through_loader_rpath(files, resolver: Resolver, graph, resolved, mi
                 missing[soname] = still
             else:
                 del missing[soname]
-                graph.nodes[("soname", soname)].pop("missing", None)
+                graph.missing.discard(soname)
 
 
 def _inherited_rpath_dirs(path: str, loaders, by_path, resolver: Resolver) -> list[str]:
@@ -265,21 +279,18 @@ def _inherited_rpath_dirs(path: str, loaders, by_path, resolver: Resolver) -> li
     return dirs
 
 
-def _record(graph, resolved, missing, needer: str, soname: str, provider: str | None, node=None) -> None:
-    source = node or ("file", needer)
-    so_node = ("soname", soname)
-    if so_node not in graph:
-        graph.add_node(so_node, kind="soname")
-    graph.add_edge(source, so_node, kind="needs")
+def _record(graph: NeedGraph, resolved: dict[tuple[str, str], str], missing: dict[str, list[str]], needer: str,
+            soname: str, provider: str | None, node: Node | None = None) -> None:
+    graph.need(node or ("file", needer), soname)
     if provider is None:
         missing.setdefault(soname, []).append(needer)
-        graph.nodes[so_node]["missing"] = True
+        graph.missing.add(soname)
         return
     resolved[(needer, soname)] = provider
     if provider == "system":
-        graph.nodes[so_node]["system"] = True
+        graph.system.add(soname)
     else:
-        graph.add_edge(so_node, ("file", provider.split(":", 1)[1]), kind="provided-by", needer=needer)
+        graph.provide(soname, needer, provider.split(":", 1)[1])
 
 
 def needs_of(files: Iterable[ElfFile], profile: Profile, root: str | os.PathLike) -> set[str]:

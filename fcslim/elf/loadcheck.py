@@ -3,10 +3,9 @@
 remembered by the tree's identity.
 
 The analysis (:func:`fcslim.elf.graph.analyse`) opens every file for its magic
-bytes, reads every ELF file and resolves every need in a networkx graph: with
-lief (before fcslim read ELF itself) it was 0.9 s of a 2.1 s warm install stage
-on the data set, and most of the rest of it is still the file walk and the
-imports.  Its
+bytes, reads every ELF file and resolves every need: with lief (before fcslim
+read ELF itself) it was 0.9 s of a 2.1 s warm install stage on the data set,
+and most of the rest of it is still the file walk.  Its
 answer depends only on the tree's files (:func:`fcslim.core.treeid.tree_identity`:
 paths, links and file identities; uv hard-links a warm install out of its cache,
 so an unchanged install has the same identities), the profile and fcslim's own
@@ -68,7 +67,7 @@ def load_findings(root: str | os.PathLike, profile: Profile, *, identity: str | 
     found = _decode(recall(KIND, key)) if key else None
     if found is not None:
         return found
-    # networkx and the ELF reader cost 0.1-0.2 s to import (python -X importtime): only on a miss.
+    # The ELF reader and resolver cost ~0.01 s to import (python -X importtime): only on a miss.
     from fcslim.elf.graph import analyse
 
     report = analyse(root, profile)

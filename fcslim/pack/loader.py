@@ -95,25 +95,23 @@ def preload_order(root: str | os.PathLike, profile, paths: Iterable[str]) -> tup
     """The libraries the loader preloads, dependencies first.
 
     Uses :func:`fcslim.elf.graph.analyse` (DT_NEEDED resolved as the target
-    would) when it is available and a profile is given; libraries nothing
-    needs come last, by path.  Otherwise the order is lexical and the third
-    item says so (the loader may then fail on a library whose dependency sorts
-    after it).  Returns ``(order, source, note)``.
+    would) when a profile is given; libraries nothing needs come last, by
+    path.  Otherwise the order is lexical and the third item says so (the
+    loader may then fail on a library whose dependency sorts after it).
+    Returns ``(order, source, note)``.
     """
     root = Path(root)
     candidates = _preload_candidates(root, paths)
     if not candidates:
         return [], "libgraph", None
-    analyse = None
-    if profile is not None:
-        try:
-            from fcslim.elf.graph import analyse  # networkx, ~0.2 s to import
-        except ImportError:
-            analyse = None
-    if analyse is None:
-        why = "no runtime profile was given" if profile is None else "fcslim.elf.graph is not available"
-        return candidates, "lexical", (f"preloading {len(candidates)} libraries in lexical order because {why}; "
-                                       "a library whose dependency sorts after it will fail to preload")
+    if profile is None:
+        return candidates, "lexical", (f"preloading {len(candidates)} libraries in lexical order because no "
+                                       "runtime profile was given; a library whose dependency sorts after it "
+                                       "will fail to preload")
+    # The ELF reader and analysis (~0.015 s to import, python -X importtime): only for a split
+    # bundle with libraries to preload.
+    from fcslim.elf.graph import analyse
+
     order = [p for p in analyse(root, profile).load_order() if p in set(candidates)]
     rest = [p for p in candidates if p not in set(order)]
     return order + rest, "libgraph", None
