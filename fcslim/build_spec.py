@@ -73,6 +73,11 @@ class BuildOptions:
     add_wheels_for_missing: bool = False  # install the PyPI wheels that ship missing libraries
     verify_image: bool = False  # check imports in the runtime's public container image
 
+    @property
+    def measured_layout(self) -> str:
+        """The zip whose exact size the build's report gives ("code" or "layer")."""
+        return "layer" if self.pack_layout == "layer" else "code"
+
 
 @dataclass
 class BuildResult:

@@ -88,7 +88,7 @@ def slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: B
         return pending.get() if verifier is None and pending is not None else verifier
 
     if options.slim:
-        from fcslim.report.measure import deflate_ahead
+        from fcslim.report.measure import measure_ahead
         from fcslim.slim.apply import slim  # slim's modules only when slimming (--no-slim start-up)
         from fcslim.slim.rules import ruleset_for
 
@@ -97,7 +97,7 @@ def slim_stage(staging: Path, profile: Profile, options: BuildOptions, result: B
         outcome = stages.run("slim and verify imports", lambda: slim(
             staging, profile, rules=rules, verify=options.verify, python=options.python, compile=options.compile,
             drop_sources=options.drop_sources, invalidation_mode=options.invalidation_mode, verifier=checker(),
-            alongside=functools.partial(deflate_ahead, staging), set_aside=aside))
+            alongside=functools.partial(measure_ahead, staging, options.measured_layout), set_aside=aside))
         result.slim = outcome
         result.warnings.extend(getattr(outcome, "notes", []) or [])
         return remove_tree_soon(aside) if os.path.lexists(aside) else None

@@ -319,7 +319,7 @@ def build(options: BuildOptions) -> BuildResult:
             # Measured before the bundle is cached: the cache links the same
             # inodes, so a warm rebuild restored from it finds every file's
             # deflated stream by identity and compresses nothing.
-            layout = "layer" if options.pack_layout == "layer" else "code"
+            layout = options.measured_layout
             # A tree the bundle cache is about to take is remembered after it
             # took it (remember_report): its files' identities change.
             storing = bool(key) and not result.cached

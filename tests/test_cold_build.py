@@ -19,7 +19,8 @@ from fcslim.core.inputs import RunInputs
 from fcslim.pack.deflate import codec, known_digests
 from fcslim.pack.streams import StreamStore
 from fcslim.pack.tree import list_tree
-from fcslim.report.measure import deflate_ahead
+from fcslim.report import sizing
+from fcslim.report.measure import build_report, measure_ahead
 from fcslim.slim import backup
 from fcslim.slim.apply import slim
 from fcslim.verify import early, interpreters, rootfs
@@ -71,19 +72,37 @@ def test_alongside_is_not_called_without_a_check(tmp_path):
     assert calls == []
 
 
-def test_deflate_ahead_leaves_measuring_nothing_to_compress(tmp_path, monkeypatch):
+def test_measuring_ahead_leaves_the_report_nothing_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
     root = make_bundle(tmp_path / "b")
     files = list_tree(root).files
     store = StreamStore(codec())
     assert all(k is None for k in store.known([f.source.stat() for f in files]))
-    deflate_ahead(root)
+    fresh = build_report(root, layout="code", remember=False).to_dict(include_files=True)
+    measure_ahead(root, "code")
     assert all(k is not None for k in store.known([f.source.stat() for f in files]))
+    measured = []
+    real = sizing.measure_tree
+    monkeypatch.setattr(sizing, "measure_tree", lambda *a: measured.append(a) or real(*a))
+    ahead = build_report(root, layout="code", remember=False).to_dict(include_files=True)
+    assert measured == [] and ahead == fresh  # looked up, and the same report
+    assert build_report(root, layout="layer", remember=False).zip_bytes > 0 and len(measured) == 1  # another zip
 
 
-def test_deflate_ahead_of_an_unreadable_tree_leaves_it_to_measuring(tmp_path, monkeypatch):
+def test_a_tree_changed_after_measuring_ahead_is_measured_again(tmp_path, monkeypatch):
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
-    deflate_ahead(tmp_path / "missing")  # build_report is the one that reports it
+    root = make_bundle(tmp_path / "b")
+    measure_ahead(root, "code")
+    (root / "put_back.py").write_text("x = 1\n" * 50)  # as slim's rollback puts a file back
+    report = build_report(root, layout="code", remember=False)
+    assert "put_back.py" in {f.path for f in report.files}
+    fresh = build_report(root, layout="code", remember=False, identity="another")  # measured anew
+    assert report.zip_bytes == fresh.zip_bytes and report.totals == fresh.totals
+
+
+def test_measuring_ahead_an_unreadable_tree_leaves_it_to_measuring(tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    measure_ahead(tmp_path / "missing", "code")  # build_report is the one that reports it
 
 
 def test_pending_verifier_gives_make_verifiers_answer(monkeypatch, tmp_path):
@@ -216,7 +235,7 @@ def test_the_backup_is_set_aside_for_the_caller_and_removed_in_a_thread(tmp_path
 def test_the_bundle_cache_takes_measured_digests_and_hashes_the_rest(tmp_path, monkeypatch):
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
     root = make_bundle(tmp_path / "b")
-    deflate_ahead(root)
+    measure_ahead(root, "code")
     changed = next(p for p in sorted(root.rglob("*.py")) if p.stat().st_size > 0)
     changed.write_text("# edited after measuring\n")  # a new identity: hashed again
     hashed = []

@@ -60,15 +60,22 @@ def _slim_summary(root: Path) -> SlimSummary | None:
     return SlimSummary(data["before_bytes"], data["after_bytes"], tuple(rules))
 
 
-def deflate_ahead(root: str | os.PathLike) -> None:
-    """Deflate every file :func:`build_report` will measure into the stream
-    store now, so that measuring later only looks the streams up (a file
-    changed meanwhile, e.g. put back by slim's rollback, is compressed then).
-    Meant to run while an import check of the same tree runs in another
-    process.  Only an optimisation: a file or directory that cannot be read
-    now is left for :func:`build_report`, which reports it."""
+def measure_ahead(root: str | os.PathLike, layout: str = "code") -> None:
+    """Measure ``root`` now and remember the measurement under the tree's
+    identity (every file's deflate stream goes to the stream store), so that
+    :func:`build_report` later finds it by that identity and only looks it up;
+    a tree changed meanwhile (e.g. put back by slim's rollback) has another
+    identity and is measured then.  Meant to run while an import check of the
+    same tree runs in another process.  Only an optimisation: what cannot be
+    read now is left for :func:`build_report`, which reports it."""
+    from fcslim.core.progress import QUIET, Reporter
+    from fcslim.report.sizing import measure_tree
+
+    root = Path(root)
     try:
-        deflate_files([f.source for f in list_tree(Path(root)).files])
+        key = measurement_key(root, layout)
+        if key is not None and recall_measurement(key) is None:
+            remember_measurement(key, measure_tree(root, layout, Reporter(QUIET)))
     except (OSError, FcslimError):
         pass
 
