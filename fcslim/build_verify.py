@@ -9,6 +9,7 @@ Stage modules are imported where they run, as in the pipeline: a build with
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from fcslim.build_spec import BuildOptions, BuildResult
+from fcslim.cache.codeid import own_code_digest
 from fcslim.core.files import remove_tree_soon
 from fcslim.resolve.requirements import parse_requirements
 from fcslim.target.profile import Profile
@@ -27,35 +29,36 @@ if TYPE_CHECKING:
 
 def import_later_stages(options: BuildOptions) -> Callable[[], None]:
     """Import, in a thread, the modules the stages after the install will
-    load (the ELF walk and fetch, slimming, measuring), while uv installs and
-    this process only waits on it; the returned function waits for the
-    thread.  A module that fails to import here fails again, with its
-    error, where its stage imports it."""
-    names = []
+    load (the ELF walk and fetch, slimming, measuring, the advice after it),
+    and work out fcslim's own code digest (part of every remembered result's
+    key), while uv installs and this process only waits on it; the returned
+    function waits for the thread.  Call it once uv runs (``install``'s
+    ``started``): before, the thread would share the interpreter with the
+    work that starts uv.  A module that fails to import here fails again,
+    with its error, where its stage imports it."""
     if options.fetch:
-        names.append("fcslim.fetch.closure")
-    elif options.slim:
-        names.append("fcslim.elf.graph")  # the load check of a build's install
+        names = ["fcslim.fetch.closure"]
+    else:  # the load check of the install; the analysis itself on a miss
+        names = ["fcslim.elf.loadcheck", "fcslim.elf.graph"]
     if options.slim:
         names += ["fcslim.slim.apply", "fcslim.slim.rules"]
-    if names:  # the tree will be new: measured anew
-        names += ["fcslim.report.measure", "fcslim.report.sizing"]
-    # The install stage alone (no fetch, no slim): the load check and the
-    # measurement of an unchanged install are remembered (elf/loadcheck.py,
-    # report/memo.py) and their modules load only on a miss; importing them
-    # ahead (networkx then) cost a warm install stage a quarter of its CPU
-    # (0.46 -> 0.36 s on the data set).
-    if not names:
-        return lambda: None
+    names += ["fcslim.report.measure", "fcslim.report.sizing", "fcslim.report.lighter", "fcslim.pack.stage"]
+    # Also for the install stage alone (no fetch, no slim), whose load check
+    # and measurement an unchanged install finds remembered (elf/loadcheck.py,
+    # report/memo.py): importing networkx ahead cost a warm install stage a
+    # quarter of its CPU (0.46 -> 0.36 s on the data set); without it these
+    # modules are about 0.03 s of CPU, spent while uv runs.
 
-    def load() -> None:
-        for name in names:
-            try:
+    def work() -> None:
+        try:
+            own_code_digest()
+            for name in names:
                 importlib.import_module(name)
-            except Exception:  # noqa: BLE001  (reported by the stage's own import)
-                return
+        except Exception:  # noqa: BLE001  (reported by the stage that needs it)
+            return
 
-    worker = threading.Thread(target=load, name="fcslim-import-stages")
+    context = contextvars.copy_context()  # the run's cache and inputs, as in the caller
+    worker = threading.Thread(target=context.run, args=(work,), name="fcslim-import-stages")
     worker.start()
     return worker.join
 

@@ -196,9 +196,13 @@ def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, inst
     from fcslim.resolve.install import install
 
     pending_verifier = start_verifier(profile, options)
-    later.callback(import_later_stages(options))
+
+    def while_uv_installs() -> None:
+        later.callback(import_later_stages(options))
+
     with named_for_user(given):
-        installed = stages.run("install", install, install_from, profile, staging, install_options)
+        installed = stages.run("install", install, install_from, profile, staging, install_options,
+                               uv_started=while_uv_installs)
     if options.lock:
         installed.requirements_path = Path(options.lock)
     elif install_from != spec.path:
@@ -261,7 +265,6 @@ def build(options: BuildOptions) -> BuildResult:
     output, lock and zips are checked before any work: each must be absent,
     fcslim's own, and none of the run's inputs."""
     from fcslim.cache.bundles import restore_bundle, store_bundle
-    from fcslim.report.measure import build_report, remember_report
 
     started = time.monotonic()
     profile = options.profile
@@ -323,6 +326,9 @@ def build(options: BuildOptions) -> BuildResult:
             # A tree the bundle cache is about to take is remembered after it
             # took it (remember_report): its files' identities change.
             storing = bool(key) and not result.cached
+            # The sizer (6-8 ms to import, python -X importtime) loads while uv installs (on a miss).
+            from fcslim.report.measure import build_report, remember_report
+
             result.report = stages.run("measure", build_report, staging, profile, layout=layout, identity=identity,
                                        max_zip=options.max_zip, max_unzipped=options.max_unzipped, via=options.via,
                                        remember=not storing)

@@ -8,6 +8,8 @@ fc-python3.10 and aws-python3.11 for the same requirement file.
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ from fcslim.core.errors import (
 from fcslim.resolve.diagnose import tags_tried_summary
 from fcslim.resolve.install import InstallOptions, install
 from fcslim.resolve.installed import TargetMismatchError, check_installed, read_installed
-from fcslim.resolve.uv import uv_binary, uv_manylinux_minors, uv_python_platform
+from fcslim.resolve.uv import run_uv, uv_binary, uv_manylinux_minors, uv_python_platform
 from fcslim.target.profile import builtin_profiles, load_profile
 
 
@@ -137,6 +139,48 @@ def test_sdists_refused_by_default_pure_ones_built_behind_the_flag(tmp_path, off
     assert got == {"puresrc": "1.0", "alpha": "2.0"}
     assert result.built_from_sdist == ["puresrc"]
     assert [d.tags for d in result.distributions if d.name == "puresrc"] == [("py3-none-any",)]
+
+
+def test_work_alongside_uv_starts_once_while_uv_installs(tmp_path, offline):
+    """``uv_started`` is the pipeline's cue to import later stages while uv
+    runs: called once, also when uv runs again to build a pure sdist."""
+    allowing = InstallOptions(no_index=True, find_links=offline.find_links, cache_dir=offline.cache_dir,
+                              allow_pure_sdist=True)
+    calls = []
+    req = tmp_path / "requirements.txt"
+    req.write_text("puresrc\nalpha\n")
+    result = install(req, load_profile("fc-python3.10"), tmp_path / "out", allowing,
+                     uv_started=lambda: calls.append(sorted(p.name for p in (tmp_path / "out").iterdir())))
+    assert result.built_from_sdist == ["puresrc"]  # uv ran twice
+    assert calls == [[]]  # once, before uv installed anything
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    install(empty, load_profile("fc-python3.10"), tmp_path / "none", offline, uv_started=lambda: calls.append("x"))
+    assert calls == [[]]
+
+
+def test_run_uv_calls_started_while_uv_runs(tmp_path):
+    flag = tmp_path / "started"
+    script = f"for i in $(seq 500); do [ -e {flag} ] && echo saw-it && exit 0; sleep 0.01; done; exit 3"
+    run = run_uv(["sh", "-c", script], dict(os.environ), started=flag.touch)
+    assert (run.returncode, run.stdout) == (0, "saw-it\n")
+
+
+def test_run_uv_stops_uv_when_the_work_alongside_fails(tmp_path):
+    pid_file = tmp_path / "pid"
+    script = f"echo $$ > {pid_file}; sleep 30"
+
+    def fail() -> None:
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            time.sleep(0.01)
+        raise RuntimeError("alongside")
+
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="alongside"):
+        run_uv(["sh", "-c", script], dict(os.environ), started=fail)
+    assert time.monotonic() - started < 10
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(int(pid_file.read_text()), 0)
 
 
 def test_native_sdist_is_refused_even_behind_the_flag(tmp_path, offline):

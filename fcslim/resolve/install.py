@@ -129,12 +129,13 @@ def _context(reqs: RequirementsFile, profile: Profile, options: InstallOptions) 
 
 
 def _run_with_sdist_retries(build_argv: Callable[[set[str]], list[str]], ctx: _Context,
-                            env: dict[str, str]) -> tuple[UvRun, set[str]]:
+                            env: dict[str, str], started: Callable[[], None] | None) -> tuple[UvRun, set[str]]:
     """Run uv; with ``allow_pure_sdist``, let sdist-only distributions be built
     (after checking their sdists are pure) and try again."""
     no_binary = {canonicalize_name(n) for n in ctx.reqs.no_binary} if ctx.options.allow_pure_sdist else set()
     for _attempt in range(10):
-        run = run_uv(build_argv(no_binary), env)
+        run = run_uv(build_argv(no_binary), env, started)
+        started = None  # once, when the first install starts
         if run.returncode == 0:
             return run, no_binary
         sdist_only = [n for n in sdist_only_names(run.stderr) if n not in no_binary]
@@ -149,13 +150,16 @@ def _run_with_sdist_retries(build_argv: Callable[[set[str]], list[str]], ctx: _C
                           "Pin versions that publish wheels for the target.")
 
 
-def install(requirements: Path, profile: Profile, dest: Path, options: InstallOptions | None = None) -> InstallResult:
+def install(requirements: Path, profile: Profile, dest: Path, options: InstallOptions | None = None, *,
+            uv_started: Callable[[], None] | None = None) -> InstallResult:
     """Install ``requirements`` for ``profile`` into the empty directory ``dest``.
 
     ``requirements`` may be a plain requirement file or a lock (every line with
     ``--hash``): a lock is installed with hashes checked and must have been made
     for a compatible target.  Raises an :class:`FcslimError` subclass on any
     failure; ``dest`` may then hold partial files (callers stage it).
+    ``uv_started`` is called once uv installs (the caller's work meanwhile, in
+    a thread of its own); not at all when nothing is to be installed.
     """
     options = options or InstallOptions()
     started = time.monotonic()
@@ -186,9 +190,9 @@ def install(requirements: Path, profile: Profile, dest: Path, options: InstallOp
             return out
 
         if reqs.requirements and ctx.platform.above:
-            built = _install_exact_files(ctx, env, Path(tmp), req_file, con_file, dest, hashed)
+            built = _install_exact_files(ctx, env, Path(tmp), req_file, con_file, dest, hashed, uv_started)
         elif reqs.requirements:
-            _run, built = _run_with_sdist_retries(argv, ctx, env)
+            _run, built = _run_with_sdist_retries(argv, ctx, env, uv_started)
     for leftover in (".lock",):
         (dest / leftover).unlink(missing_ok=True)
     dists = read_installed(dest)
@@ -211,7 +215,7 @@ def install(requirements: Path, profile: Profile, dest: Path, options: InstallOp
 
 
 def _install_exact_files(ctx: _Context, env: dict[str, str], tmp: Path, req_file: Path, con_file: Path | None,
-                         dest: Path, hashed: bool) -> set[str]:
+                         dest: Path, hashed: bool, started: Callable[[], None] | None = None) -> set[str]:
     """Install for a glibc uv cannot name (:mod:`fcslim.resolve.glibc`): pins
     the profile can load, each installed from the one file it would pick."""
     from fcslim.resolve.glibc import ProjectFiles, exact_file_requirements
@@ -234,7 +238,7 @@ def _install_exact_files(ctx: _Context, env: dict[str, str], tmp: Path, req_file
             "--link-mode", ctx.options.link_mode, "--python", sys.executable]
     if hashed or all_hashed:
         argv.append("--require-hashes")
-    run = run_uv(argv, env)
+    run = run_uv(argv, env, started)
     if run.returncode != 0:
         ctx.fail(run)
     return built
@@ -263,7 +267,7 @@ def _compile(ctx: _Context, env: dict[str, str], tmp: Path, req_file: Path, con_
             out += ["--prerelease", "allow"]
         return out
 
-    _run, built = _run_with_sdist_retries(argv, ctx, env)
+    _run, built = _run_with_sdist_retries(argv, ctx, env, None)
     return out_file.read_text(), built
 
 

@@ -21,7 +21,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 from fcslim.cache.keys import cache_key
 from fcslim.cache.location import cache_subdir
@@ -173,10 +173,20 @@ class UvRun:
     stderr: str
 
 
-def run_uv(argv: list[str], env: dict[str, str]) -> UvRun:
+def run_uv(argv: list[str], env: dict[str, str], started: Callable[[], None] | None = None) -> UvRun:
+    """Run uv to the end.  ``started`` is called once uv runs, before it is
+    waited for (work this process can do meanwhile, e.g. in a thread)."""
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     except OSError as exc:
         raise EngineError(f"Could not run uv ({argv[0]}): {exc.strerror}.",
                           "Reinstall uv (`pip install uv`) and run again.") from exc
-    return UvRun(argv, proc.returncode, proc.stdout, proc.stderr)
+    with proc:
+        try:
+            if started is not None:
+                started()
+            stdout, stderr = proc.communicate()
+        except BaseException:  # as subprocess.run: uv does not outlive an interrupted build
+            proc.kill()
+            raise
+    return UvRun(argv, proc.returncode, stdout, stderr)
