@@ -51,6 +51,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import shutil
 import subprocess
 import sys
@@ -211,8 +212,44 @@ def run_measured(argv: list[str], env: dict[str, str], result_file: Path) -> dic
     return data
 
 
+def _run_once(set_name: str, tool: str, phase: str, requirements: Path, set_dir: Path, cache: Path, profile, fcslim_args,
+              label: str, echo) -> tuple[Measurement, Path]:
+    output = set_dir / f"{tool}-out"
+    if output.exists():
+        shutil.rmtree(output)
+    argv, env = tool_command(tool, requirements, output, cache, profile, fcslim_args)
+    echo(f"[{label}] {tool} {phase} ...")
+    raw = run_measured(argv, env, set_dir / f"{tool}-{phase}.json")
+    m = Measurement(set=set_name, runtime=profile.name, tool=tool, phase=phase, command=argv,
+                    returncode=raw["returncode"], wall_s=raw["wall_s"], peak_rss_bytes=raw["peak_rss_bytes"],
+                    log_tail=raw["log_tail"])
+    if not m.ok:
+        echo(f"[{label}] {tool} {phase} FAILED (exit {m.returncode}):\n{m.log_tail}")
+    echo(f"[{label}] {tool} {phase}: {m.wall_s:.2f} s, {_mib(m.peak_rss_bytes)} peak")
+    return m, output
+
+
+def _combine(runs: list[Measurement]) -> Measurement:
+    """One row for a tool and phase run several times: the median wall time,
+    the largest peak memory, every run's figures in ``extra``."""
+    ok = [m for m in runs if m.ok]
+    first = ok[0] if ok else runs[0]
+    if len(runs) == 1:
+        return first
+    failed = next((m for m in runs if not m.ok), None)
+    row = Measurement(**{**asdict(first), "extra": {}})
+    row.returncode = failed.returncode if failed else 0
+    row.log_tail = failed.log_tail if failed else first.log_tail
+    row.wall_s = statistics.median(m.wall_s for m in runs)
+    row.peak_rss_bytes = max(m.peak_rss_bytes for m in runs)
+    row.extra = {"wall_runs": [round(m.wall_s, 4) for m in runs], "rss_runs": [m.peak_rss_bytes for m in runs]}
+    return row
+
+
 def run_set(set_name: str, tools: list[str], profile, work: Path, real_roots: Path | None,
-            fcslim_args: list[str], pinned: bool, echo) -> list[Measurement]:
+            fcslim_args: list[str], pinned: bool, echo, repeat: int = 1) -> list[Measurement]:
+    """Every tool cold then warm, ``repeat`` rounds (the tools take turns in
+    each round, so a machine growing slower or faster weighs on all alike)."""
     req_set = SETS[set_name]
     set_dir = work / profile.name / set_name
     set_dir.mkdir(parents=True, exist_ok=True)
@@ -220,40 +257,36 @@ def run_set(set_name: str, tools: list[str], profile, work: Path, real_roots: Pa
     requirements.write_text(req_set.requirements_text(pinned, profile.python_version))
     streams = work / "streams"
     label = f"{profile.name} {set_name}"
+    runs: dict[tuple[str, str], list[Measurement]] = {(t, p): [] for t in tools for p in PHASES}
+    sizes: dict[tuple[str, str], dict[str, Any]] = {}
+    same: dict[str, bool] = {}
+    for _round in range(repeat):
+        for tool in tools:
+            cache = set_dir / f"{tool}-cache"
+            prepare_cache(tool, cache, real_roots)
+            cold_signature = None
+            for phase in PHASES:
+                m, output = _run_once(set_name, tool, phase, requirements, set_dir, cache, profile, fcslim_args, label, echo)
+                if m.ok and output.is_dir():
+                    signature = tree_signature(output)
+                    if phase == "cold":
+                        cold_signature = signature
+                    else:
+                        same[tool] = same.get(tool, True) and signature == cold_signature
+                    if (tool, phase) not in sizes and (phase == "cold" or signature != cold_signature):
+                        sizes[(tool, phase)] = measure_tree(output, streams)
+                runs[(tool, phase)].append(m)
+                if output.exists():
+                    shutil.rmtree(output)
+            shutil.rmtree(cache, ignore_errors=True)
     results: list[Measurement] = []
     for tool in tools:
-        cache = set_dir / f"{tool}-cache"
-        prepare_cache(tool, cache, real_roots)
-        cold_signature = None
         for phase in PHASES:
-            output = set_dir / f"{tool}-out"
-            if output.exists():
-                shutil.rmtree(output)
-            argv, env = tool_command(tool, requirements, output, cache, profile, fcslim_args)
-            echo(f"[{label}] {tool} {phase} ...")
-            raw = run_measured(argv, env, set_dir / f"{tool}-{phase}.json")
-            m = Measurement(set=set_name, runtime=profile.name, tool=tool, phase=phase, command=argv,
-                            returncode=raw["returncode"],
-                            wall_s=raw["wall_s"], peak_rss_bytes=raw["peak_rss_bytes"], log_tail=raw["log_tail"])
-            if m.ok and output.is_dir():
-                signature = tree_signature(output)
-                if phase == "cold":
-                    m.__dict__.update(measure_tree(output, streams))
-                    cold_signature = signature
-                else:
-                    m.same_as_cold = signature == cold_signature
-                    if m.same_as_cold and results and results[-1].tool == tool and results[-1].ok:
-                        cold = results[-1]
-                        m.unzipped_bytes, m.zipped_bytes, m.files = cold.unzipped_bytes, cold.zipped_bytes, cold.files
-                    else:
-                        m.__dict__.update(measure_tree(output, streams))
-            else:
-                echo(f"[{label}] {tool} {phase} FAILED (exit {m.returncode}):\n{m.log_tail}")
-            echo(f"[{label}] {tool} {phase}: {m.wall_s:.2f} s, {_mib(m.peak_rss_bytes)} peak")
-            results.append(m)
-            if output.exists():
-                shutil.rmtree(output)
-        shutil.rmtree(cache, ignore_errors=True)
+            row = _combine(runs[(tool, phase)])
+            if phase == "warm" and tool in same:
+                row.same_as_cold = same[tool]
+            row.__dict__.update(sizes.get((tool, phase)) or sizes.get((tool, "cold")) or {})
+            results.append(row)
     return results
 
 
@@ -294,6 +327,13 @@ def ratios(results: list[Measurement]) -> list[dict[str, Any]]:
     return rows
 
 
+def _wall(m: Measurement) -> str:
+    runs = m.extra.get("wall_runs") or []
+    if len(runs) < 2:
+        return f"{m.wall_s:.2f} s"
+    return f"{m.wall_s:.2f} s ({min(runs):.2f}-{max(runs):.2f})"
+
+
 def _fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
@@ -321,7 +361,7 @@ def render_table(results: list[Measurement]) -> str:
         r = by_key.get((m.runtime, m.set, m.tool, m.phase), {})
         vs_uv = (r.get("vs_uv") or {}).get("wall_s")
         rows.append([
-            m.runtime, m.set, m.tool, m.phase, f"{m.wall_s:.2f} s", _fmt_ratio(vs_uv), _mib(m.peak_rss_bytes),
+            m.runtime, m.set, m.tool, m.phase, _wall(m), _fmt_ratio(vs_uv), _mib(m.peak_rss_bytes),
             _mib(m.unzipped_bytes), _mib(m.zipped_bytes), "-" if m.files is None else str(m.files),
             _fmt_ratio(r.get("warm_over_cold")),
         ])
@@ -403,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="work directory for outputs and caches (default: a temporary directory)")
     parser.add_argument("--unpinned", action="store_true",
                         help="install the sets' top-level names instead of their full pins")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run every tool cold and warm N times, taking turns; rows give the median wall "
+                             "time and the largest peak memory, the JSON every run")
     parser.add_argument("--fcslim-arg", action="append", default=[], metavar="ARG",
                         help="an extra argument for `fcslim resolve` (repeatable)")
     args = parser.parse_args(argv)
@@ -422,6 +465,9 @@ def main(argv: list[str] | None = None) -> int:
         print(text, file=sys.stderr, flush=True)
 
     prepare_tools()
+    if not real_roots.is_dir():
+        echo(f"no clean roots in {real_roots} (FCSLIM_CACHE_DIR names the cache they are taken from): the first cold "
+             "fcslim build of each Debian release makes its root, minutes counted in that build's time")
     no_fetch = [p.name for p in profiles if not mirror_reachable(p)]
     for name in no_fetch:
         echo(f"{name}: its Debian mirror is not reachable from here; fcslim runs with --no-fetch")
@@ -437,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
             extra = args.fcslim_arg + (["--no-fetch"] if profile.name in no_fetch else [])
             for name in sets:
                 results += run_set(name, tools, profile, work, real_roots if real_roots.is_dir() else None,
-                                   extra, not args.unpinned, echo)
+                                   extra, not args.unpinned, echo, max(1, args.repeat))
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -446,17 +492,20 @@ def main(argv: list[str] | None = None) -> int:
     notes = [f"{name}: built with --no-fetch (its Debian mirror is not reachable here)" for name in no_fetch]
     print(f"Machine: {machine['machine']}; Python {machine['python']}, {machine['uv']}, fcslim {machine['fcslim']}")
     print(table)
+    if args.repeat > 1:
+        print(f"wall: the median of {args.repeat} runs (min-max in brackets); peak RSS: the largest of them")
     for note in notes:
         print(note)
     document = {
         "schema": 2,
         "command": command,
+        "repeat": max(1, args.repeat),
         "runtimes": [p.name for p in profiles],
         "environment": machine,
         "notes": notes,
         "sets": {f"{p.name} {name}": SETS[name].requirements_text(not args.unpinned, p.python_version).split()
                  for p in profiles for name in sets},
-        "results": [{k: v for k, v in asdict(m).items() if k != "extra"} for m in results],
+        "results": [asdict(m) for m in results],
         "ratios": ratios(results),
         "table": table,
     }
