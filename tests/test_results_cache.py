@@ -235,6 +235,9 @@ def test_uv_probes_are_remembered_per_binary(own_cache, tmp_path):
         driver.uv_manylinux_minors.cache_clear()
         return driver.uv_version(str(fake)), driver.uv_manylinux_minors(str(fake))
 
+    driver.uv_manylinux_minors.cache_clear()
+    assert driver.uv_manylinux_minors(str(fake)) == (17, 28)
+    assert len(runs.read_text().split()) == 2 and entries(own_cache, "uv-version")  # the version asked with it
     assert ask() == ("9.9.9", (17, 28))
     assert ask() == ("9.9.9", (17, 28)) and len(runs.read_text().split()) == 2  # asked once each
     fake.write_text(fake.read_text().replace("9.9.9", "9.9.10"))  # another binary at the same path

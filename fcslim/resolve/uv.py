@@ -9,8 +9,9 @@ one to ask for and says whether it is the profile's own glibc.
 What a uv binary says about itself (its version, its manylinux targets) is
 asked once per binary and remembered by the binary's identity (real path,
 device, inode, size, modification time) in the ``results`` cache: each probe
-is a uv process (about 40 ms here), and an install used to start three uv
-processes where one installs.
+is a uv process (5-40 ms here), and an install used to start three uv
+processes where one installs; what is not remembered yet is asked with both
+questions at once.
 """
 
 from __future__ import annotations
@@ -67,34 +68,58 @@ def _probe_key(uv: str, kind: str) -> str | None:
     return cache_key(kind, os.path.realpath(real), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+_QUESTIONS = {"uv-version": ("--version",), "uv-platforms": ("pip", "compile", "--help")}
+
+
+def _answer(kind: str, returncode: int, stdout: str) -> str | list[int] | None:
+    if kind == "uv-version":
+        return stdout.strip().split(" ")[1] if returncode == 0 and " " in stdout.strip() else None
+    return sorted({int(m) for m in re.findall(r"x86_64-manylinux_2_(\d+)", stdout)}) or None
+
+
+def _valid(kind: str, known: object) -> bool:
+    if kind == "uv-version":
+        return isinstance(known, str) and bool(known)
+    return isinstance(known, list) and bool(known) and all(isinstance(m, int) for m in known)
+
+
+def _about(uv: str) -> dict[str, object]:
+    """What ``uv`` says about itself, by question (see :data:`_QUESTIONS`):
+    remembered answers, and the others asked at once, one uv process each
+    side by side (an install needs both; each is a uv start)."""
+    answers: dict[str, object] = {}
+    asking = {}
+    for kind, args in _QUESTIONS.items():
+        key = _probe_key(uv, kind)
+        known = recall(kind, key) if key else None
+        if _valid(kind, known):
+            answers[kind] = known
+            continue
+        try:
+            asking[kind] = key, subprocess.Popen([uv, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                                 text=True)
+        except OSError:
+            answers[kind] = None
+    for kind, (key, proc) in asking.items():
+        stdout, _ = proc.communicate()
+        answers[kind] = _answer(kind, proc.returncode, stdout)
+        if key and answers[kind] is not None:
+            remember(kind, key, answers[kind])
+    return answers
+
+
 @functools.lru_cache(maxsize=4)
 def uv_version(uv: str) -> str:
-    key = _probe_key(uv, "uv-version")
-    known = recall("uv-version", key) if key else None
-    if isinstance(known, str) and known:
-        return known
-    out = subprocess.run([uv, "--version"], capture_output=True, text=True, check=False)
-    if out.returncode != 0 or " " not in out.stdout:
-        return "unknown"
-    version = out.stdout.strip().split(" ")[1]
-    if key:
-        remember("uv-version", key, version)
-    return version
+    version = _about(uv)["uv-version"]
+    return version if isinstance(version, str) else "unknown"
 
 
 @functools.lru_cache(maxsize=4)
 def uv_manylinux_minors(uv: str) -> tuple[int, ...]:
     """glibc minors uv's ``--python-platform`` names (``x86_64-manylinux_2_NN``)."""
-    key = _probe_key(uv, "uv-platforms")
-    known = recall("uv-platforms", key) if key else None
-    if isinstance(known, list) and known and all(isinstance(m, int) for m in known):
-        return tuple(known)
-    out = subprocess.run([uv, "pip", "compile", "--help"], capture_output=True, text=True, check=False)
-    minors = sorted({int(m) for m in re.findall(r"x86_64-manylinux_2_(\d+)", out.stdout)})
-    if not minors:
+    minors = _about(uv)["uv-platforms"]
+    if not isinstance(minors, list):
         return (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)
-    if key:
-        remember("uv-platforms", key, minors)
     return tuple(minors)
 
 
