@@ -10,14 +10,14 @@ stages import :class:`Cache`, :func:`cache_key` and the errors from here,
 whatever backs them.
 
 The remote comes from :func:`configure_remote` (the CLI's ``--cache-url``) or
-``$FCSLIM_CACHE_URL`` (``$FCSLIM_CACHE_URL_REQUIRED=1`` for strict mode).
+``$FCSLIM_CACHE_URL`` (``$FCSLIM_CACHE_URL_REQUIRED=1`` for strict mode), as
+:mod:`fcslim.cache.remote_config` keeps it.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import BinaryIO
@@ -28,40 +28,15 @@ from fcslim.cache.keys import LAYOUT_VERSION, cache_key
 from fcslim.cache.local import LocalCache, TreeManifest
 from fcslim.cache.maintenance import EXPLICIT_ONLY, NAMESPACES, NamespaceUsage, clean_namespace, usage
 from fcslim.cache.remote import RemoteCacheError, RemoteStore
+from fcslim.cache.remote_config import REQUIRED_ENV, URL_ENV, configure_remote, current_remote
 from fcslim.cache.treestreams import TreeStreams
 from fcslim.core.hashing import file_sha256
 
 __all__ = [
     "Cache", "CacheEntry", "CacheError", "CacheIntegrityError", "EXPLICIT_ONLY", "LAYOUT_VERSION", "NAMESPACES",
     "NamespaceUsage", "RemoteCacheError", "cache_key", "clean_namespace", "configure_remote", "current_remote",
-    "directory_size", "file_sha256", "usage",
+    "directory_size", "file_sha256", "usage", "REQUIRED_ENV", "URL_ENV",
 ]
-
-URL_ENV = "FCSLIM_CACHE_URL"
-REQUIRED_ENV = "FCSLIM_CACHE_URL_REQUIRED"
-_remote_guard = threading.Lock()
-_configured: dict[str, RemoteStore | None] = {}
-
-
-def configure_remote(url: str | None, required: bool = False) -> RemoteStore | None:
-    """Use the remote at ``url`` (None: none) for every :class:`Cache` of this process."""
-    store = RemoteStore(url, required=required) if url else None
-    with _remote_guard:
-        _configured.clear()
-        _configured["store"] = store
-    return store
-
-
-def current_remote() -> RemoteStore | None:
-    """The configured remote, else one from ``$FCSLIM_CACHE_URL`` (made once), else None."""
-    with _remote_guard:
-        if "store" in _configured:
-            return _configured["store"]
-        url = os.environ.get(URL_ENV) or None
-        required = os.environ.get(REQUIRED_ENV, "") not in ("", "0")
-        _configured["store"] = RemoteStore(url, required=required) if url else None
-        return _configured["store"]
-
 
 class Cache(LocalCache):
     """One namespace of fcslim's cache (see :mod:`fcslim.cache.local` for the guarantees).

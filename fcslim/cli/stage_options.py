@@ -4,7 +4,8 @@
 They live apart from the verbs that first had them so that `fcslim resolve`
 imports only option definitions, not the slim, report or cache verbs and
 their stages: that is most of a warm rebuild's start-up (measured with
-``python -X importtime``)."""
+``python -X importtime``); the remote cache's options import its
+configuration, not the remote store."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any, Callable
 
 import click
 
-from fcslim.cache.store import REQUIRED_ENV, URL_ENV, configure_remote
+from fcslim.cache.remote_config import REQUIRED_ENV, URL_ENV, configure_remote
 from fcslim.core.errors import InputError
 from fcslim.slim.rules import cli_user_rules, load_user_rules
 
