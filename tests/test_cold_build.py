@@ -5,6 +5,7 @@ one-at-a-time code."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 from pathlib import Path
@@ -247,3 +248,30 @@ def test_the_bundle_cache_takes_measured_digests_and_hashes_the_rest(tmp_path, m
     for rel, (size, digest, _mtime) in manifest.items():
         if not rel.startswith(".fcslim/"):
             assert digest == real(root / rel) and size == (root / rel).stat().st_size
+
+
+def test_the_install_stage_alone_loads_later_stages_once_uv_runs(tmp_path, links, cache, monkeypatch, quiet):
+    """The later stages' modules load while uv installs, started by uv's start
+    (not before: that would slow what starts uv), also without fetch or slim."""
+    from fcslim import pipeline
+    from fcslim.build_spec import BuildOptions
+    from fcslim.resolve.options import InstallOptions
+    from fcslim.target.profile import load_profile
+
+    seen: list[tuple[list[str], list[str]]] = []
+    real = pipeline.import_later_stages
+
+    def spy(options):
+        callers = [frame.function for frame in inspect.stack()]
+        seen.append((callers[1:3], sorted(p.name for p in tmp_path.rglob("*.dist-info"))))
+        return real(options)
+
+    monkeypatch.setattr(pipeline, "import_later_stages", spy)
+    (tmp_path / "requirements.txt").write_text("alpha\n")
+    result = pipeline.build(BuildOptions(
+        requirements=tmp_path / "requirements.txt", profile=load_profile("fc-python3.10"), output=tmp_path / "build",
+        install=InstallOptions(no_index=True, find_links=(str(links),), cache_dir=cache),
+        fetch=False, slim=False, verify=False, cache=False, gate=False))
+    # once, from uv's start (run_uv's started hook), before uv installed anything
+    assert seen == [(["while_uv_installs", "run_uv"], [])]
+    assert [(d.name, d.version) for d in result.distributions] == [("alpha", "2.0")]
