@@ -19,7 +19,9 @@ Where the check runs, best first:
 One child process imports the modules one after the other and reports each
 result as a JSON line; an import that kills the interpreter (a segfault in an
 extension) is recorded against that module and the check goes on in a new
-process with the modules that were left.
+process with the modules that were left.  A verifier's checks share a
+bytecode cache outside the bundle, which a warmer beside the child fills when
+a CPU is spare (:mod:`fcslim.verify.warmup`).
 """
 
 from __future__ import annotations
@@ -28,14 +30,13 @@ import json
 import os
 import platform
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from fcslim.verify import interpreters
-
-from fcslim.verify import rootfs
+from fcslim.verify import interpreters, rootfs, warmup
 from fcslim.verify.modules import top_level_modules  # noqa: F401  (part of this module's API)
+from fcslim.verify.outcome import ModuleCheck, VerifyResult  # noqa: F401  (part of this module's API)
 
 MARK = "\x1efcslim-verify "
 # Roots assembled for profiles without a Debian root of their own (the offline
@@ -53,7 +54,12 @@ def say(obj):
     out.write(MARK + json.dumps(obj) + "\n")
     out.flush()
 say({"python": ".".join(str(v) for v in sys.version_info[:3])})
-trace = len(sys.argv) > 3 and sys.argv[3] == "trace" and hasattr(sys, "addaudithook")
+options = sys.argv[3:]
+trace = "trace" in options and hasattr(sys, "addaudithook")
+for option in options:
+    if option.startswith("pycache=") and hasattr(sys, "pycache_prefix"):
+        sys.pycache_prefix = option[len("pycache="):]  # outside the bundle: a warmer fills it, so do we
+        sys.dont_write_bytecode = False  # (after start-up, with -B: nothing written elsewhere)
 opened = set()
 if trace:
     def _hook(event, args):
@@ -82,61 +88,6 @@ os._exit(0)
 '''
 
 
-@dataclass(frozen=True)
-class ModuleCheck:
-    name: str
-    ok: bool
-    error: str | None = None
-
-    def to_dict(self) -> dict:
-        d = {"ok": self.ok}
-        if self.error:
-            d["error"] = self.error
-        return d
-
-
-@dataclass
-class VerifyResult:
-    """The outcome of one import check.
-
-    ``checked`` is False when no suitable place to import existed; ``reason``
-    then says why.  ``where`` names the root or interpreter used; ``scope`` is
-    "target-root" (Python and system libraries of the target) or
-    "host-python" (the target's Python version, the host's libraries).
-    """
-
-    checked: bool
-    where: str = ""
-    scope: str = ""
-    reason: str | None = None
-    python: str | None = None
-    modules: dict[str, ModuleCheck] = field(default_factory=dict)
-    touched: list[str] = field(default_factory=list)  # files the imports opened (traced checks only)
-
-    @property
-    def failed(self) -> list[str]:
-        return sorted(n for n, m in self.modules.items() if not m.ok)
-
-    @property
-    def passed(self) -> list[str]:
-        return sorted(n for n, m in self.modules.items() if m.ok)
-
-    @property
-    def ok(self) -> bool:
-        return self.checked and not self.failed
-
-    def to_dict(self) -> dict:
-        return {
-            "checked": self.checked,
-            "where": self.where,
-            "scope": self.scope,
-            "reason": self.reason,
-            "python": self.python,
-            "modules": {n: m.to_dict() for n, m in sorted(self.modules.items())},
-            "failed": self.failed,
-        }
-
-
 # -- where to import ----------------------------------------------------------
 
 def _parse_lines(stdout: str) -> list[dict]:
@@ -157,19 +108,51 @@ class Verifier:
     rollback bisection calls :meth:`check` repeatedly)."""
 
     scope = ""
+    warm_up = True  # checks share a bytecode cache outside the bundle (fcslim.verify.warmup)
+    warmer: bool | None = None  # a warmer beside each check; None: when a CPU is spare for it
 
     def __init__(self, profile):
         self.profile = profile
         self.where = ""
         self.python: str | None = None
         self.tracing = False
+        self.pycache: warmup.PycachePrefix | None = None
+        self.checks = 0  # finished, so far
+
+    def use_warmer(self) -> bool:
+        return warmup.spare_cpu() if self.warmer is None else self.warmer
+
+    def warm_cache(self) -> warmup.PycachePrefix | None:
+        """The bytecode cache the next check reads and writes and its warmer
+        fills, made and seeded with the interpreter's own pycs on first use;
+        None without warm-up: turned off, tracing (a file read through its
+        pyc is not opened, so the trace would miss it), a Python before 3.8,
+        seeding failed, or a first check without a warmer (what it writes
+        pays back only in later checks: it runs as it always did)."""
+        if not self.warm_up or self.tracing or not warmup.supported(self.target_python()):
+            return None
+        if not self.checks and not self.use_warmer():
+            return None
+        if self.pycache is None:
+            self.pycache = warmup.PycachePrefix()
+            if self._seed(self.pycache) != 0:
+                self.pycache.remove()
+                self.pycache, self.warm_up = None, False
+        return self.pycache
+
+    def target_python(self) -> Sequence[int]:
+        return self.profile.python
+
+    def _seed(self, cache: warmup.PycachePrefix) -> int:  # -> the seeding run's exit status
+        raise NotImplementedError
 
     def _run(self, bundle: Path, modules: Sequence[str]):  # -> (returncode, stdout, stderr)
         raise NotImplementedError
 
-    def child_args(self) -> list[str]:
-        """Extra arguments of the check process (``trace`` while tracing)."""
-        return ["trace"] if self.tracing else []
+    def child_args(self, pycache: str | None = None) -> list[str]:
+        """Extra arguments of the check process (``trace`` while tracing, the
+        bytecode cache it reads as the target sees it)."""
+        return (["trace"] if self.tracing else []) + ([f"pycache={pycache}"] if pycache else [])
 
     def check(self, bundle: Path, modules: Iterable[str], *, trace: bool = False) -> VerifyResult:
         """Import each of ``modules`` from ``bundle``; a crash costs only the
@@ -211,6 +194,7 @@ class Verifier:
             results[current] = ModuleCheck(current, False, f"importing it killed the interpreter ({how}) {tail}".strip()[:800])
             pending = [m for m in pending if m not in results]
         self.tracing = False
+        self.checks += 1
         return VerifyResult(True, self.where, self.scope, self._caveat(), self.python,
                             {m: results[m] for m in modules if m in results}, sorted(touched))
 
@@ -232,16 +216,33 @@ class RootVerifier(Verifier):
 
     def _run(self, bundle: Path, modules: Sequence[str]):
         code_root = self.profile.code_root
+        cache = self.warm_cache()
+        inside = warmup.ROOT_PREFIX
         argv = ["python3", "-B", "-s", "-c", CHILD_SCRIPT, json.dumps([code_root]), json.dumps(list(modules)),
-                *self.child_args()]
+                *self.child_args(inside if cache else None)]
         env = dict(rootfs.runtime_env(self.profile))
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        result = rootfs.run_in_root(self.root, argv, binds={str(Path(bundle).resolve()): code_root}, env=env)
+        binds = {str(Path(bundle).resolve()): code_root}
+        writable = {str(cache.path): inside} if cache else None
+        warmer = rootfs.root_command(self.root, warmup.warmer_argv("python3", ["-B", "-s"], [code_root], modules,
+                                                                   inside), binds=binds, env=env,
+                                     writable=writable) if cache and self.use_warmer() else None
+        with warmup.beside(warmer):
+            result = rootfs.run_in_root(self.root, argv, binds=binds, env=env, writable=writable)
         return result.returncode, result.stdout, result.stderr
+
+    def _seed(self, cache: warmup.PycachePrefix) -> int:
+        argv = warmup.seed_argv("python3", ["-B", "-s"], warmup.ROOT_PREFIX)
+        try:
+            return rootfs.run_in_root(self.root, argv, env=rootfs.runtime_env(self.profile), timeout=warmup.SEEDING,
+                                      writable={str(cache.path): warmup.ROOT_PREFIX}).returncode
+        except rootfs.RootfsError:
+            return -1
 
 
 class HostVerifier(Verifier):
     scope = "host-python"
+    FLAGS = ("-S", "-E", "-B", "-s")
 
     def __init__(self, profile, interp: interpreters.Interpreter):
         super().__init__(profile)
@@ -264,14 +265,29 @@ class HostVerifier(Verifier):
             "HOME": os.environ.get("HOME", "/tmp"),
             "LD_LIBRARY_PATH": self.library_path(bundle),
         }
-        argv = [self.interp.path, "-S", "-E", "-B", "-s", "-c", CHILD_SCRIPT,
-                json.dumps([str(bundle)]), json.dumps(list(modules)), *self.child_args()]
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900, cwd=str(bundle))
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            return -9, out, "timed out after 900s"
+        flags = self.FLAGS
+        cache = self.warm_cache()
+        argv = [self.interp.path, *flags, "-c", CHILD_SCRIPT, json.dumps([str(bundle)]), json.dumps(list(modules)),
+                *self.child_args(str(cache.path) if cache else None)]
+        warmer = (warmup.warmer_argv(self.interp.path, flags, [str(bundle)], modules, str(cache.path))
+                  if cache and self.use_warmer() else None)
+        with warmup.beside(warmer, env=env, cwd=str(bundle)):
+            try:
+                proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900, cwd=str(bundle))
+            except subprocess.TimeoutExpired as exc:
+                out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+                return -9, out, "timed out after 900s"
         return proc.returncode, proc.stdout, proc.stderr
+
+    def target_python(self) -> Sequence[int]:
+        return self.interp.version
+
+    def _seed(self, cache: warmup.PycachePrefix) -> int:
+        argv = warmup.seed_argv(self.interp.path, self.FLAGS, str(cache.path))
+        try:
+            return subprocess.run(argv, capture_output=True, timeout=warmup.SEEDING, env={"LANG": "C.UTF-8"}).returncode
+        except (OSError, subprocess.TimeoutExpired):
+            return -1
 
     def _caveat(self) -> str | None:
         return ("checked with the host's system libraries, not the target's: Python-level imports and "
@@ -303,11 +319,20 @@ def _root_python_version(root: Path) -> str:
     return found
 
 
-def make_verifier(profile, python: str | None = None) -> Verifier | NoVerifier:
+def make_verifier(profile, python: str | None = None, *, prepare: bool = True) -> Verifier | NoVerifier:
     """The best place to check imports for ``profile``, or why there is none.
 
     ``python`` forces a host interpreter (it must be the target's version).
+    With ``prepare``, the checks' bytecode cache is made now (a build asks
+    while uv installs), not by the first check.
     """
+    found = _find_verifier(profile, python)
+    if prepare and isinstance(found, Verifier):
+        found.warm_cache()
+    return found
+
+
+def _find_verifier(profile, python: str | None) -> Verifier | NoVerifier:
     reasons = []
     if python is None and rootfs.uses_clean_root(profile):
         support = rootfs.rootfs_support()

@@ -127,6 +127,46 @@ def ensure_root(
     return final
 
 
+def root_command(
+    root: Path,
+    argv: Sequence[str],
+    *,
+    binds: Mapping[str | Path, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    writable_binds: bool = False,
+    writable: Mapping[str | Path, str] | None = None,
+    cwd: str = "/",
+    wrapper: Sequence[str] = (),
+) -> list[str]:
+    """The host command that runs ``argv`` inside ``root`` (see
+    :func:`run_in_root`, which runs it and waits; a caller that must stop it
+    early starts this itself)."""
+    root = Path(root)
+    script = ["set -e"]
+    script.append(f"mount -t proc proc {shlex.quote(str(root / 'proc'))}")
+    if (root / "sys").is_dir():  # every real runtime has /sys (hwloc, TBB and ML runtimes read it)
+        script.append(f"mount -t sysfs -o ro sysfs {shlex.quote(str(root / 'sys'))}")
+    script.append(f"mount -t tmpfs -o mode=1777 tmpfs {shlex.quote(str(root / 'tmp'))}")
+    mounts = [(host, inside, writable_binds) for host, inside in (binds or {}).items()]
+    mounts += [(host, inside, True) for host, inside in (writable or {}).items()]
+    for host, inside, rw in mounts:
+        target = shlex.quote(str(root / str(inside).lstrip("/")))
+        # Made in the namespace: a mount point under /tmp lives on its fresh tmpfs.
+        script.append(f"mkdir -p {target}")
+        script.append(f"mount --bind {shlex.quote(str(host))} {target}")
+        if not rw:
+            script.append(f"mount -o remount,bind,ro {target}")
+    full_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    full_env.update(env or {})
+    env_args = " ".join(shlex.quote(f"{k}={v}") for k, v in full_env.items())
+    inner = " ".join(shlex.quote(a) for a in argv)
+    script.append(
+        f"exec chroot {shlex.quote(str(root))} /usr/bin/env -i {env_args} "
+        f"/bin/sh -c {shlex.quote(f'cd {shlex.quote(cwd)} && exec {inner}')}"
+    )
+    return [*wrapper, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", "\n".join(script)]
+
+
 def run_in_root(
     root: Path,
     argv: Sequence[str],
@@ -134,6 +174,7 @@ def run_in_root(
     binds: Mapping[str | Path, str] | None = None,
     env: Mapping[str, str] | None = None,
     writable_binds: bool = False,
+    writable: Mapping[str | Path, str] | None = None,
     timeout: float | None = 600,
     cwd: str = "/",
     wrapper: Sequence[str] = (),
@@ -144,37 +185,17 @@ def run_in_root(
     -f -o FILE``, which then sees every process in the root).
 
     ``binds`` maps host directories to absolute paths inside the root (e.g. the
-    bundle to ``/code``); they are read-only unless ``writable_binds``.  The
-    environment is exactly ``env`` plus a default PATH: nothing leaks in from the
-    host.
+    bundle to ``/code``); they are read-only unless ``writable_binds``;
+    ``writable`` maps more that are always writable (a scratch directory
+    shared with another process).  The environment is exactly ``env`` plus a
+    default PATH: nothing leaks in from the host.
     """
-    root = Path(root)
-    script = ["set -e"]
-    script.append(f"mount -t proc proc {shlex.quote(str(root / 'proc'))}")
-    if (root / "sys").is_dir():  # every real runtime has /sys (hwloc, TBB and ML runtimes read it)
-        script.append(f"mount -t sysfs -o ro sysfs {shlex.quote(str(root / 'sys'))}")
-    script.append(f"mount -t tmpfs -o mode=1777 tmpfs {shlex.quote(str(root / 'tmp'))}")
-    for host, inside in (binds or {}).items():
-        target = root / str(inside).lstrip("/")
-        target.mkdir(parents=True, exist_ok=True)
-        script.append(f"mount --bind {shlex.quote(str(host))} {shlex.quote(str(target))}")
-        if not writable_binds:
-            script.append(f"mount -o remount,bind,ro {shlex.quote(str(target))}")
-    full_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-    full_env.update(env or {})
-    env_args = " ".join(shlex.quote(f"{k}={v}") for k, v in full_env.items())
-    inner = " ".join(shlex.quote(a) for a in argv)
-    script.append(
-        f"exec chroot {shlex.quote(str(root))} /usr/bin/env -i {env_args} "
-        f"/bin/sh -c {shlex.quote(f'cd {shlex.quote(cwd)} && exec {inner}')}"
-    )
+    command = root_command(root, argv, binds=binds, env=env, writable_binds=writable_binds, writable=writable,
+                           cwd=cwd, wrapper=wrapper)
     try:
-        proc = subprocess.run(
-            [*wrapper, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", "\n".join(script)],
-            capture_output=True, text=True, timeout=timeout,
-        )
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        raise RootfsError(f"Command {' '.join(argv)} in the {root.name} root ran over {timeout}s.",
+        raise RootfsError(f"Command {' '.join(argv)} in the {Path(root).name} root ran over {timeout}s.",
                           "Look for a hang at import time in the bundle.") from exc
     return RunResult(proc.returncode, proc.stdout, proc.stderr)
 

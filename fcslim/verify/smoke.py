@@ -87,7 +87,7 @@ def run_smoke(bundle: Path, profile, script: Path, *, trace: bool = True, python
     module docstring); with ``trace``, record the bundle files it opened."""
     script = _check_script(script)
     bundle = Path(bundle).resolve()
-    verifier = make_verifier(profile, python)
+    verifier = make_verifier(profile, python, prepare=False)
     if isinstance(verifier, NoVerifier):
         return SmokeResult(str(script), False, -1, "", stderr=f"not run: {verifier.reason}",
                            trace_reason=verifier.reason)
