@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import py_compile
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,6 +33,26 @@ while not os.path.exists(want) and time.time() < deadline:
 if not os.path.exists(want):
     raise RuntimeError("no warmed pyc at " + want)
 """
+
+
+IDLE = warmup.idle
+
+
+@pytest.fixture(autouse=True)
+def warmers_at_normal_priority(monkeypatch):
+    """At idle priority a warmer may wait long on a busy test machine; the
+    tests that wait for one would then be slow (idle() has its own test)."""
+    monkeypatch.setattr(warmup, "idle", lambda pid: None)
+
+
+def test_a_warmer_runs_at_idle_priority():
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        IDLE(proc.pid)
+        assert os.sched_getscheduler(proc.pid) == os.SCHED_IDLE
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def write_bundle(root: Path) -> Path:
