@@ -5,6 +5,7 @@ the bundle, a failing warmer changes nothing, tracing still sees every file."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import py_compile
 import subprocess
@@ -197,6 +198,22 @@ def test_a_warmer_that_cannot_start_changes_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(warmup.subprocess, "Popen", refuse)
     assert results(host_verifier(True).check(bundle, modules)) == expected
+
+
+def test_a_killed_runs_cache_is_swept_by_the_next(tmp_path, monkeypatch):
+    from fcslim.core.runs import run_proof
+
+    monkeypatch.setattr(warmup, "memory_dir", lambda: str(tmp_path))
+    dead = dict(run_proof(), pid=2 ** 22 + 17)  # no such process
+    for name, proof in (("fcslim-pycache-dead", dead), ("fcslim-pycache-alive", run_proof())):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / warmup.RUN_RECORD).write_text(json.dumps(proof))
+    (tmp_path / "fcslim-pycache-unknown").mkdir()  # no record: not ours to judge
+    cache = warmup.PycachePrefix()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["fcslim-pycache-alive", "fcslim-pycache-unknown", cache.path.name])
+    cache.remove()
+    assert not cache.path.exists()
 
 
 def test_a_source_changed_after_it_was_warmed_is_imported_as_it_is_now(tmp_path):

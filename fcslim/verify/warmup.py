@@ -44,8 +44,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+from fcslim.core.runs import run_is_over, run_proof
+
 FIRST_PYTHON = (3, 8)  # sys.pycache_prefix
 ROOT_PREFIX = "/tmp/fcslim-pycache"  # on the root's fresh tmpfs /tmp
+NAME = "fcslim-pycache-"
+RUN_RECORD = ".fcslim-run.json"  # which run made a cache (a killed run's is swept by the next)
 SHARED_MEMORY = "/dev/shm"
 SEEDING = 30  # seconds; it takes a few hundredths (links to a thousand files)
 MEMORY_ROOM = 1 << 30  # the TensorFlow set's pycs take about 150 MiB
@@ -74,8 +78,22 @@ class PycachePrefix:
     its pycs cost it 17% more time, in memory 3%."""
 
     def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="fcslim-pycache-", dir=memory_dir()))
+        where = memory_dir()
+        sweep(Path(where or tempfile.gettempdir()))
+        self.path = Path(tempfile.mkdtemp(prefix=NAME, dir=where))
+        (self.path / RUN_RECORD).write_text(json.dumps(run_proof()))
         self.remove = weakref.finalize(self, shutil.rmtree, str(self.path), True)
+
+
+def sweep(directory: Path) -> None:
+    """Remove the caches runs that were killed left in ``directory``."""
+    for leftover in directory.glob(NAME + "*"):
+        try:
+            proof = json.loads((leftover / RUN_RECORD).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(proof, dict) and run_is_over(proof):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def memory_dir() -> str | None:
