@@ -232,8 +232,9 @@ def test_a_source_changed_after_it_was_warmed_is_imported_as_it_is_now(tmp_path)
 
 
 def test_tracing_sees_files_a_warmed_check_would_not_open(tmp_path):
-    """A module whose import fails inside a try is neither in sys.modules nor,
-    read through a pyc, opened: traced checks run without the cache."""
+    """A module whose import fails inside a try is not in sys.modules and,
+    read through a pyc, its source is not opened: a traced check counts the
+    pyc it read from the cache as its source."""
     bundle = tmp_path / "bundle"
     (bundle / "pkg").mkdir(parents=True)
     (bundle / "pkg" / "__init__.py").write_text("try:\n    from . import optional\nexcept ImportError:\n    pass\n")
@@ -245,6 +246,8 @@ def test_tracing_sees_files_a_warmed_check_would_not_open(tmp_path):
                        doraise=True)
     traced = verifier.check(bundle, ["pkg"], trace=True)
     assert {"pkg/__init__.py", "pkg/optional.py"} <= set(traced.touched)
+    untraced_cache = host_verifier(False)
+    assert set(untraced_cache.check(bundle, ["pkg"], trace=True).touched) == set(traced.touched)
 
 
 def test_no_warm_up_before_python_3_8(tmp_path):

@@ -79,6 +79,14 @@ if trace:
         where = getattr(module, "__file__", None)
         if isinstance(where, str):
             opened.add(where)
+    if getattr(sys, "pycache_prefix", None):  # a pyc read from the cache: as if read where it was
+        import importlib.util
+        for where in [f for f in opened if f.startswith(sys.pycache_prefix) and f.endswith(".pyc")]:
+            try:
+                source = importlib.util.source_from_cache(where)
+            except ValueError:
+                continue
+            opened.update((source, os.path.join(os.path.dirname(source), "__pycache__", os.path.basename(where))))
     roots = tuple(os.path.join(p, "") for p in paths)
     say({"touched": sorted(os.path.relpath(f, p) for f in opened for p in roots
                            if os.path.abspath(f).startswith(p))})
@@ -125,11 +133,11 @@ class Verifier:
     def warm_cache(self) -> warmup.PycachePrefix | None:
         """The bytecode cache the next check reads and writes and its warmer
         fills, made and seeded with the interpreter's own pycs on first use;
-        None without warm-up: turned off, tracing (a file read through its
-        pyc is not opened, so the trace would miss it), a Python before 3.8,
-        seeding failed, or a first check without a warmer (what it writes
-        pays back only in later checks: it runs as it always did)."""
-        if not self.warm_up or self.tracing or not warmup.supported(self.target_python()):
+        None without warm-up: turned off, a Python before 3.8, seeding
+        failed, or a first check without a warmer (what it writes pays back
+        only in later checks: it runs as it always did).  A traced check
+        counts a pyc it read from the cache as its source's opening."""
+        if not self.warm_up or not warmup.supported(self.target_python()):
             return None
         if not self.checks and not self.use_warmer():
             return None
@@ -301,24 +309,6 @@ class NoVerifier:
     reason: str
 
 
-def _root_python_version(root: Path) -> str:
-    """The root's ``python3`` version ("3.9"), remembered per root (keyed on
-    its completion marker, rewritten whenever the root is built again)."""
-    try:
-        marker = os.stat(Path(root) / ".fcslim-root-complete")
-        key = f"root:{Path(root).resolve()}|{marker.st_mtime_ns}"
-    except OSError:
-        key = None
-    known = interpreters.remembered_probe(key) if key else None
-    if known and isinstance(known.get("version"), str):
-        return known["version"]
-    probe = rootfs.run_in_root(root, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-    found = probe.stdout.strip() if probe.returncode == 0 else ""
-    if found and key:
-        interpreters.remember_probe(key, {"version": found})
-    return found
-
-
 def make_verifier(profile, python: str | None = None, *, prepare: bool = True) -> Verifier | NoVerifier:
     """The best place to check imports for ``profile``, or why there is none.
 
@@ -343,7 +333,7 @@ def _find_verifier(profile, python: str | None) -> Verifier | NoVerifier:
                 reasons.append(str(exc))
             else:
                 verifier = RootVerifier(profile, root)
-                found = _root_python_version(root)
+                found = interpreters.root_python_version(root)
                 if found == profile.python_version:
                     return verifier
                 reasons.append(f"the clean {profile.debian.release} root has Python {found or '?'}, "

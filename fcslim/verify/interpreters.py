@@ -13,7 +13,8 @@ magic number and cache tag change with every minor version).  The order is:
 
 Every candidate is *run* to read its version and architecture: a file name
 proves nothing (all are run at once; the first in this order that fits is
-taken).  No install location is hard-coded.
+taken).  No install location is hard-coded.  A clean root's ``python3`` is
+probed once per root (:func:`root_python_version`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from fcslim.cache.location import cache_subdir
 from fcslim.core.errors import FcslimError, InputError
 from fcslim.core.files import atomic_write
+from fcslim.verify import rootfs
 
 _PROBE = (
     "import json, platform, sys, sysconfig;"
@@ -259,3 +261,21 @@ def find_python(profile, explicit: str | None = None) -> Interpreter | None:
 
 def host_machine() -> str:
     return platform.machine()
+
+
+def root_python_version(root: Path) -> str:
+    """The root's ``python3`` version ("3.9"), remembered per root (keyed on
+    its completion marker, rewritten whenever the root is built again)."""
+    try:
+        marker = os.stat(Path(root) / ".fcslim-root-complete")
+        key = f"root:{Path(root).resolve()}|{marker.st_mtime_ns}"
+    except OSError:
+        key = None
+    known = remembered_probe(key) if key else None
+    if known and isinstance(known.get("version"), str):
+        return known["version"]
+    probe = rootfs.run_in_root(root, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+    found = probe.stdout.strip() if probe.returncode == 0 else ""
+    if found and key:
+        remember_probe(key, {"version": found})
+    return found
