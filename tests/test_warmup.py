@@ -338,3 +338,6 @@ def test_same_results_with_and_without_warm_up_in_a_clean_root(tmp_path, bullsey
     assert any(p.is_symlink() for p in verifier.pycache.path.joinpath("usr", "lib").rglob("*.pyc"))  # seeded
     assert (verifier.pycache.path / str(bundle).lstrip("/")).exists() is False  # pycs are named as /code sees them
     assert list((verifier.pycache.path / "code" / "alpha").glob("gamma.cpython-39.pyc"))
+    traced = verifier.check(bundle, ["alpha", "fails"], trace=True)  # reads the cache
+    assert set(traced.touched) == set(cold_verifier.check(bundle, ["alpha", "fails"], trace=True).touched)
+    assert {"alpha/__init__.py", "alpha/beta.py", "alpha/gamma.py", "fails.py"} <= set(traced.touched)
