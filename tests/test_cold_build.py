@@ -133,7 +133,7 @@ def test_a_root_still_to_build_is_left_to_the_slim_stage(monkeypatch, tmp_path):
     assert isinstance(pending.get(), NoVerifier) and calls == [(profile, None)]
 
 
-def test_probes_run_at_once_and_the_first_fit_in_order_wins(tmp_path, monkeypatch):
+def test_version_manager_shims_run_at_once_and_the_first_fit_in_order_wins(tmp_path, monkeypatch):
     monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     gate = tmp_path / "gate"
@@ -151,7 +151,8 @@ def test_probes_run_at_once_and_the_first_fit_in_order_wins(tmp_path, monkeypatc
     second.write_text(f"#!/bin/sh\ntouch {gate}\nexec {alias} \"$@\"\n")
     for path in (first, second):
         path.chmod(0o755)
-    monkeypatch.setattr(interpreters, "candidates", lambda profile: [str(first), str(second)])
+    # Shims (the second tier: nothing cheaper fitted) are run at once.
+    monkeypatch.setattr(interpreters, "candidate_tiers", lambda profile: iter([[], [str(first), str(second)]]))
     interp = interpreters.find_python(host_profile())
     assert interp is not None and interp.path != str(alias)
     assert interp.minor_version == sys.version_info[:2]

@@ -61,7 +61,7 @@ def test_drop_sources_imports_sourceless(tmp_path):
 
 def test_no_interpreter_is_reported(tmp_path, monkeypatch):
     from fcslim.verify import interpreters
-    monkeypatch.setattr(interpreters, "candidates", lambda profile: [])
+    monkeypatch.setattr(interpreters, "candidate_tiers", lambda profile: iter([[], []]))
     result = compile_bytecode(_tree(tmp_path), load_profile("fc-python3.10") if sys.version_info[:2] != (3, 10)
                               else load_profile("aws-python3.9"))
     assert not result.compiled and "no CPython" in result.reason

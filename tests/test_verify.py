@@ -50,7 +50,7 @@ def test_host_check_uses_bundle_library_dir(tmp_path, gcc):
 
 
 def test_no_interpreter_means_not_verified_with_reason(tmp_path, monkeypatch):
-    monkeypatch.setattr(interpreters, "candidates", lambda profile: [])
+    monkeypatch.setattr(interpreters, "candidate_tiers", lambda profile: iter([[], []]))
     profile = host_profile()
     verifier = make_verifier(profile)
     assert isinstance(verifier, NoVerifier)
@@ -72,6 +72,54 @@ def test_find_python_runs_candidates(tmp_path, monkeypatch):
     interp = interpreters.find_python(host_profile())
     assert interp is not None and Path(interp.path).resolve() != fake.resolve()
     assert interp.minor_version == sys.version_info[:2]
+
+
+def _pyenv_like(tmp_path, versions: list[str]) -> tuple[Path, Path]:
+    """A pyenv root with ``versions`` (each a link to this interpreter) and a
+    shim as pyenv writes them, which leaves a mark when it is run."""
+    import os
+
+    root, shims = tmp_path / "pyenv", tmp_path / "shims"
+    for version in versions:
+        bin_dir = root / "versions" / version / "bin"
+        bin_dir.mkdir(parents=True)
+        os.symlink(sys.executable, bin_dir / f"python{'.'.join(version.split('.')[:2])}")
+    (root / "libexec").mkdir(parents=True)
+    pyenv = root / "libexec" / "pyenv"  # `pyenv exec NAME ARGS`: the newest version's NAME
+    pyenv.write_text(f"#!/bin/sh\necho ran >> {tmp_path / 'shim-ran'}\nshift\nname=$1; shift\n"
+                     f"exec {sys.executable} \"$@\"\n")
+    pyenv.chmod(0o755)
+    shims.mkdir()
+    name = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (shims / name).write_text(
+        f'#!/bin/sh\nset -e\nprogram="${{0##*/}}"\n\nexport PYENV_ROOT="{root}"\n'  # pyenv's start with bash
+        f'exec "{pyenv}" exec "$program" "$@"\n')
+    (shims / name).chmod(0o755)
+    return root, shims
+
+
+def test_a_pyenv_shim_is_read_not_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PYENV_ROOT", raising=False)
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    root, shims = _pyenv_like(tmp_path, [f"{minor}.1", f"{minor}.12", "2.7.18"])
+    monkeypatch.setenv("PATH", str(shims))
+    interp = interpreters.find_python(host_profile())
+    assert interp is not None and interp.minor_version == sys.version_info[:2]
+    assert not (tmp_path / "shim-ran").exists()  # no bash, no pyenv started
+    first = next(interpreters.candidate_tiers(host_profile()))
+    assert first[0] == str(root / "versions" / f"{minor}.12" / "bin" / f"python{minor}")  # newest first
+
+
+def test_a_pyenv_shim_without_that_version_installed_is_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("FCSLIM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PYENV_ROOT", raising=False)
+    monkeypatch.setattr(interpreters, "_pyenv_candidates", lambda version: [])  # the machine's own pyenv
+    _root, shims = _pyenv_like(tmp_path, ["2.7.18"])  # e.g. a virtualenv the shim knows by another name
+    monkeypatch.setenv("PATH", str(shims))
+    interp = interpreters.find_python(host_profile())
+    assert interp is not None and interp.minor_version == sys.version_info[:2]
+    assert (tmp_path / "shim-ran").exists()
 
 
 @pytest.mark.rootfs
