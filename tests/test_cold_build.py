@@ -259,12 +259,11 @@ def test_the_install_stage_alone_loads_later_stages_once_uv_runs(tmp_path, links
     from fcslim.resolve.options import InstallOptions
     from fcslim.target.profile import load_profile
 
-    seen: list[tuple[list[str], list[str]]] = []
+    seen: list[list[str]] = []
     real = pipeline.import_later_stages
 
     def spy(options):
-        callers = [frame.function for frame in inspect.stack()]
-        seen.append((callers[1:3], sorted(p.name for p in tmp_path.rglob("*.dist-info"))))
+        seen.append([frame.function for frame in inspect.stack()][1:3])
         return real(options)
 
     monkeypatch.setattr(pipeline, "import_later_stages", spy)
@@ -273,6 +272,7 @@ def test_the_install_stage_alone_loads_later_stages_once_uv_runs(tmp_path, links
         requirements=tmp_path / "requirements.txt", profile=load_profile("fc-python3.10"), output=tmp_path / "build",
         install=InstallOptions(no_index=True, find_links=(str(links),), cache_dir=cache),
         fetch=False, slim=False, verify=False, cache=False, gate=False))
-    # once, from uv's start (run_uv's started hook), before uv installed anything
-    assert seen == [(["while_uv_installs", "run_uv"], [])]
+    # once, from uv's start: run_uv's started hook, called once uv is spawned
+    # and before run_uv waits for it (what uv has written by then is a race)
+    assert seen == [["while_uv_installs", "run_uv"]]
     assert [(d.name, d.version) for d in result.distributions] == [("alpha", "2.0")]
