@@ -150,13 +150,13 @@ def test_work_alongside_uv_starts_once_while_uv_installs(tmp_path, offline):
     req = tmp_path / "requirements.txt"
     req.write_text("puresrc\nalpha\n")
     result = install(req, load_profile("fc-python3.10"), tmp_path / "out", allowing,
-                     uv_started=lambda: calls.append(sorted(p.name for p in (tmp_path / "out").iterdir())))
+                     uv_started=lambda: calls.append("started"))
     assert result.built_from_sdist == ["puresrc"]  # uv ran twice
-    assert calls == [[]]  # once, before uv installed anything
+    assert calls == ["started"]  # once (what uv has written by then is a race: not looked at)
     empty = tmp_path / "empty.txt"
     empty.write_text("# nothing\n")
     install(empty, load_profile("fc-python3.10"), tmp_path / "none", offline, uv_started=lambda: calls.append("x"))
-    assert calls == [[]]
+    assert calls == ["started"]
 
 
 def test_run_uv_calls_started_while_uv_runs(tmp_path):
