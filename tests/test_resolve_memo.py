@@ -34,6 +34,8 @@ def test_resolver_output_and_installed_tree_give_one_pin_text():
                  "beta_two==2.0\n    # via alpha\n")
     assert memo.canonical_resolver_pins(uv_output) == "alpha==1.0\nbeta-two==2.0\n"
     assert memo.canonical_pins([("Beta.Two", "2.0"), ("alpha", "1.0")]) == "alpha==1.0\nbeta-two==2.0\n"
+    assert memo.canonical_pins([("gamma", "1.0-RC1"), ("odd", "not a version")]) == \
+        "gamma==1.0rc1\nodd==not a version\n"  # as a resolver writes it; unreadable kept
     assert memo.pins_are_closed(["alpha==1.0", "beta-two==2.0"], "alpha==1.0\nbeta-two==2.0\n")
     assert memo.pins_are_closed(["alpha==1", "Beta_Two==2.0.0"], "alpha==1.0\nbeta-two==2.0\n")  # PEP 440 equal
 

@@ -34,6 +34,7 @@ from typing import Iterable
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from fcslim.cache.keys import cache_key
 from fcslim.cache.location import cache_subdir
@@ -63,7 +64,16 @@ def canonical_pins(pairs: Iterable[tuple[str, str]]) -> str:
     """The one text a resolution is keyed and remembered by: ``name==version``
     per distribution (normalised name), sorted.  The resolver's output and an
     installed tree give the same text for the same resolution."""
-    return "".join(sorted({f"{canonicalize_name(name)}=={version}\n" for name, version in pairs}))
+    return "".join(sorted({f"{canonicalize_name(name)}=={_normal_version(version)}\n" for name, version in pairs}))
+
+
+def _normal_version(version: str) -> str:
+    """PEP 440's normal form (``1.0-rc1`` → ``1.0rc1``), as a resolver writes
+    it; a version PEP 440 cannot read is kept as it is."""
+    try:
+        return str(Version(version))
+    except InvalidVersion:
+        return version
 
 
 def canonical_resolver_pins(text: str) -> str:
