@@ -35,8 +35,6 @@ from pathlib import Path
 
 from fcslim.core.errors import FcslimError, InputError
 from fcslim.core.records import read_record
-from fcslim.pack.tree import list_tree
-from fcslim.pack.deflate import deflate_files
 from fcslim.report.baseline import compare
 from fcslim.report.limits import check_limits, limit_checks  # noqa: F401  (check_limits: the contract names it here too)
 from fcslim.report.model import (  # noqa: F401  (renderers and callers read the model from here too)

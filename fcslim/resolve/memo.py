@@ -127,6 +127,6 @@ def pins_are_closed(requirements: Iterable[str], pins: str) -> bool:
         pinned[canonicalize_name(req.name)] = specs[0]
     resolved = [line.split("#", 1)[0].strip().split("==", 1) for line in pins.splitlines()]
     resolved = [pair for pair in resolved if len(pair) == 2]
-    return bool(resolved) and all(
-        canonicalize_name(name) in pinned and pinned[canonicalize_name(name)].contains(version, prereleases=True)
-        for name, version in resolved)
+    against = [(pinned.get(canonicalize_name(name)), version) for name, version in resolved]
+    return bool(against) and all(spec is not None and spec.contains(version, prereleases=True)
+                                 for spec, version in against)

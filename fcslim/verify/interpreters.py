@@ -240,7 +240,7 @@ def _pyenv_interpreters(root: Path, version: str, name: str) -> list[str]:
     except OSError:
         return []
     wanted = [e for e in entries if e == version or e.startswith(version + ".")]
-    wanted.sort(key=lambda e: [int(p) if p.isdigit() else -1 for p in re.split(r"[.]", e)], reverse=True)
+    wanted.sort(key=lambda e: [int(p) if p.isdigit() else -1 for p in e.split(".")], reverse=True)
     found = [root / "versions" / e / "bin" / name for e in wanted]
     return [str(p) for p in found if p.is_file() and os.access(p, os.X_OK)]
 
