@@ -209,6 +209,10 @@ def _build_fresh(staging: Path, spec: InputSpec, given, install_from: Path, inst
         installed.requirements_path = spec.path or Path("<stdin>")
     result.install = installed
     write_record(staging, INSTALL, install_record(installed))
+    if pending_verifier is not None:
+        warming = pending_verifier.warm_early(staging)
+        if warming is not None:
+            later.callback(warming.stop_early)
     identity = None
     if not (options.fetch or options.slim or options.verify or options.compile or options.smoke):
         try:

@@ -276,3 +276,41 @@ def test_the_install_stage_alone_loads_later_stages_once_uv_runs(tmp_path, links
     # and before run_uv waits for it (what uv has written by then is a race)
     assert seen == [["while_uv_installs", "run_uv"]]
     assert [(d.name, d.version) for d in result.distributions] == [("alpha", "2.0")]
+
+
+def test_a_build_warms_its_first_checks_bytecode_once_installed(tmp_path, links, cache, monkeypatch, quiet):
+    """After the install, while the ELF scan and the slim plan run on one
+    core, the first check's warmer compiles on the other; the check takes it
+    over.  The verifier's set-up is waited for here (a build never waits)."""
+    from fcslim import pipeline
+    from fcslim.build_spec import BuildOptions
+    from fcslim.resolve.options import InstallOptions
+    from fcslim.verify.imports import Verifier
+
+    monkeypatch.setattr(early.imports, "ASSEMBLED_ROOTS", False)
+    started, taken = [], []
+    real_warm_early, real_warmer_beside = early.PendingVerifier.warm_early, Verifier.warmer_beside
+
+    def warm_early(self, bundle):
+        if self._thread is not None:
+            self._thread.join()
+        found = real_warm_early(self, bundle)
+        started.append((found, None if found is None else found.early))
+        return found
+
+    def warmer_beside(self, command):
+        warmer = real_warmer_beside(self, command)
+        taken.append(warmer)
+        return warmer
+
+    monkeypatch.setattr(early.PendingVerifier, "warm_early", warm_early)
+    monkeypatch.setattr(Verifier, "warmer_beside", warmer_beside)
+    (tmp_path / "requirements.txt").write_text("alpha\n")
+    result = pipeline.build(BuildOptions(
+        requirements=tmp_path / "requirements.txt", profile=host_profile(), output=tmp_path / "build",
+        install=InstallOptions(no_index=True, find_links=(str(links),), cache_dir=cache), python=sys.executable,
+        fetch=False, slim=True, verify=True, cache=False, gate=False))
+    assert len(started) == 1 and started[0][1] is not None, started
+    assert taken[0] is started[0][1]  # the first check's warmer is the early one
+    assert started[0][1].proc.returncode is not None  # and it ended with that check
+    assert result.slim.verified.checked and result.slim.verified.failed == []

@@ -341,3 +341,99 @@ def test_same_results_with_and_without_warm_up_in_a_clean_root(tmp_path, bullsey
     traced = verifier.check(bundle, ["alpha", "fails"], trace=True)  # reads the cache
     assert set(traced.touched) == set(cold_verifier.check(bundle, ["alpha", "fails"], trace=True).touched)
     assert {"alpha/__init__.py", "alpha/beta.py", "alpha/gamma.py", "fails.py"} <= set(traced.touched)
+
+
+# -- the first check's warmer, started early ----------------------------------
+
+def count_warmers(monkeypatch) -> list:
+    """Every warmer process started from now on (seeding runs not counted)."""
+    started = []
+    real_popen = warmup.subprocess.Popen
+
+    def popen(argv, *args, **kwargs):
+        proc = real_popen(argv, *args, **kwargs)
+        if warmup.child_source() in argv and "--seed" not in argv:
+            started.append(proc)
+        return proc
+
+    monkeypatch.setattr(warmup.subprocess, "Popen", popen)
+    return started
+
+
+def warmed_pyc(verifier: imports.Verifier, source: Path) -> Path:
+    source = str(source.resolve())
+    return Path(str(verifier.pycache.path) + os.path.dirname(source)) / (
+        Path(source).stem + f".{sys.implementation.cache_tag}.pyc")
+
+
+def wait_for(path: Path, seconds: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert path.exists(), f"the early warmer never wrote {path}"
+
+
+def test_an_early_warmer_fills_the_cache_and_the_first_check_takes_it_over(tmp_path, monkeypatch):
+    monkeypatch.setattr(warmup, "spare_cpu", lambda: False)  # as on two CPUs: no warmer of the check's own
+    demoted = []
+    monkeypatch.setattr(warmup, "idle", demoted.append)
+    bundle = write_bundle(tmp_path / "bundle")
+    modules = imports.top_level_modules(bundle)
+    expected = results(host_verifier(False).check(bundle, modules))
+    before = snapshot(bundle)
+    verifier = imports.make_verifier(host_profile(), sys.executable)
+    started = count_warmers(monkeypatch)
+    assert verifier.warm_early(bundle, modules)
+    assert len(started) == 1 and demoted == []  # at normal priority until the check starts
+    wait_for(warmed_pyc(verifier, bundle / "alpha" / "gamma.py"))
+    assert results(verifier.check(bundle, modules)) == expected
+    assert len(started) == 1 and started[0].poll() is not None  # taken over, then ended with the check
+    assert demoted == [started[0].pid] and verifier.early is None
+    assert results(verifier.check(bundle, modules)) == expected and len(started) == 1  # none for later checks
+    assert snapshot(bundle) == before
+    assert not verifier.warm_early(bundle, modules)  # only before the first check
+
+
+def test_a_file_removed_after_the_early_warmer_compiled_it_is_not_imported(tmp_path):
+    bundle = write_bundle(tmp_path / "bundle")
+    verifier = host_verifier(True)
+    assert verifier.warm_early(bundle, ["alpha"])
+    gamma = bundle / "alpha" / "gamma.py"
+    wait_for(warmed_pyc(verifier, gamma))
+    gamma.unlink()  # as slim removes a file after the warmer compiled it
+    result = verifier.check(bundle, ["alpha"])
+    assert result.modules["alpha"].error == "ModuleNotFoundError: No module named 'alpha.gamma'"
+
+
+def test_an_early_warmer_no_check_took_over_is_stopped(tmp_path, monkeypatch):
+    bundle = write_bundle(tmp_path / "bundle")
+    monkeypatch.setattr(warmup, "warmer_argv",
+                        lambda python, flags, *rest: [python, *flags, "-c", "import time; time.sleep(600)"])
+    started = []
+    real_popen = warmup.subprocess.Popen
+    monkeypatch.setattr(warmup.subprocess, "Popen",
+                        lambda argv, *a, **k: started.append(real_popen(argv, *a, **k)) or started[-1])
+    verifier = host_verifier(True)
+    assert verifier.warm_early(bundle, ["alpha"])
+    sleeper = [p for p in started if "time.sleep(600)" in p.args[-1]]
+    assert len(sleeper) == 1 and sleeper[0].poll() is None
+    verifier.stop_early()
+    assert sleeper[0].poll() is not None and verifier.early is None
+    verifier.stop_early()  # twice: nothing left to do
+
+
+def test_no_early_warmer_without_warm_up_or_for_a_kind_without_warmers(tmp_path, monkeypatch):
+    bundle = write_bundle(tmp_path / "bundle")
+    started = count_warmers(monkeypatch)
+    assert not host_verifier(False).warm_early(bundle, ["alpha"])
+    interp = interpreters.Interpreter(sys.executable, (3, 7, 17), "cpython", "cpython-37", "x86_64", "")
+    assert not imports.HostVerifier(load_profile("aws-python3.11"), interp).warm_early(bundle, ["alpha"])
+
+    class Elsewhere(imports.Verifier):  # a check somewhere fcslim has no warmer for (a container image)
+        def _run(self, bundle, modules):
+            return 0, "", ""
+
+    assert not Elsewhere(host_profile()).warm_early(bundle, ["alpha"])
+    assert started == []

@@ -8,6 +8,9 @@ installs instead.  :func:`start_verifier` starts it in a thread and the slim
 stage takes the answer; the answer is the same one
 :func:`~fcslim.verify.imports.make_verifier` gives when called then.
 
+Once uv has installed, :meth:`PendingVerifier.warm_early` starts the first
+check's bytecode warmer (:mod:`fcslim.verify.warmup`) if the set-up is done.
+
 Only when the set-up can do nothing but probe: a clean or assembled root that
 is not built yet (minutes of debootstrap) is left to the slim stage, as before,
 so a build that fails earlier never leaves a root half-made behind it.
@@ -17,8 +20,10 @@ from __future__ import annotations
 
 import contextvars
 import threading
+from pathlib import Path
 
 from fcslim.verify import imports, rootfs
+from fcslim.verify.modules import top_level_modules
 
 
 def _roots_ready(profile) -> bool:
@@ -60,6 +65,17 @@ class PendingVerifier:
             self._answer = imports.make_verifier(*self._args)
         except BaseException as exc:  # handed to the caller of get(), raised there
             self._error = exc
+
+    def warm_early(self, bundle: Path) -> imports.Verifier | None:
+        """Start the first check's bytecode warmer on ``bundle`` now
+        (:meth:`~fcslim.verify.imports.Verifier.warm_early`) if the set-up
+        is done and found a verifier; never waits for the set-up.  Returns
+        the verifier whose warmer started, for the caller to stop it if the
+        build ends before the check."""
+        if self._thread is None or self._thread.is_alive() or not isinstance(self._answer, imports.Verifier):
+            return None
+        modules = top_level_modules(Path(bundle))
+        return self._answer if modules and self._answer.warm_early(Path(bundle), modules) else None
 
     def get(self) -> imports.Verifier | imports.NoVerifier:
         """The verifier (raises what :func:`make_verifier` raised)."""

@@ -20,8 +20,9 @@ One child process imports the modules one after the other and reports each
 result as a JSON line; an import that kills the interpreter (a segfault in an
 extension) is recorded against that module and the check goes on in a new
 process with the modules that were left.  A verifier's checks share a
-bytecode cache outside the bundle, which a warmer beside the child fills when
-a CPU is spare (:mod:`fcslim.verify.warmup`).
+bytecode cache outside the bundle, which a warmer fills: started by the build
+before the first check (:meth:`Verifier.warm_early`), or beside a later check
+when a CPU is spare (:mod:`fcslim.verify.warmup`).
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class Verifier:
         self.tracing = False
         self.pycache: warmup.PycachePrefix | None = None
         self.checks = 0  # finished, so far
+        self.early: warmup.Warmer | None = None  # started before the first check (warm_early)
 
     def use_warmer(self) -> bool:
         return warmup.spare_cpu() if self.warmer is None else self.warmer
@@ -139,14 +141,62 @@ class Verifier:
         counts a pyc it read from the cache as its source's opening."""
         if not self.warm_up or not warmup.supported(self.target_python()):
             return None
-        if not self.checks and not self.use_warmer():
+        if self.pycache is None and not self.checks and not self.use_warmer():
             return None
+        return self._made_cache()
+
+    def _made_cache(self) -> warmup.PycachePrefix | None:
         if self.pycache is None:
             self.pycache = warmup.PycachePrefix()
             if self._seed(self.pycache) != 0:
                 self.pycache.remove()
                 self.pycache, self.warm_up = None, False
         return self.pycache
+
+    def warm_early(self, bundle: Path, modules: Sequence[str]) -> bool:
+        """Start the first check's warmer now, before the check: while the
+        build scans ELF files and plans the slim on one core, the other is
+        idle.  It compiles the files importing ``modules`` from ``bundle``
+        will (a bundle that only loses files before the check: a pyc of a
+        file removed since is never read) and goes on beside the first
+        check, demoted to idle priority there unless a CPU is spare, as a
+        warmer started by the check would be.  Returns whether it started."""
+        if self.early is not None or self.checks or not self.warm_up or not warmup.supported(self.target_python()):
+            return False
+        if type(self)._warmer_command is Verifier._warmer_command:
+            return False
+        cache = self._made_cache()
+        if cache is None:
+            return False
+        argv, env, cwd = self._warmer_command(Path(bundle), list(modules), cache)  # type: ignore[misc]
+        self.early = warmup.Warmer.start(argv, env, cwd, idle_now=False)
+        return self.early is not None
+
+    def stop_early(self) -> None:
+        """Stop a warmer :meth:`warm_early` started that no check took over
+        (the build ended before its check)."""
+        early, self.early = self.early, None
+        if early is not None:
+            early.stop()
+
+    def warmer_beside(self, command: tuple[list[str], dict | None, str | None] | None) -> warmup.Warmer | None:
+        """The warmer of the check about to run: the early one if there is
+        one (demoted unless a CPU is spare), else ``command`` started idle
+        when a CPU is spare or the caller asked for warmers."""
+        early, self.early = self.early, None
+        if early is not None:
+            if not warmup.spare_cpu():
+                early.demote()
+            return early
+        if command is None or not self.use_warmer():
+            return None
+        argv, env, cwd = command
+        return warmup.Warmer.start(argv, env, cwd)
+
+    def _warmer_command(self, bundle: Path, modules: Sequence[str], cache: warmup.PycachePrefix
+                        ) -> tuple[list[str], dict | None, str | None] | None:
+        """How to start a warmer beside a check (None: this kind has none)."""
+        return None
 
     def target_python(self) -> Sequence[int]:
         return self.profile.python
@@ -228,16 +278,24 @@ class RootVerifier(Verifier):
         inside = warmup.ROOT_PREFIX
         argv = ["python3", "-B", "-s", "-c", CHILD_SCRIPT, json.dumps([code_root]), json.dumps(list(modules)),
                 *self.child_args(inside if cache else None)]
-        env = dict(rootfs.runtime_env(self.profile))
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        binds = {str(Path(bundle).resolve()): code_root}
+        env, binds = self._env_and_binds(bundle)
         writable = {str(cache.path): inside} if cache else None
-        warmer = rootfs.root_command(self.root, warmup.warmer_argv("python3", ["-B", "-s"], [code_root], modules,
-                                                                   inside), binds=binds, env=env,
-                                     writable=writable) if cache and self.use_warmer() else None
+        warmer = self.warmer_beside(self._warmer_command(bundle, modules, cache) if cache else None)
         with warmup.beside(warmer):
             result = rootfs.run_in_root(self.root, argv, binds=binds, env=env, writable=writable)
         return result.returncode, result.stdout, result.stderr
+
+    def _env_and_binds(self, bundle: Path) -> tuple[dict[str, str], dict[str, str]]:
+        env = dict(rootfs.runtime_env(self.profile))
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        return env, {str(Path(bundle).resolve()): self.profile.code_root}
+
+    def _warmer_command(self, bundle: Path, modules: Sequence[str], cache: warmup.PycachePrefix
+                        ) -> tuple[list[str], dict | None, str | None]:
+        env, binds = self._env_and_binds(bundle)
+        inside = warmup.ROOT_PREFIX
+        argv = warmup.warmer_argv("python3", ["-B", "-s"], [self.profile.code_root], modules, inside)
+        return rootfs.root_command(self.root, argv, binds=binds, env=env, writable={str(cache.path): inside}), None, None
 
     def _seed(self, cache: warmup.PycachePrefix) -> int:
         argv = warmup.seed_argv("python3", ["-B", "-s"], warmup.ROOT_PREFIX)
@@ -267,25 +325,32 @@ class HostVerifier(Verifier):
 
     def _run(self, bundle: Path, modules: Sequence[str]):
         bundle = Path(bundle).resolve()
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "LD_LIBRARY_PATH": self.library_path(bundle),
-        }
-        flags = self.FLAGS
+        env = self._env(bundle)
         cache = self.warm_cache()
-        argv = [self.interp.path, *flags, "-c", CHILD_SCRIPT, json.dumps([str(bundle)]), json.dumps(list(modules)),
+        argv = [self.interp.path, *self.FLAGS, "-c", CHILD_SCRIPT, json.dumps([str(bundle)]), json.dumps(list(modules)),
                 *self.child_args(str(cache.path) if cache else None)]
-        warmer = (warmup.warmer_argv(self.interp.path, flags, [str(bundle)], modules, str(cache.path))
-                  if cache and self.use_warmer() else None)
-        with warmup.beside(warmer, env=env, cwd=str(bundle)):
+        warmer = self.warmer_beside(self._warmer_command(bundle, modules, cache) if cache else None)
+        with warmup.beside(warmer):
             try:
                 proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900, cwd=str(bundle))
             except subprocess.TimeoutExpired as exc:
                 out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
                 return -9, out, "timed out after 900s"
         return proc.returncode, proc.stdout, proc.stderr
+
+    def _env(self, bundle: Path) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LD_LIBRARY_PATH": self.library_path(bundle),
+        }
+
+    def _warmer_command(self, bundle: Path, modules: Sequence[str], cache: warmup.PycachePrefix
+                        ) -> tuple[list[str], dict | None, str | None]:
+        bundle = Path(bundle).resolve()
+        argv = warmup.warmer_argv(self.interp.path, self.FLAGS, [str(bundle)], modules, str(cache.path))
+        return argv, self._env(bundle), str(bundle)
 
     def target_python(self) -> Sequence[int]:
         return self.interp.version

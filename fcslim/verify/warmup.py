@@ -13,13 +13,20 @@ clean root.  The check process sets it as ``sys.pycache_prefix`` after its
 start-up and writes there what it compiles; the cache is seeded first with
 the interpreter's own pycs, which the importer no longer looks for in
 ``__pycache__`` once a prefix is set.  A later check reads what an earlier one
-compiled.  When the machine has a CPU the build leaves idle, a second process
-of the same interpreter in the same place, the warmer
-(:mod:`fcslim.verify.warm_child`), runs beside each check at idle priority: it
-predicts from the sources which files the check will compile and compiles
-them from the last to the first, so the two meet in the middle (the check
-compiles from the first; past that point each finds the other's pycs).  The
-first check of a build without a warmer runs exactly as without warm-up.
+compiled.  A second process of the same interpreter in the same place, the
+warmer (:mod:`fcslim.verify.warm_child`), predicts from the sources which
+files the check will compile and compiles them from the last to the first,
+so the two meet in the middle (the check compiles from the first; past that
+point each finds the other's pycs).  A build starts the first check's warmer
+as soon as uv has installed (``Verifier.warm_early``): the ELF scan and the
+slim plan that come before the check use one core, the warmer the other
+(data set: the slim-and-verify stage 1.28 -> 1.00 s, a cold build 0.96x).
+When the check starts, its warmer goes on beside it, at idle priority unless
+the machine has a CPU to spare: on two CPUs the build measures the tree on
+both while the check runs, and a warmer at normal priority there cost the
+build more than it saved the check (bench/README.md).  Without a warmer
+started early, later checks get one at idle priority when a CPU is spare.
+A first check with neither runs exactly as without warm-up.
 
 The proof is unchanged: the check is still one process importing every module
 in order; every pyc it reads was compiled by the same interpreter from the
@@ -56,9 +63,10 @@ MEMORY_ROOM = 1 << 30  # the data set's pycs take 11 MiB
 
 
 def spare_cpu() -> bool:
-    """Whether a warmer can have a CPU the build leaves idle.  On two CPUs
-    it cannot: while the check runs the build measures the tree on both, and
-    a warmer there cost the build more than it saved the check (bench/README.md)."""
+    """Whether a warmer can have a CPU the build leaves idle while a check
+    runs.  On two CPUs it cannot: the build measures the tree on both then,
+    and a warmer there cost the build more than it saved the check
+    (bench/README.md).  (Before the check, one is idle: ``Verifier.warm_early``.)"""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -138,29 +146,50 @@ def idle(pid: int) -> None:
             pass
 
 
-@contextmanager
-def beside(command: Sequence[str] | None, env: Mapping[str, str] | None = None,
-           cwd: str | None = None) -> Iterator[None]:
-    """Run ``command`` (a warmer) while the body runs, and kill it, with
-    every process it started, when the body ends.  A warmer that cannot
-    start is no warmer: the body runs alone."""
-    proc = None
-    if command is not None:
+class Warmer:
+    """A running warmer process and every process it started."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+
+    @classmethod
+    def start(cls, command: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None,
+              *, idle_now: bool = True) -> "Warmer | None":
+        """Start ``command``; None when it cannot start (no warmer, the check runs alone)."""
         try:
             proc = subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, env=None if env is None else dict(env), cwd=cwd,
                                     start_new_session=True)
         except OSError:
-            proc = None
-        else:
+            return None
+        if idle_now:
             idle(proc.pid)
+        return cls(proc)
+
+    def demote(self) -> None:
+        """From now on only a core nothing else wants (see :func:`idle`)."""
+        if self.proc.poll() is None:
+            idle(self.proc.pid)
+
+    def stop(self) -> None:
+        """Kill it (if it still runs) and reap it; calling again does nothing."""
+        if self.proc.returncode is None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+
+
+@contextmanager
+def beside(command: Sequence[str] | Warmer | None, env: Mapping[str, str] | None = None,
+           cwd: str | None = None) -> Iterator[None]:
+    """Run ``command`` (a warmer; or one already started) while the body
+    runs, and kill it, with every process it started, when the body ends.
+    A warmer that cannot start is no warmer: the body runs alone."""
+    warmer = command if isinstance(command, Warmer) or command is None else Warmer.start(command, env, cwd)
     try:
         yield
     finally:
-        if proc is not None:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            proc.wait()
+        if warmer is not None:
+            warmer.stop()
