@@ -167,8 +167,9 @@ class Warmer:
         return cls(proc)
 
     def demote(self) -> None:
-        """From now on only a core nothing else wants (see :func:`idle`)."""
-        if self.proc.poll() is None:
+        """From now on only a core nothing else wants (see :func:`idle`).  Not
+        reaped yet, its pid is its own even if it has exited."""
+        if self.proc.returncode is None:
             idle(self.proc.pid)
 
     def stop(self) -> None:
