@@ -110,8 +110,7 @@ class Verifier:
         idle.  It compiles the files importing ``modules`` from ``bundle``
         will (a bundle that only loses files before the check: a pyc of a
         file removed since is never read) and goes on beside the first
-        check, demoted to idle priority there unless a CPU is spare, as a
-        warmer started by the check would be.  Returns whether it started."""
+        check.  Returns whether it started."""
         if self.early is not None or self.checks or not self.warm_up or not warmup.supported(self.target_python()):
             return False
         if type(self)._warmer_command is Verifier._warmer_command:
@@ -132,12 +131,11 @@ class Verifier:
 
     def warmer_beside(self, command: tuple[list[str], dict | None, str | None] | None) -> warmup.Warmer | None:
         """The warmer of the check about to run: the early one if there is
-        one (demoted unless a CPU is spare), else ``command`` started idle
-        when a CPU is spare or the caller asked for warmers."""
+        one (as it runs: at normal priority it cost the build less than at
+        idle priority, bench/README.md), else ``command`` started idle when a
+        CPU is spare or the caller asked for warmers."""
         early, self.early = self.early, None
         if early is not None:
-            if not warmup.spare_cpu():
-                early.demote()
             return early
         if command is None or not self.use_warmer():
             return None

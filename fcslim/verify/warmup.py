@@ -21,12 +21,14 @@ point each finds the other's pycs).  A build starts the first check's warmer
 as soon as uv has installed (``Verifier.warm_early``): the ELF scan and the
 slim plan that come before the check use one core, the warmer the other
 (data set: the slim-and-verify stage 1.28 -> 1.00 s, a cold build 0.96x).
-When the check starts, its warmer goes on beside it, at idle priority unless
-the machine has a CPU to spare: on two CPUs the build measures the tree on
-both while the check runs, and a warmer at normal priority there cost the
-build more than it saved the check (bench/README.md).  Without a warmer
-started early, later checks get one at idle priority when a CPU is spare.
-A first check with neither runs exactly as without warm-up.
+The warmer goes on beside the check, at the same priority: on two CPUs,
+where the build also measures the tree on both while the check runs, that
+cost the build less than demoting it to idle priority then (data set 0.97x).
+Later checks (slim's repairs) get a warmer of their own, at idle priority,
+only when the machine has a CPU to spare: a warmer started with a check
+spends its start-up and scan inside the check's window, which on two CPUs
+cost the build more than it saved (bench/README.md).  A first check with
+no warmer runs exactly as without warm-up.
 
 The proof is unchanged: the check is still one process importing every module
 in order; every pyc it reads was compiled by the same interpreter from the
@@ -165,12 +167,6 @@ class Warmer:
         if idle_now:
             idle(proc.pid)
         return cls(proc)
-
-    def demote(self) -> None:
-        """From now on only a core nothing else wants (see :func:`idle`).  Not
-        reaped yet, its pid is its own even if it has exited."""
-        if self.proc.returncode is None:
-            idle(self.proc.pid)
 
     def stop(self) -> None:
         """Kill it (if it still runs) and reap it; calling again does nothing."""
