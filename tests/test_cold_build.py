@@ -112,6 +112,8 @@ def test_pending_verifier_gives_make_verifiers_answer(monkeypatch, tmp_path):
     pending = early.start_verifier(profile, sys.executable)
     got, direct = pending.get(), make_verifier(profile, sys.executable)
     assert type(got) is type(direct) and got.where == direct.where
+    # its bytecode cache made and seeded meanwhile, for the warmer the build starts once uv is done
+    assert got.pycache is not None and any(p.suffix == ".pyc" for p in got.pycache.path.rglob("*"))
 
 
 def test_pending_verifier_raises_the_set_up_error_when_asked(monkeypatch, tmp_path):

@@ -62,7 +62,9 @@ class PendingVerifier:
 
     def _work(self) -> None:
         try:
-            self._answer = imports.make_verifier(*self._args)
+            self._answer = imports.make_verifier(*self._args, prepare=False)
+            if isinstance(self._answer, imports.Verifier):
+                self._answer.prepare_warm_up()  # seeded now: the build warms the first check once uv is done
         except BaseException as exc:  # handed to the caller of get(), raised there
             self._error = exc
 

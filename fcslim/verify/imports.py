@@ -111,16 +111,20 @@ class Verifier:
         will (a bundle that only loses files before the check: a pyc of a
         file removed since is never read) and goes on beside the first
         check.  Returns whether it started."""
-        if self.early is not None or self.checks or not self.warm_up or not warmup.supported(self.target_python()):
-            return False
-        if type(self)._warmer_command is Verifier._warmer_command:
-            return False
-        cache = self._made_cache()
+        cache = self.prepare_warm_up() if self.early is None and not self.checks else None
         if cache is None:
             return False
         argv, env, cwd = self._warmer_command(Path(bundle), list(modules), cache)  # type: ignore[misc]
         self.early = warmup.Warmer.start(argv, env, cwd, idle_now=False)
         return self.early is not None
+
+    def prepare_warm_up(self) -> warmup.PycachePrefix | None:
+        """The bytecode cache, made and seeded now if a warmer could use it
+        (a build's set-up, while uv installs: then warm_early starts at once)."""
+        if (not self.warm_up or not warmup.supported(self.target_python())
+                or type(self)._warmer_command is Verifier._warmer_command):
+            return None
+        return self._made_cache()
 
     def stop_early(self) -> None:
         """Stop a warmer :meth:`warm_early` started that no check took over
