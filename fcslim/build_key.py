@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from fcslim.build_spec import BuildOptions
 from fcslim.cache.codeid import own_code_digest
+from fcslim.cache.keys import bundle_key, normalise_requirements
 from fcslim.resolve.requirements import parse_requirements
 from fcslim.target.profile import Profile
 
@@ -47,19 +48,19 @@ class PendingBundleKey:
     requirements_text: str
     profile: dict[str, Any]
     stage_options: dict[str, Any]
-    rules: str
     memo: str
     requirements: tuple[str, ...]
 
     def complete(self, installed: Iterable["InstalledDistribution"]) -> str:
         """The key, from the distributions the install put into the tree; the
-        resolution is remembered as if the resolver had said it."""
-        from fcslim.cache.bundles import bundle_key
+        resolution is remembered as if the resolver had said it.  fcslim's
+        own digest is taken here, not before uv starts (a build works it out
+        while uv runs: build_verify.import_later_stages)."""
         from fcslim.resolve.memo import canonical_pins, remember_pins
 
         pins = canonical_pins((d.name, d.version) for d in installed)
         remember_pins(self.memo, pins, self.requirements)
-        return bundle_key(self.requirements_text, pins, self.profile, self.stage_options, self.rules)
+        return bundle_key(self.requirements_text, pins, self.profile, self.stage_options, rules_digest())
 
 
 def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path) -> str | PendingBundleKey:
@@ -72,8 +73,7 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
     lapses).  An input this cache never resolved, with no remote cache to ask,
     gives a :class:`PendingBundleKey`: a cold build does not pay for a resolver
     run that only a cache hit could use."""
-    from fcslim.cache.bundles import bundle_key, normalise_requirements
-    from fcslim.cache.store import current_remote
+    from fcslim.cache.remote_config import current_remote
     from fcslim.resolve.memo import (canonical_resolver_pins, memo_key, never_resolved, remember_pins,
                                      remembered_pins)
 
@@ -88,7 +88,7 @@ def bundle_cache_key(options: BuildOptions, profile: Profile, install_from: Path
         requirements = tuple(str(r.requirement) for r in reqs.requirements)
         pins = remembered_pins(memo)
         if pins is None and never_resolved(memo) and current_remote() is None:
-            return PendingBundleKey(text, profile.to_dict(), stage_options, rules_digest(), memo, requirements)
+            return PendingBundleKey(text, profile.to_dict(), stage_options, memo, requirements)
         if pins is None:
             # Imported only on a miss: the installer and uv's driver are a
             # tenth of a second of a warm rebuild's start-up.

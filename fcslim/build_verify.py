@@ -43,6 +43,8 @@ def import_later_stages(options: BuildOptions) -> Callable[[], None]:
     if options.slim:
         names += ["fcslim.slim.apply", "fcslim.slim.rules"]
     names += ["fcslim.report.measure", "fcslim.report.sizing", "fcslim.report.lighter", "fcslim.pack.stage"]
+    if options.cache:  # stored after the build (its key is worked out before uv without it)
+        names.append("fcslim.cache.bundles")
     # Also for the install stage alone (no fetch, no slim), whose load check
     # and measurement an unchanged install finds remembered (elf/loadcheck.py,
     # report/memo.py): importing networkx ahead cost a warm install stage a

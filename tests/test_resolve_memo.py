@@ -95,7 +95,7 @@ def test_with_a_remote_cache_a_first_build_resolves_to_ask_it(tmp_path, monkeypa
     needed before the build, so the input is resolved first."""
     from fcslim import build_key
     from fcslim.build_spec import BuildOptions
-    from fcslim.cache import store
+    from fcslim.cache import remote_config
     from fcslim.resolve import install as installer
     from fcslim.target.profile import load_profile
 
@@ -107,8 +107,8 @@ def test_with_a_remote_cache_a_first_build_resolves_to_ask_it(tmp_path, monkeypa
     options = BuildOptions(requirements=reqs, profile=load_profile("fc-python3.10"), output=tmp_path / "out")
     assert isinstance(build_key.bundle_cache_key(options, options.profile, reqs), build_key.PendingBundleKey)
     assert compiled == []
-    monkeypatch.setattr(store, "current_remote", lambda: "a remote")
+    monkeypatch.setattr(remote_config, "current_remote", lambda: "a remote")
     key = build_key.bundle_cache_key(options, options.profile, reqs)
     assert isinstance(key, str) and len(compiled) == 1
-    monkeypatch.setattr(store, "current_remote", lambda: None)  # now remembered: the same key, no resolver run
+    monkeypatch.setattr(remote_config, "current_remote", lambda: None)  # now remembered: the same key, no resolver run
     assert build_key.bundle_cache_key(options, options.profile, reqs) == key and len(compiled) == 1

@@ -57,7 +57,8 @@ from pathlib import Path
 from typing import Any
 
 from fcslim.cache.fsops import KnownDigests
-from fcslim.cache.store import Cache, cache_key
+from fcslim.cache.keys import bundle_key, normalise_requirements  # noqa: F401  (this module's API; kept light for keys)
+from fcslim.cache.store import Cache
 
 NAMESPACE = "bundles"
 RECORDS_DIR = ".fcslim"
@@ -65,35 +66,6 @@ RECORDS_DIR = ".fcslim"
 
 def bundle_cache(root: Path | None = None) -> Cache:
     return Cache(NAMESPACE, root, streams=True)  # shared bundles carry their deflate streams
-
-
-def normalise_requirements(text: str) -> str:
-    """The requirements text as the key sees it: comments-only/blank lines out."""
-    lines = []
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        lines.append(" ".join(line.split()))
-    return "\n".join(lines)
-
-
-def bundle_key(
-    requirements_text: str,
-    resolved_pins: str | None,
-    profile_dict: dict[str, Any],
-    options: dict[str, Any],
-    rules_digest: str,
-) -> str:
-    """The cache key of the bundle these inputs build (see the module docstring)."""
-    return cache_key(
-        "bundle",
-        normalise_requirements(requirements_text),
-        None if resolved_pins is None else normalise_requirements(resolved_pins),
-        profile_dict,
-        options,
-        rules_digest,
-    )
 
 
 @dataclass(frozen=True)

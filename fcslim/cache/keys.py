@@ -63,3 +63,32 @@ def cache_key(*parts: Any) -> str:
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
+
+def normalise_requirements(text: str) -> str:
+    """The requirements text as the key sees it: comments-only/blank lines out."""
+    lines = []
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        lines.append(" ".join(line.split()))
+    return "\n".join(lines)
+
+
+def bundle_key(
+    requirements_text: str,
+    resolved_pins: str | None,
+    profile_dict: dict[str, Any],
+    options: dict[str, Any],
+    rules_digest: str,
+) -> str:
+    """The cache key of the bundle these inputs build (see :mod:`fcslim.cache.bundles`;
+    here, apart from the bundle cache, so a build computes its key without importing it)."""
+    return cache_key(
+        "bundle",
+        normalise_requirements(requirements_text),
+        None if resolved_pins is None else normalise_requirements(resolved_pins),
+        profile_dict,
+        options,
+        rules_digest,
+    )
