@@ -249,7 +249,11 @@ def _combine(runs: list[Measurement]) -> Measurement:
 def run_set(set_name: str, tools: list[str], profile, work: Path, real_roots: Path | None,
             fcslim_args: list[str], pinned: bool, echo, repeat: int = 1) -> list[Measurement]:
     """Every tool cold then warm, ``repeat`` rounds (the tools take turns in
-    each round, so a machine growing slower or faster weighs on all alike)."""
+    each round, so a machine growing slower or faster weighs on all alike).
+    Each round starts one tool later than the last: a tool's runs follow the
+    deletion of the tool before it, and on a disk a large deletion slows the
+    next install's file creation (ext4 skips recently freed inodes), so no
+    tool always follows the same one."""
     req_set = SETS[set_name]
     set_dir = work / profile.name / set_name
     set_dir.mkdir(parents=True, exist_ok=True)
@@ -260,8 +264,9 @@ def run_set(set_name: str, tools: list[str], profile, work: Path, real_roots: Pa
     runs: dict[tuple[str, str], list[Measurement]] = {(t, p): [] for t in tools for p in PHASES}
     sizes: dict[tuple[str, str], dict[str, Any]] = {}
     same: dict[str, bool] = {}
-    for _round in range(repeat):
-        for tool in tools:
+    for round_number in range(repeat):
+        turn = round_number % len(tools)
+        for tool in tools[turn:] + tools[:turn]:
             cache = set_dir / f"{tool}-cache"
             prepare_cache(tool, cache, real_roots)
             cold_signature = None

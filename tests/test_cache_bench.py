@@ -53,3 +53,24 @@ def test_ratios_against_each_baseline():
     assert "vs_pip" not in rows[("fcslim", "warm")]  # no warm pip run to compare with
     table = run.render_table(results)
     assert "0.80x" in table and "0.05x" in table
+
+
+def test_each_round_starts_one_tool_later(tmp_path, monkeypatch):
+    """A tool's runs follow the previous tool's deletion: rounds rotate the
+    order, so no tool always runs right after the same one."""
+    from fcslim.target.profile import load_profile
+
+    ran = []
+
+    def run_once(set_name, tool, phase, requirements, set_dir, cache, profile, fcslim_args, label, echo):
+        ran.append((tool, phase))
+        return run.Measurement(set_name, profile.name, tool, phase, [], 0, 1.0, 1), set_dir / "none"
+
+    monkeypatch.setattr(run, "_run_once", run_once)
+    rows = run.run_set("small", ["uv", "fcslim-install", "fcslim"], load_profile("fc-python3.10"), tmp_path,
+                       None, [], True, lambda line: None, repeat=3)
+    colds = [tool for tool, phase in ran if phase == "cold"]
+    assert colds == ["uv", "fcslim-install", "fcslim", "fcslim-install", "fcslim", "uv",
+                     "fcslim", "uv", "fcslim-install"]
+    assert [(r.tool, r.phase) for r in rows][:2] == [("uv", "cold"), ("uv", "warm")]  # rows in the tools' order
+    assert all(len(r.extra["wall_runs"]) == 3 for r in rows)
