@@ -316,3 +316,35 @@ def test_a_build_warms_its_first_checks_bytecode_once_installed(tmp_path, links,
     assert taken[0] is started[0][1]  # the first check's warmer is the early one
     assert started[0][1].proc.returncode is not None  # and it ended with that check
     assert result.slim.verified.checked and result.slim.verified.failed == []
+
+
+def test_a_build_that_fails_before_its_check_stops_the_early_warmer(tmp_path, links, cache, monkeypatch, quiet):
+    from fcslim import pipeline
+    from fcslim.build_spec import BuildOptions
+    from fcslim.core.errors import FcslimError
+    from fcslim.resolve.options import InstallOptions
+
+    monkeypatch.setattr(early.imports, "ASSEMBLED_ROOTS", False)
+    warmers = []
+    real_warm_early = early.PendingVerifier.warm_early
+
+    def warm_early(self, bundle):
+        if self._thread is not None:
+            self._thread.join()
+        found = real_warm_early(self, bundle)
+        warmers.append(None if found is None else found.early)
+        return found
+
+    def failing_slim(*args, **kwargs):
+        raise FcslimError("a stage before the check failed", "nothing to do")
+
+    monkeypatch.setattr(early.PendingVerifier, "warm_early", warm_early)
+    monkeypatch.setattr(pipeline, "_slim_stage", failing_slim)
+    (tmp_path / "requirements.txt").write_text("alpha\n")
+    with pytest.raises(FcslimError, match="before the check failed"):
+        pipeline.build(BuildOptions(
+            requirements=tmp_path / "requirements.txt", profile=host_profile(), output=tmp_path / "build",
+            install=InstallOptions(no_index=True, find_links=(str(links),), cache_dir=cache), python=sys.executable,
+            fetch=False, slim=True, verify=True, cache=False, gate=False))
+    assert len(warmers) == 1 and warmers[0] is not None
+    assert warmers[0].proc.returncode is not None  # stopped and reaped with the failed build
