@@ -87,9 +87,10 @@ class Verifier:
         """The bytecode cache the next check reads and writes and its warmer
         fills, made and seeded with the interpreter's own pycs on first use;
         None without warm-up: turned off, a Python before 3.8, seeding
-        failed, or a first check without a warmer (what it writes pays back
-        only in later checks: it runs as it always did).  A traced check
-        counts a pyc it read from the cache as its source's opening."""
+        failed, or a first check with neither a warmer nor a cache made
+        ahead (what it writes pays back only in later checks: it runs as it
+        always did).  A traced check counts a pyc it read from the cache as
+        its source's opening."""
         if not self.warm_up or not warmup.supported(self.target_python()):
             return None
         if self.pycache is None and not self.checks and not self.use_warmer():
@@ -107,10 +108,9 @@ class Verifier:
     def warm_early(self, bundle: Path, modules: Sequence[str]) -> bool:
         """Start the first check's warmer now, before the check: while the
         build scans ELF files and plans the slim on one core, the other is
-        idle.  It compiles the files importing ``modules`` from ``bundle``
-        will (a bundle that only loses files before the check: a pyc of a
-        file removed since is never read) and goes on beside the first
-        check.  Returns whether it started."""
+        idle.  It compiles what importing ``modules`` from ``bundle`` will
+        (the bundle only loses files before the check, and a pyc of a file
+        removed since is never read), then beside the first check; True if started."""
         cache = self.prepare_warm_up() if self.early is None and not self.checks else None
         if cache is None:
             return False
