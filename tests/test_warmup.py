@@ -437,3 +437,23 @@ def test_no_early_warmer_without_warm_up_or_for_a_kind_without_warmers(tmp_path,
 
     assert not Elsewhere(host_profile()).warm_early(bundle, ["alpha"])
     assert started == []
+
+
+@pytest.mark.rootfs
+def test_an_early_warmer_in_a_clean_root_fills_what_the_check_reads(tmp_path, bullseye_root, monkeypatch):
+    monkeypatch.setattr(warmup, "spare_cpu", lambda: False)
+    bundle = write_bundle(tmp_path / "bundle")
+    before = snapshot(bundle)
+    profile = load_profile("debian11-python3.9")
+    modules = imports.top_level_modules(bundle)
+    cold_verifier = imports.RootVerifier(profile, bullseye_root)
+    cold_verifier.warm_up = False
+    expected = results(cold_verifier.check(bundle, modules))
+    verifier = imports.RootVerifier(profile, bullseye_root)
+    assert verifier.prepare_warm_up() is not None  # seeded, as a build's set-up does while uv installs
+    assert verifier.warm_early(bundle, ["alpha"])
+    warmer = verifier.early
+    wait_for(verifier.pycache.path / "code" / "alpha" / "gamma.cpython-39.pyc")  # named as /code sees it
+    assert results(verifier.check(bundle, modules)) == expected
+    assert warmer.proc.returncode is not None and verifier.early is None
+    assert snapshot(bundle) == before
