@@ -72,8 +72,9 @@ INSTALL_ONLY = ["--no-fetch", "--no-slim", "--no-verify", "--no-cache", "--no-ga
 PHASES = ("cold", "warm")
 RECORDS_DIR = ".fcslim"
 
-# Runs one command, then reports its wall time and the peak RSS of its process
-# tree.  A fresh interpreter per command, so RUSAGE_CHILDREN covers exactly it.
+# Runs one command, then reports its wall time, the peak RSS of its process
+# tree and the CPU seconds (user + system) of every process in it.  A fresh
+# interpreter per command, so RUSAGE_CHILDREN covers exactly it.
 _WRAPPER = r"""
 import json, resource, subprocess, sys, time
 out, argv = sys.argv[1], sys.argv[2:]
@@ -81,9 +82,10 @@ start = time.perf_counter()
 with open(out + ".log", "wb") as log:
     proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT)
 wall = time.perf_counter() - start
-peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(out, "w") as handle:
-    json.dump({"returncode": proc.returncode, "wall_s": wall, "peak_rss_bytes": peak_kib * 1024}, handle)
+    json.dump({"returncode": proc.returncode, "wall_s": wall, "peak_rss_bytes": usage.ru_maxrss * 1024,
+               "cpu_s": usage.ru_utime + usage.ru_stime}, handle)
 """
 
 

@@ -74,3 +74,46 @@ def test_each_round_starts_one_tool_later(tmp_path, monkeypatch):
                      "fcslim", "uv", "fcslim-install"]
     assert [(r.tool, r.phase) for r in rows][:2] == [("uv", "cold"), ("uv", "warm")]  # rows in the tools' order
     assert all(len(r.extra["wall_runs"]) == 3 for r in rows)
+
+
+def test_run_measured_counts_the_cpu_of_the_whole_process_tree(tmp_path):
+    """The wrapper's CPU seconds are the command's and its children's: a
+    child that spins for 0.2 s of CPU shows at least that; a command that
+    sleeps shows little CPU for its wall time."""
+    spin = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
+            "'import time\\nwhile time.process_time() < 0.2: pass'], check=True)")
+    busy = run.run_measured([sys.executable, "-c", spin], dict(os.environ), tmp_path / "busy.json")
+    assert busy["returncode"] == 0 and busy["cpu_s"] >= 0.2
+    idle = run.run_measured([sys.executable, "-c", "import time; time.sleep(0.4)"], dict(os.environ),
+                            tmp_path / "idle.json")
+    assert idle["wall_s"] >= 0.4 and idle["cpu_s"] < idle["wall_s"] / 2
+
+
+def _floor_module(monkeypatch):
+    """bench/bench_floor.py, which puts bench/ on sys.path for its siblings
+    (undone after the test, with the siblings it imported)."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for name in ("run", "sets"):
+        if name not in sys.modules:
+            monkeypatch.setitem(sys.modules, name, None)
+            monkeypatch.delitem(sys.modules, name)
+    spec = importlib.util.spec_from_file_location(
+        "fcslim_bench_floor", Path(__file__).resolve().parents[1] / "bench" / "bench_floor.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_floors_take_the_larger_of_the_path_and_the_cpu_bound(monkeypatch):
+    floors = _floor_module(monkeypatch).floors
+    # uv alone is the long pole: the install stage's floor is start-up plus uv,
+    # the build's adds the check's compiling split over both CPUs.
+    path_bound = {"W_py": 0.02, "W_uv": 1.0, "C_py": 0.02, "C_uv": 0.5, "C_install_deflate": 0.1,
+                  "C_deflate": 0.1, "C_check": 0.4, "W_exec": 0.1}
+    assert floors(path_bound, 2) == pytest.approx({"install": 1.02, "cold": 1.22})
+    # Every CPU busy: the CPU seconds over the CPUs.
+    cpu_bound = {**path_bound, "W_uv": 0.5, "C_uv": 1.0, "C_install_deflate": 1.0, "C_deflate": 0.8, "C_check": 1.0}
+    assert floors(cpu_bound, 2) == pytest.approx({"install": 1.01, "cold": 1.41})
+    # The check's running part, one process in order, when it is longer than its split compiling.
+    serial = {**path_bound, "W_exec": 0.5}
+    assert floors(serial, 2)["cold"] == pytest.approx(1.52)
