@@ -94,18 +94,11 @@ def _check(tree: str, runtime: str) -> dict[str, float]:
     the wall seconds of the same check with every pyc cached."""
     import resource
 
-    from fcslim.target.profile import load_profile
-    from fcslim.verify.imports import Verifier, make_verifier, top_level_modules
-
-    def verifier(warm_up: bool) -> Verifier:
-        Verifier.warm_up, Verifier.warmer = warm_up, False
-        made = make_verifier(load_profile(runtime))
-        assert isinstance(made, Verifier), made
-        made.warm_up, made.warmer = warm_up, False
-        return made
+    from bench_check import configured  # a verifier set as a build's, warm-up and warmer forced
+    from fcslim.verify.imports import top_level_modules
 
     modules = top_level_modules(Path(tree))
-    cold = verifier(False)
+    cold = configured(runtime, False, False)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
     result = cold.check(Path(tree), modules)
@@ -113,7 +106,7 @@ def _check(tree: str, runtime: str) -> dict[str, float]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not result.ok:
         raise SystemExit(f"the check of {tree} failed: {result.failed}")
-    hot = verifier(True)
+    hot = configured(runtime, True, False)
     hot.checks = 1  # as after a build's first check: this one writes the cache (a first check alone does not)
     hot.check(Path(tree), modules)
     exec_wall = time.perf_counter()
